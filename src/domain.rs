@@ -1,0 +1,339 @@
+//! Domain types that cannot hold a bad value.
+//!
+//! Everything past the parse step works with these, so no later code re-checks a
+//! user id, an instance path or an alias. An [`Alias`] can only be made while the
+//! config is loaded; a person never names a Google resource path.
+
+use std::fmt;
+
+/// Why a string was not accepted as one of the domain types.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(String);
+
+fn is_lower_alnum_dash(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A short name for an instance, defined by the platform team in the config.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Alias(String);
+
+impl Alias {
+    /// Only the config loader calls this: an alias typed by a person is looked up in
+    /// the config, never turned into an `Alias` on its own.
+    pub(crate) fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let ok = !s.is_empty()
+            && s.len() <= 63
+            && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidValue(format!(
+                "alias \"{s}\" must be 1-63 characters of a-z, 0-9, '-' or '_', starting with a letter or digit"
+            )))
+        }
+    }
+}
+
+impl AsRef<str> for Alias {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Alias {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A Workbench instance resource name: `projects/P/locations/L/instances/I`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InstanceName {
+    full: String,
+    instance_start: usize,
+}
+
+impl InstanceName {
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let bad = |why: &str| {
+            InvalidValue(format!(
+                "instance name \"{s}\" {why}; it must look like projects/PROJECT/locations/ZONE/instances/NAME"
+            ))
+        };
+        let parts: Vec<&str> = s.split('/').collect();
+        if parts.len() != 6
+            || parts[0] != "projects"
+            || parts[2] != "locations"
+            || parts[4] != "instances"
+        {
+            return Err(bad("does not have the six path segments"));
+        }
+        let (project, location, instance) = (parts[1], parts[3], parts[5]);
+        // Project ids: 6-30 chars of lowercase, digits and hyphens, starting with a
+        // letter (Google's rule). The path is sent to Google, so nothing else gets in.
+        let project_ok = (6..=30).contains(&project.len())
+            && project.starts_with(|c: char| c.is_ascii_lowercase())
+            && is_lower_alnum_dash(project)
+            && !project.ends_with('-');
+        if !project_ok {
+            return Err(bad("has a malformed project id"));
+        }
+        if location.is_empty() || !is_lower_alnum_dash(location) {
+            return Err(bad("has a malformed location"));
+        }
+        let instance_ok = !instance.is_empty()
+            && instance.len() <= 63
+            && instance.starts_with(|c: char| c.is_ascii_lowercase())
+            && is_lower_alnum_dash(instance)
+            && !instance.ends_with('-');
+        if !instance_ok {
+            return Err(bad("has a malformed instance id"));
+        }
+        Ok(Self {
+            full: s.to_owned(),
+            instance_start: s.len() - instance.len(),
+        })
+    }
+
+    /// `projects/P/locations/L`, the parent used to list instances.
+    pub fn parent(&self) -> &str {
+        &self.full[..self.instance_start - "/instances/".len()]
+    }
+
+    /// The last path segment: the instance id Google shows in the console.
+    pub fn instance_id(&self) -> &str {
+        &self.full[self.instance_start..]
+    }
+}
+
+impl AsRef<str> for InstanceName {
+    fn as_ref(&self) -> &str {
+        &self.full
+    }
+}
+
+impl fmt::Display for InstanceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.full)
+    }
+}
+
+macro_rules! slack_id {
+    ($(#[$doc:meta])* $name:ident, $prefixes:expr, $what:expr, $example:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+                let ok = s.len() >= 3
+                    && s.len() <= 32
+                    && s.starts_with(|c: char| $prefixes.contains(c))
+                    && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+                if ok {
+                    Ok(Self(s.to_owned()))
+                } else {
+                    Err(InvalidValue(format!(
+                        "\"{s}\" is not a Slack {} (expected something like {})",
+                        $what, $example
+                    )))
+                }
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+slack_id!(
+    /// A Slack user id (`U…`, or `W…` on Enterprise Grid).
+    SlackUserId,
+    "UW",
+    "user id",
+    "U01AAAAAAAA"
+);
+slack_id!(
+    /// A Slack workspace id (`T…`, or `E…` for an Enterprise Grid org).
+    TeamId,
+    "TE",
+    "team id",
+    "T0123ABCD"
+);
+slack_id!(
+    /// The `bot_id` of a Slack bot or Workflow Builder workflow (`B…`).
+    BotId,
+    "B",
+    "bot id",
+    "B0123ABCD"
+);
+
+/// Who a request acts for. A workflow's message carries no user, so the workflow
+/// itself is the principal and must be named in the config to be allowed anything.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Principal {
+    User(SlackUserId),
+    Workflow(BotId),
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Principal::User(u) => write!(f, "{u}"),
+            Principal::Workflow(b) => write!(f, "workflow:{b}"),
+        }
+    }
+}
+
+/// What a person asked for, before the alias is resolved against the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    Start,
+    Stop,
+    Status,
+    List,
+    Help,
+    Whoami,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Start => "start",
+            Verb::Stop => "stop",
+            Verb::Status => "status",
+            Verb::List => "list",
+            Verb::Help => "help",
+            Verb::Whoami => "whoami",
+        }
+    }
+
+    pub fn from_word(word: &str) -> Option<Self> {
+        Some(match word.to_ascii_lowercase().as_str() {
+            "start" => Verb::Start,
+            "stop" => Verb::Stop,
+            "status" => Verb::Status,
+            "list" | "ls" => Verb::List,
+            "help" => Verb::Help,
+            "whoami" => Verb::Whoami,
+            _ => return None,
+        })
+    }
+
+    /// Verbs that change an instance: they need the operator role.
+    pub fn mutates(self) -> bool {
+        matches!(self, Verb::Start | Verb::Stop)
+    }
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A parsed command. `target` is the word the person typed, not yet an [`Alias`]:
+/// only the config can turn it into one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub verb: Verb,
+    pub target: Option<String>,
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            Some(t) => write!(f, "{} {}", self.verb, t),
+            None => write!(f, "{}", self.verb),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_well_formed_instance_name_parses_into_its_parts() {
+        let n = InstanceName::parse(
+            "projects/example-project/locations/us-central1-a/instances/research-and-development-foo",
+        )
+        .unwrap();
+        assert_eq!(n.parent(), "projects/example-project/locations/us-central1-a");
+        assert_eq!(n.instance_id(), "research-and-development-foo");
+    }
+
+    #[test]
+    fn instance_names_with_missing_or_extra_segments_are_rejected() {
+        for bad in [
+            "",
+            "research-and-development-foo",
+            "projects/example-project/instances/foo",
+            "projects/example-project/locations/us-central1-a/instances/foo/extra",
+            "projects/example-project/zones/us-central1-a/instances/foo",
+            "projects/Example/locations/us-central1-a/instances/foo",
+            "projects/example-project/locations/us-central1-a/instances/Foo",
+            "projects/example-project/locations/us-central1-a/instances/foo;rm",
+            "projects/example-project/locations/../instances/foo",
+        ] {
+            assert!(InstanceName::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn an_empty_alias_is_rejected() {
+        assert!(Alias::parse("").is_err());
+    }
+
+    #[test]
+    fn an_alias_with_shell_characters_is_rejected() {
+        for bad in ["foo; rm -rf /", "$(curl evil)", "Foo", "-foo", "foo bar"] {
+            assert!(Alias::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn slack_ids_need_their_prefix() {
+        assert!(SlackUserId::parse("U01AAAAAAAA").is_ok());
+        assert!(SlackUserId::parse("W01AAAAAAAA").is_ok());
+        assert!(SlackUserId::parse("T01AAAAAAAA").is_err());
+        assert!(SlackUserId::parse("u01aaaa").is_err());
+        assert!(TeamId::parse("T0123ABCD").is_ok());
+        assert!(BotId::parse("B0123ABCD").is_ok());
+        assert!(BotId::parse("U0123ABCD").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn every_valid_instance_name_parses(
+            p in "[a-z][a-z0-9-]{4,28}[a-z0-9]",
+            l in "[a-z0-9-]{1,20}",
+            i in "[a-z]([a-z0-9-]{0,40}[a-z0-9])?",
+        ) {
+            let s = format!("projects/{p}/locations/{l}/instances/{i}");
+            let n = InstanceName::parse(&s).unwrap();
+            prop_assert_eq!(n.instance_id(), i.as_str());
+            prop_assert_eq!(n.as_ref(), s.as_str());
+        }
+
+        #[test]
+        fn instance_name_parsing_never_panics(s in ".*") {
+            let _ = InstanceName::parse(&s);
+        }
+    }
+}

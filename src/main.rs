@@ -1,0 +1,151 @@
+//! The `workbench-bot` command: `serve`, `check-config`, `simulate`.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use workbench_bot::config::Config;
+use workbench_bot::settings::Settings;
+use workbench_bot::startup::{shutdown_signal, Application};
+
+#[derive(Parser)]
+#[command(name = "workbench-bot", version, about = "Start, stop and inspect Vertex AI Workbench instances from Slack")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// The TOML config file.
+    #[arg(long, env = "WORKBENCH_BOT_CONFIG")]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the Slack app (HTTP routes, or Socket Mode when slack.mode = "socket").
+    Serve(ConfigArg),
+    /// Validate a config file; exits 1 listing every problem with its line.
+    CheckConfig(ConfigArg),
+    /// Send a signed slash command to a running bot and print what comes back.
+    Simulate {
+        /// The bot's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The Slack user id to act as.
+        #[arg(long = "as", default_value = "U01AAAAAAAA")]
+        user: String,
+        #[arg(long, default_value = "T0123ABCD")]
+        team: String,
+        #[arg(long, default_value = "C0SIMULATE")]
+        channel: String,
+        #[arg(long, default_value = "/notebook")]
+        command: String,
+        /// Seconds to keep listening after the last message.
+        #[arg(long, default_value_t = 3)]
+        quiet: u64,
+        /// The command text, e.g. "start foo".
+        text: Vec<String>,
+    },
+}
+
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+}
+
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(1)
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::CheckConfig(c) => match load(&c.config) {
+            Ok(cfg) => {
+                println!(
+                    "{}: ok ({} instance(s), {} group(s), default backend {})",
+                    c.config.display(),
+                    cfg.instances.len(),
+                    cfg.groups.len(),
+                    cfg.default_backend.as_str()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Cmd::Serve(c) => {
+            init_logging();
+            let config = match load(&c.config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let settings = match Settings::from_env() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let app = match Application::build(config, settings).await {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("cannot start: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match app.run_until(shutdown_signal(), Duration::from_secs(20)).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("server failed: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Simulate {
+            url,
+            user,
+            team,
+            channel,
+            command,
+            quiet,
+            text,
+        } => {
+            let Some(secret) = std::env::var("SLACK_SIGNING_SECRET").ok().filter(|s| !s.is_empty()) else {
+                eprintln!("set SLACK_SIGNING_SECRET to the same value the bot runs with");
+                return ExitCode::from(2);
+            };
+            let sim = workbench_bot::simulate::Simulation {
+                bot_url: url,
+                signing_secret: secret,
+                user,
+                team,
+                channel,
+                command,
+                text: text.join(" "),
+                quiet: Duration::from_secs(quiet),
+                max_wait: Duration::from_secs(quiet.max(1) * 10),
+            };
+            match workbench_bot::simulate::run(sim).await {
+                Ok(t) => {
+                    println!("{}", t.render());
+                    if t.status == 200 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The report step: tells the person in Slack what happened.
+//!
+//! A slash command is answered through its `response_url` (ephemeral, and a later
+//! message replaces the "working on it" one); a mention is answered in its thread
+//! with `chat.postMessage` and updated with `chat.update`. All calls go through
+//! slack-morphism's client with `SLACK_API_URL` as base, so tests point it at a fake.
+
+use slack_morphism::prelude::*;
+use std::sync::Arc;
+
+pub type SlackHttpClient = SlackClient<SlackClientHyperHttpsConnector>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("Slack refused the reply: {0}")]
+    Slack(String),
+    #[error("cannot reply in a thread without SLACK_BOT_TOKEN set")]
+    NoBotToken,
+    #[error("cannot build the Slack client: {0}")]
+    Client(String),
+}
+
+/// Where a reply goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyTo {
+    /// A slash command's or interaction's `response_url`: ephemeral to the person.
+    ResponseUrl(String),
+    /// A thread in a channel (mentions, workflow messages, dispatch results).
+    Thread { channel: String, thread_ts: String },
+    /// Nowhere in Slack (a dispatch with no Slack context); the caller prints it.
+    Nowhere,
+}
+
+/// A message, independent of where it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub text: String,
+    pub blocks: Option<Vec<SlackBlock>>,
+}
+
+impl Reply {
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            blocks: None,
+        }
+    }
+
+    fn content(&self) -> SlackMessageContent {
+        let mut c = SlackMessageContent::new().with_text(self.text.clone());
+        if let Some(b) = &self.blocks {
+            c = c.with_blocks(b.clone());
+        }
+        c
+    }
+}
+
+/// A message already posted, so it can be updated in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Posted {
+    ResponseUrl,
+    Message { channel: String, ts: String },
+    Nowhere,
+}
+
+#[derive(Clone)]
+pub struct Reporter {
+    client: Arc<SlackHttpClient>,
+    bot_token: Option<SlackApiToken>,
+}
+
+/// Builds slack-morphism's client for `base` (http allowed, for local fakes).
+pub fn slack_client(base: &str) -> Result<SlackHttpClient, ReportError> {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| {
+            ReportError::Client(format!(
+                "no trusted CA certificates found ({e}); install the ca-certificates package"
+            ))
+        })?
+        // Tests and local fakes speak plain http; Slack itself is always https.
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    let connector = SlackClientHyperConnector::from(https).with_slack_api_url(base.trim_end_matches('/'));
+    Ok(SlackClient::new(connector))
+}
+
+impl Reporter {
+    pub fn new(client: Arc<SlackHttpClient>, bot_token: Option<String>) -> Self {
+        Self {
+            client,
+            bot_token: bot_token.map(|t| SlackApiToken::new(SlackApiTokenValue::new(t))),
+        }
+    }
+
+    pub fn client(&self) -> &Arc<SlackHttpClient> {
+        &self.client
+    }
+
+    pub fn bot_token(&self) -> Option<&SlackApiToken> {
+        self.bot_token.as_ref()
+    }
+
+    /// Sends a new message.
+    pub async fn post(&self, to: &ReplyTo, reply: &Reply) -> Result<Posted, ReportError> {
+        match to {
+            ReplyTo::ResponseUrl(url) => {
+                self.respond(url, reply, false).await?;
+                Ok(Posted::ResponseUrl)
+            }
+            ReplyTo::Thread { channel, thread_ts } => {
+                let token = self.bot_token.as_ref().ok_or(ReportError::NoBotToken)?;
+                let req = SlackApiChatPostMessageRequest::new(channel.clone().into(), reply.content())
+                    .with_thread_ts(thread_ts.clone().into());
+                let res = self
+                    .client
+                    .open_session(token)
+                    .chat_post_message(&req)
+                    .await
+                    .map_err(|e| ReportError::Slack(e.to_string()))?;
+                Ok(Posted::Message {
+                    channel: res.channel.to_string(),
+                    ts: res.ts.to_string(),
+                })
+            }
+            ReplyTo::Nowhere => Ok(Posted::Nowhere),
+        }
+    }
+
+    /// Replaces a message posted earlier with its final text.
+    pub async fn update(&self, to: &ReplyTo, posted: &Posted, reply: &Reply) -> Result<Posted, ReportError> {
+        match (to, posted) {
+            (ReplyTo::ResponseUrl(url), _) => {
+                self.respond(url, reply, true).await?;
+                Ok(Posted::ResponseUrl)
+            }
+            (_, Posted::Message { channel, ts }) => {
+                let token = self.bot_token.as_ref().ok_or(ReportError::NoBotToken)?;
+                let req = SlackApiChatUpdateRequest::new(channel.clone().into(), reply.content(), ts.clone().into());
+                self.client
+                    .open_session(token)
+                    .chat_update(&req)
+                    .await
+                    .map_err(|e| ReportError::Slack(e.to_string()))?;
+                Ok(posted.clone())
+            }
+            _ => self.post(to, reply).await,
+        }
+    }
+
+    /// Posts a top-level message in a channel (announcements).
+    pub async fn announce(&self, channel: &str, reply: &Reply) -> Result<(), ReportError> {
+        let token = self.bot_token.as_ref().ok_or(ReportError::NoBotToken)?;
+        let req = SlackApiChatPostMessageRequest::new(channel.to_owned().into(), reply.content());
+        self.client
+            .open_session(token)
+            .chat_post_message(&req)
+            .await
+            .map_err(|e| ReportError::Slack(e.to_string()))?;
+        Ok(())
+    }
+
+    async fn respond(&self, url: &str, reply: &Reply, replace: bool) -> Result<(), ReportError> {
+        let url: url::Url = url
+            .parse()
+            .map_err(|e| ReportError::Slack(format!("response_url is not a URL: {e}")))?;
+        let req = SlackApiPostWebhookMessageRequest::new(reply.content()).with_replace_original(replace);
+        self.client
+            .respond_to_event(&SlackResponseUrl::new(url), &req)
+            .await
+            .map_err(|e| ReportError::Slack(e.to_string()))?;
+        Ok(())
+    }
+}

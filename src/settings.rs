@@ -1,0 +1,89 @@
+//! What the bot reads from its environment: secrets and base URLs.
+//!
+//! Secrets never live in the config file and never reach a log: [`Secret`] prints
+//! as `***`. Tests build [`Settings`] directly instead of setting process-wide
+//! variables, so they can run in parallel.
+
+use std::fmt;
+
+/// A value that must never be logged or echoed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub slack_signing_secret: Option<Secret>,
+    pub slack_bot_token: Option<Secret>,
+    pub slack_app_token: Option<Secret>,
+    pub slack_api_url: String,
+    pub github_api_url: Option<String>,
+    pub github_token: Option<Secret>,
+    pub github_app_id: Option<u64>,
+    pub github_app_private_key: Option<Secret>,
+    pub github_app_installation_id: Option<u64>,
+    pub notebooks_api_url: String,
+    pub google_oauth_access_token: Option<Secret>,
+    /// Cloud Run's contract: when set, listen on 0.0.0.0:$PORT.
+    pub port: Option<u16>,
+}
+
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+pub const DEFAULT_NOTEBOOKS_API_URL: &str = "https://notebooks.googleapis.com";
+
+impl Settings {
+    pub fn from_env() -> Result<Self, String> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let secret = |k: &str| var(k).map(Secret::new);
+        let number = |k: &str| -> Result<Option<u64>, String> {
+            var(k)
+                .map(|v| v.trim().parse::<u64>().map_err(|_| format!("{k} must be a whole number")))
+                .transpose()
+        };
+        Ok(Self {
+            slack_signing_secret: secret("SLACK_SIGNING_SECRET"),
+            slack_bot_token: secret("SLACK_BOT_TOKEN"),
+            slack_app_token: secret("SLACK_APP_TOKEN"),
+            slack_api_url: var("SLACK_API_URL").unwrap_or_else(|| DEFAULT_SLACK_API_URL.into()),
+            github_api_url: var("GITHUB_API_URL"),
+            github_token: secret("GITHUB_TOKEN"),
+            github_app_id: number("GITHUB_APP_ID")?,
+            github_app_private_key: secret("GITHUB_APP_PRIVATE_KEY"),
+            github_app_installation_id: number("GITHUB_APP_INSTALLATION_ID")?,
+            notebooks_api_url: var("NOTEBOOKS_API_URL").unwrap_or_else(|| DEFAULT_NOTEBOOKS_API_URL.into()),
+            google_oauth_access_token: secret("GOOGLE_OAUTH_ACCESS_TOKEN"),
+            port: var("PORT")
+                .map(|p| p.trim().parse::<u16>().map_err(|_| "PORT must be a port number".to_owned()))
+                .transpose()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_is_never_printed() {
+        let s = Settings {
+            slack_signing_secret: Some(Secret::new("very-secret-value")),
+            ..Default::default()
+        };
+        assert!(!format!("{s:?}").contains("very-secret-value"));
+    }
+}

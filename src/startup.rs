@@ -1,0 +1,143 @@
+//! Builds the whole application from a config and the environment, binds its
+//! listener and returns the bound port, so `main` and the tests start exactly the
+//! same server (tests on `127.0.0.1:0`).
+
+use crate::config::Config;
+use crate::core::App;
+use crate::report::{slack_client, Reporter};
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::transport::http::{router, HttpState};
+use crate::verify::Verifier;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("SLACK_SIGNING_SECRET is not set; the bot cannot verify Slack's requests without it")]
+    NoSigningSecret,
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// Installs the process-wide TLS provider (ring) once. Every client in the bot
+/// uses rustls; without a chosen provider the first TLS connection panics.
+pub fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: HttpState,
+    housekeeping: tokio::task::JoinHandle<()>,
+}
+
+impl Application {
+    pub async fn build(config: Config, settings: Settings) -> Result<Self, StartupError> {
+        install_tls();
+        let config = Arc::new(config);
+        let verifier = match (&settings.slack_signing_secret, config.slack_mode) {
+            (Some(s), _) => Some(Verifier::new(s.expose())),
+            (None, crate::config::SlackMode::Socket) => None,
+            (None, crate::config::SlackMode::Http) => return Err(StartupError::NoSigningSecret),
+        };
+        let store = Store::open(&config.store_url).await?;
+        let client = Arc::new(slack_client(&settings.slack_api_url)?);
+        let reporter = Reporter::new(client, settings.slack_bot_token.as_ref().map(|t| t.expose().to_owned()));
+        let backends = crate::backends::build(&config, &settings).await.map_err(StartupError::Backend)?;
+        let app = Arc::new(App::new(config.clone(), backends, reporter, store));
+
+        let addr = match settings.port {
+            Some(port) => SocketAddr::from(([0, 0, 0, 0], port)),
+            None => config.listen,
+        };
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let housekeeping = tokio::spawn(housekeeping(app.clone()));
+        Ok(Self {
+            listener,
+            state: HttpState {
+                app,
+                verifier,
+                tasks: TaskTracker::new(),
+            },
+            housekeeping,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn app(&self) -> Arc<App> {
+        self.state.app.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then lets requests in flight finish (at
+    /// most `drain`) and flushes the audit trail before returning.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static, drain: Duration) -> std::io::Result<()> {
+        let Self {
+            listener,
+            state,
+            housekeeping,
+        } = self;
+        let tasks = state.tasks.clone();
+        let app = state.app.clone();
+        let router = router(state);
+        tracing::info!(addr = %listener.local_addr()?, "workbench-bot listening");
+        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        tasks.close();
+        if tokio::time::timeout(drain, tasks.wait()).await.is_err() {
+            tracing::warn!("requests still running at shutdown; their audit rows so far are kept");
+        }
+        housekeeping.abort();
+        app.store.flush().await;
+        served
+    }
+}
+
+/// Keeps memory and tables from growing with time.
+async fn housekeeping(app: Arc<App>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        app.policy.forget_idle();
+        if let Err(e) = app.store.prune_events(Duration::from_secs(24 * 3600)).await {
+            tracing::warn!(error = %e, "could not prune old Slack event ids");
+        }
+    }
+}
+
+/// Resolves on SIGTERM (Cloud Run, systemd) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,165 @@
+//! The store: audit trail, Slack event ids already handled, and pending operations.
+//!
+//! [`Store`] is what the rest of the bot holds. Audit rows go through a channel to
+//! one writer task that batches them, so the acknowledgement path never waits for
+//! a disk; a row is durable within a second, and [`Store::close`] flushes before the
+//! process exits. The database itself sits behind [`StoreBackend`], so PostgreSQL
+//! (Cloud Run, several replicas) can fill the same interface as SQLite.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store at {url} cannot be opened: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("the store failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("the store's migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("store.url \"{0}\" names a database this build does not support (use sqlite://PATH)")]
+    Unsupported(String),
+}
+
+/// One audited request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub request_id: String,
+    pub team: Option<String>,
+    pub principal: String,
+    pub entry_point: String,
+    pub command: String,
+    pub instance: Option<String>,
+    /// `allowed`, `refused` or `invalid`.
+    pub decision: String,
+    pub reason: String,
+    pub backend: Option<String>,
+    pub outcome: String,
+}
+
+/// What a database must do for the bot.
+#[async_trait]
+pub trait StoreBackend: Send + Sync {
+    async fn write_audit(&self, rows: &[AuditRecord]) -> Result<(), StoreError>;
+    /// True the first time an event id is claimed, false for every later claim.
+    async fn claim_event(&self, event_id: &str) -> Result<bool, StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn audit_rows(&self) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Drops event ids older than `age`; Slack stops retrying long before.
+    async fn prune_events(&self, age: Duration) -> Result<(), StoreError>;
+}
+
+enum WriterMsg {
+    Row(Box<AuditRecord>),
+    Flush(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<dyn StoreBackend>,
+    tx: mpsc::UnboundedSender<WriterMsg>,
+}
+
+/// Most rows one transaction takes; larger bursts become several transactions.
+const BATCH: usize = 512;
+
+impl Store {
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let db: Arc<dyn StoreBackend> = if url.starts_with("sqlite:") {
+            Arc::new(sqlite::Sqlite::open(url).await?)
+        } else {
+            return Err(StoreError::Unsupported(url.to_owned()));
+        };
+        Ok(Self::with_backend(db))
+    }
+
+    pub fn with_backend(db: Arc<dyn StoreBackend>) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(write_loop(db.clone(), rx));
+        Self { db, tx }
+    }
+
+    /// Queues an audit row; never waits.
+    pub fn record(&self, row: AuditRecord) {
+        if let Err(e) = self.tx.send(WriterMsg::Row(Box::new(row))) {
+            // The writer is gone only after close(): keep the row in the log at least.
+            if let WriterMsg::Row(row) = e.0 {
+                tracing::error!(request_id = %row.request_id, "audit writer closed; row not stored");
+            }
+        }
+    }
+
+    /// Waits until every row queued so far is written.
+    pub async fn flush(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(WriterMsg::Flush(ack)).is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    pub async fn claim_event(&self, event_id: &str) -> Result<bool, StoreError> {
+        self.db.claim_event(event_id).await
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await
+    }
+
+    pub async fn audit_rows(&self) -> Result<Vec<AuditRecord>, StoreError> {
+        self.db.audit_rows().await
+    }
+
+    pub async fn prune_events(&self, age: Duration) -> Result<(), StoreError> {
+        self.db.prune_events(age).await
+    }
+
+    pub fn backend(&self) -> &Arc<dyn StoreBackend> {
+        &self.db
+    }
+}
+
+async fn write_loop(db: Arc<dyn StoreBackend>, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
+    let mut batch: Vec<AuditRecord> = Vec::with_capacity(BATCH);
+    let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        // Take whatever else is already queued: under load rows share a transaction.
+        while let Some(msg) = next.take() {
+            match msg {
+                WriterMsg::Row(r) => batch.push(*r),
+                WriterMsg::Flush(ack) => acks.push(ack),
+            }
+            if batch.len() < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            let mut attempt = 0;
+            loop {
+                match db.write_audit(&batch).await {
+                    Ok(()) => break,
+                    Err(e) if attempt < 5 => {
+                        attempt += 1;
+                        tracing::warn!(error = %e, attempt, "audit write failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                    }
+                    Err(e) => {
+                        // The structured log line of each request still holds the row.
+                        tracing::error!(error = %e, rows = batch.len(), "audit rows could not be stored");
+                        break;
+                    }
+                }
+            }
+            batch.clear();
+        }
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! SQLite, the embedded default for a laptop or a single VM.
+
+use super::{AuditRecord, StoreBackend, StoreError};
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct Sqlite {
+    pool: SqlitePool,
+}
+
+impl Sqlite {
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let open_err = |source| StoreError::Open {
+            url: url.to_owned(),
+            source,
+        };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(open_err)?
+            .create_if_missing(true)
+            // WAL lets readiness checks and dedup read while the writer commits; a
+            // commit survives a crash of the process, which is what we promise.
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(open_err)?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl StoreBackend for Sqlite {
+    async fn write_audit(&self, rows: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for r in rows {
+            sqlx::query(
+                "INSERT INTO audit (at, request_id, team, principal, entry_point, command, instance, decision, reason, backend, outcome)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(r.at.to_rfc3339())
+            .bind(&r.request_id)
+            .bind(&r.team)
+            .bind(&r.principal)
+            .bind(&r.entry_point)
+            .bind(&r.command)
+            .bind(&r.instance)
+            .bind(&r.decision)
+            .bind(&r.reason)
+            .bind(&r.backend)
+            .bind(&r.outcome)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_event(&self, event_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("INSERT OR IGNORE INTO slack_events (event_id, seen_at) VALUES (?, ?)")
+            .bind(event_id)
+            .bind(chrono::Utc::now().to_rfc3339())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn audit_rows(&self) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query("SELECT at, request_id, team, principal, entry_point, command, instance, decision, reason, backend, outcome FROM audit ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let at: String = r.try_get("at")?;
+                Ok(AuditRecord {
+                    at: chrono::DateTime::parse_from_rfc3339(&at)
+                        .map(|t| t.to_utc())
+                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    request_id: r.try_get("request_id")?,
+                    team: r.try_get("team")?,
+                    principal: r.try_get("principal")?,
+                    entry_point: r.try_get("entry_point")?,
+                    command: r.try_get("command")?,
+                    instance: r.try_get("instance")?,
+                    decision: r.try_get("decision")?,
+                    reason: r.try_get("reason")?,
+                    backend: r.try_get("backend")?,
+                    outcome: r.try_get("outcome")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    async fn prune_events(&self, age: Duration) -> Result<(), StoreError> {
+        let cutoff = chrono::Utc::now() - chrono::Duration::from_std(age).unwrap_or_default();
+        sqlx::query("DELETE FROM slack_events WHERE seen_at < ?")
+            .bind(cutoff.to_rfc3339())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,5 @@
+//! Transports: the ways a request reaches the core. Each knows one wire format and
+//! nothing about Google or GitHub.
+
+pub mod events;
+pub mod http;
