@@ -8,7 +8,8 @@ use crate::settings::Settings;
 pub async fn build(config: &Config, _settings: &Settings) -> Result<Backends, String> {
     let backends = Backends::dry_run_only();
     for kind in [BackendKind::Notebooks, BackendKind::Github] {
-        let used = config.default_backend == kind || config.instances.iter().any(|i| i.backend == kind);
+        let used =
+            config.default_backend == kind || config.instances.iter().any(|i| i.backend == kind);
         if used {
             tracing::warn!(
                 backend = kind.as_str(),

@@ -38,7 +38,10 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("config {path} has {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
-    Invalid { path: String, problems: Vec<Problem> },
+    Invalid {
+        path: String,
+        problems: Vec<Problem>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -328,7 +331,7 @@ impl Config {
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             vec![Problem {
-                line: e.span().and_then(|s| line_of(s)),
+                line: e.span().and_then(&line_of),
                 message: e.message().trim_end().to_owned(),
             }]
         })?;
@@ -363,8 +366,7 @@ impl Config {
         }
 
         let command = raw.slack.command.get_ref().clone();
-        if !command.starts_with('/') || command.len() < 2 || command.contains(char::is_whitespace)
-        {
+        if !command.starts_with('/') || command.len() < 2 || command.contains(char::is_whitespace) {
             problem(
                 raw.slack.command.span(),
                 format!("slack.command \"{command}\" must be a slash command like /notebook"),
@@ -420,8 +422,7 @@ impl Config {
             }
         });
 
-        let per_user_per_minute = match NonZeroU32::new(*raw.limits.per_user_per_minute.get_ref())
-        {
+        let per_user_per_minute = match NonZeroU32::new(*raw.limits.per_user_per_minute.get_ref()) {
             Some(n) => n,
             None => {
                 problem(
@@ -512,13 +513,19 @@ impl Config {
                     None
                 }
             };
-            if let Some(first) =
-                aliases_seen.insert(inst.alias.get_ref().to_ascii_lowercase(), line_of(inst.alias.span()))
-            {
-                let where_ = first.map(|l| format!(" (first defined on line {l})")).unwrap_or_default();
+            if let Some(first) = aliases_seen.insert(
+                inst.alias.get_ref().to_ascii_lowercase(),
+                line_of(inst.alias.span()),
+            ) {
+                let where_ = first
+                    .map(|l| format!(" (first defined on line {l})"))
+                    .unwrap_or_default();
                 instance_problems.push((
                     inst.alias.span(),
-                    format!("alias \"{}\" is defined twice{where_}", inst.alias.get_ref()),
+                    format!(
+                        "alias \"{}\" is defined twice{where_}",
+                        inst.alias.get_ref()
+                    ),
                 ));
             }
             let name = match InstanceName::parse(inst.name.get_ref()) {
@@ -555,7 +562,10 @@ impl Config {
             problem(span, msg);
         }
         if raw.backend.default == BackendKind::Github && raw.backend.github.is_none() {
-            problem(0..0, "backend.default is \"github\" but [backend.github] is missing".into());
+            problem(
+                0..0,
+                "backend.default is \"github\" but [backend.github] is missing".into(),
+            );
         }
 
         // Report in file order, so the list reads top to bottom.
@@ -640,20 +650,39 @@ backend = "github"
         let c = Config::parse(GOOD).unwrap();
         let foo = c.instance("foo").unwrap();
         assert_eq!(foo.backend, BackendKind::Github);
-        assert!(foo.operators.contains(&Principal::User(SlackUserId::parse("U01AAAAAAAA").unwrap())));
-        assert!(foo.operators.contains(&Principal::Workflow(BotId::parse("B0WORKFLOW1").unwrap())));
-        assert!(!foo.operators.contains(&Principal::User(SlackUserId::parse("U02CCCCCCCC").unwrap())));
+        assert!(
+            foo.operators
+                .contains(&Principal::User(SlackUserId::parse("U01AAAAAAAA").unwrap()))
+        );
+        assert!(
+            foo.operators
+                .contains(&Principal::Workflow(BotId::parse("B0WORKFLOW1").unwrap()))
+        );
+        assert!(
+            !foo.operators
+                .contains(&Principal::User(SlackUserId::parse("U02CCCCCCCC").unwrap()))
+        );
         assert_eq!(c.groups["everyone"].len(), 3, "nested groups are expanded");
-        assert_eq!(c.github.as_ref().unwrap().repository(), "example-org/notebook-ops");
+        assert_eq!(
+            c.github.as_ref().unwrap().repository(),
+            "example-org/notebook-ops"
+        );
     }
 
     #[test]
     fn an_unknown_key_is_reported_with_its_line() {
-        let text = GOOD.replace("per_user_per_minute = 10", "per_user_per_minute = 10\nper_user_per_hour = 5");
+        let text = GOOD.replace(
+            "per_user_per_minute = 10",
+            "per_user_per_minute = 10\nper_user_per_hour = 5",
+        );
         let p = problems(&text);
         assert_eq!(p.len(), 1);
         assert!(p[0].message.contains("per_user_per_hour"), "{}", p[0]);
-        let line = text.lines().position(|l| l.starts_with("per_user_per_hour")).unwrap() + 1;
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("per_user_per_hour"))
+            .unwrap()
+            + 1;
         assert_eq!(p[0].line, Some(line));
     }
 
@@ -665,7 +694,14 @@ backend = "github"
         let p = problems(&text);
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(p[0].message.contains("defined twice"));
-        let second = text.lines().enumerate().filter(|(_, l)| l.trim() == "alias = \"foo\"").nth(1).unwrap().0 + 1;
+        let second = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim() == "alias = \"foo\"")
+            .nth(1)
+            .unwrap()
+            .0
+            + 1;
         assert_eq!(p[0].line, Some(second));
     }
 
@@ -677,7 +713,10 @@ backend = "github"
         );
         let p = problems(&text);
         assert_eq!(p.len(), 1);
-        assert!(p[0].message.contains("projects/PROJECT/locations/ZONE/instances/NAME"));
+        assert!(
+            p[0].message
+                .contains("projects/PROJECT/locations/ZONE/instances/NAME")
+        );
         let line = text.lines().position(|l| l.starts_with("name = ")).unwrap() + 1;
         assert_eq!(p[0].line, Some(line));
     }
@@ -702,7 +741,10 @@ backend = "github"
 
     #[test]
     fn a_group_nested_in_an_unknown_group_is_reported() {
-        let text = GOOD.replace("everyone = [\"@researchers\", \"@platform\"]", "everyone = [\"@researchers\", \"@ghosts\"]");
+        let text = GOOD.replace(
+            "everyone = [\"@researchers\", \"@platform\"]",
+            "everyone = [\"@researchers\", \"@ghosts\"]",
+        );
         let p = problems(&text);
         assert!(p.iter().any(|p| p.message.contains("@ghosts")), "{p:?}");
     }
@@ -711,6 +753,9 @@ backend = "github"
     fn a_workflow_is_not_covered_by_star() {
         let c = Config::parse(GOOD).unwrap();
         let foo = c.instance("foo").unwrap();
-        assert!(!foo.viewers.contains(&Principal::Workflow(BotId::parse("B0OTHER1").unwrap())));
+        assert!(
+            !foo.viewers
+                .contains(&Principal::Workflow(BotId::parse("B0OTHER1").unwrap()))
+        );
     }
 }

@@ -287,7 +287,10 @@ impl App {
                 let Some(inst) = self.config.instance(typed) else {
                     return Verdict::invalid(
                         "unknown_instance".into(),
-                        format!("I don't know an instance called \"{typed}\".\n\n{}", self.help(who)),
+                        format!(
+                            "I don't know an instance called \"{typed}\".\n\n{}",
+                            self.help(who)
+                        ),
                     );
                 };
                 if let Decision::Deny(refusal) = self.policy.decide(who, cmd.verb, inst) {
@@ -307,7 +310,11 @@ impl App {
         v.backend = Some(inst.backend);
         match self.backend_status(inst).await {
             Ok(s) => {
-                v.reply = Reply::text(format!("{}{}", describe_status(inst, &s), dry_tag(inst.backend)));
+                v.reply = Reply::text(format!(
+                    "{}{}",
+                    describe_status(inst, &s),
+                    dry_tag(inst.backend)
+                ));
                 v.outcome = s.state.as_api().to_owned();
                 v.state = Some(s.state);
             }
@@ -328,25 +335,43 @@ impl App {
         let visible: Vec<&Instance> = self.policy.visible(who).collect();
         if visible.is_empty() {
             return Verdict::info(
-                format!("You may not see any instance yet; ask {} for access.", self.policy.ask()),
+                format!(
+                    "You may not see any instance yet; ask {} for access.",
+                    self.policy.ask()
+                ),
                 "list:0",
             );
         }
-        let statuses = futures::future::join_all(visible.iter().map(|i| self.backend_status(i))).await;
+        let statuses =
+            futures::future::join_all(visible.iter().map(|i| self.backend_status(i))).await;
         let mut lines = vec!["*Instances you can see*".to_owned()];
         for (inst, s) in visible.iter().zip(statuses) {
             let state = match s {
                 Ok(s) => s.state.describe().to_owned(),
                 Err(e) => format!("unknown ({})", e.side()),
             };
-            let role = if self.policy.may_operate(who, inst) { "" } else { " (view only)" };
-            let dry = if inst.backend == BackendKind::DryRun { " _(dry run)_" } else { "" };
+            let role = if self.policy.may_operate(who, inst) {
+                ""
+            } else {
+                " (view only)"
+            };
+            let dry = if inst.backend == BackendKind::DryRun {
+                " _(dry run)_"
+            } else {
+                ""
+            };
             lines.push(format!("• `{}`: {state}{role}{dry}", inst.alias));
         }
         Verdict::info(lines.join("\n"), &format!("list:{}", visible.len()))
     }
 
-    async fn change(&self, req: &Request, verb: Verb, inst: &Instance, progress: &mut Option<Posted>) -> Verdict {
+    async fn change(
+        &self,
+        req: &Request,
+        verb: Verb,
+        inst: &Instance,
+        progress: &mut Option<Posted>,
+    ) -> Verdict {
         let started = Instant::now();
         let mut v = Verdict::info(String::new(), "");
         v.instance = Some(inst.alias.to_string());
@@ -366,11 +391,20 @@ impl App {
             place: req.place.clone(),
         };
         if inst.backend != BackendKind::DryRun {
-            let going = if verb == Verb::Start { "Starting" } else { "Stopping" };
-            let note = Reply::text(format!(":hourglass_flowing_sand: {going} `{}`…", inst.alias));
+            let going = if verb == Verb::Start {
+                "Starting"
+            } else {
+                "Stopping"
+            };
+            let note = Reply::text(format!(
+                ":hourglass_flowing_sand: {going} `{}`…",
+                inst.alias
+            ));
             match self.reporter.post(&req.reply_to, &note).await {
                 Ok(p) => *progress = Some(p),
-                Err(e) => tracing::warn!(request_id = %req.id, error = %e, "could not post progress"),
+                Err(e) => {
+                    tracing::warn!(request_id = %req.id, error = %e, "could not post progress")
+                }
             }
         }
         let mut result = match verb {
@@ -394,7 +428,11 @@ impl App {
                 v.state = Some(s.state);
             }
             Ok(Outcome::AlreadyThere(s)) => {
-                let already = if verb == Verb::Start { "already running" } else { "already stopped" };
+                let already = if verb == Verb::Start {
+                    "already running"
+                } else {
+                    "already stopped"
+                };
                 let now = if s.state.describe() == already.trim_start_matches("already ") {
                     String::new()
                 } else {
@@ -428,9 +466,16 @@ impl App {
 
     pub fn help(&self, who: &Principal) -> String {
         let cmd = &self.config.slack_command;
-        let aliases: Vec<String> = self.policy.visible(who).map(|i| format!("`{}`", i.alias)).collect();
+        let aliases: Vec<String> = self
+            .policy
+            .visible(who)
+            .map(|i| format!("`{}`", i.alias))
+            .collect();
         let known = if aliases.is_empty() {
-            format!("You may not see any instance yet; ask {} for access.", self.policy.ask())
+            format!(
+                "You may not see any instance yet; ask {} for access.",
+                self.policy.ask()
+            )
         } else {
             format!("Instances you can see: {}.", aliases.join(", "))
         };
@@ -450,7 +495,11 @@ impl App {
         let groups = if groups.is_empty() {
             "none".to_owned()
         } else {
-            groups.iter().map(|g| format!("@{g}")).collect::<Vec<_>>().join(", ")
+            groups
+                .iter()
+                .map(|g| format!("@{g}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let mut operate = Vec::new();
         let mut view = Vec::new();
@@ -461,12 +510,22 @@ impl App {
                 view.push(format!("`{}`", inst.alias));
             }
         }
-        let list = |v: Vec<String>| if v.is_empty() { "none".to_owned() } else { v.join(", ") };
+        let list = |v: Vec<String>| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
         let who_str = match who {
             Principal::User(u) => format!("<@{u}> (`{u}`)"),
             Principal::Workflow(b) => format!("the workflow `{b}`"),
         };
-        let admin = if self.policy.is_admin(who) { "\nYou are an admin: you may act on every instance." } else { "" };
+        let admin = if self.policy.is_admin(who) {
+            "\nYou are an admin: you may act on every instance."
+        } else {
+            ""
+        };
         format!(
             "You are {who_str}.\nYour groups: {groups}.\nYou may start and stop: {}.\nYou may see: {}.{admin}",
             list(operate),
@@ -478,7 +537,11 @@ impl App {
 fn jupyter_link(s: &InstanceStatus) -> String {
     match (&s.state, &s.proxy_uri) {
         (State::Active, Some(uri)) => {
-            let uri = if uri.starts_with("http") { uri.clone() } else { format!("https://{uri}") };
+            let uri = if uri.starts_with("http") {
+                uri.clone()
+            } else {
+                format!("https://{uri}")
+            };
             format!(": <{uri}|open JupyterLab>")
         }
         _ => String::new(),
@@ -486,7 +549,12 @@ fn jupyter_link(s: &InstanceStatus) -> String {
 }
 
 fn describe_status(inst: &Instance, s: &InstanceStatus) -> String {
-    let mut out = format!("`{}` is *{}*{}", inst.alias, s.state.describe(), jupyter_link(s));
+    let mut out = format!(
+        "`{}` is *{}*{}",
+        inst.alias,
+        s.state.describe(),
+        jupyter_link(s)
+    );
     if let Some(m) = &s.machine_type {
         out.push_str(&format!("\n• machine type: {m}"));
     }
@@ -502,7 +570,9 @@ fn describe_status(inst: &Instance, s: &InstanceStatus) -> String {
 fn failure_sentence(inst: &Instance, e: &BackendError) -> String {
     let alias = &inst.alias;
     match e {
-        BackendError::WrongState { .. } | BackendError::StillRunning { .. } => format!(":warning: {e}."),
+        BackendError::WrongState { .. } | BackendError::StillRunning { .. } => {
+            format!(":warning: {e}.")
+        }
         BackendError::Google(_) => format!(
             ":x: Could not act on `{alias}`: {e}. This is on the Google Cloud side, not yours; if it persists tell the platform team."
         ),

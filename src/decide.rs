@@ -18,9 +18,18 @@ pub enum Decision {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    NotOperator { alias: String, ask: String },
-    NotViewer { alias: String, ask: String },
-    RateLimited { per_minute: u32, retry_after_secs: u64 },
+    NotOperator {
+        alias: String,
+        ask: String,
+    },
+    NotViewer {
+        alias: String,
+        ask: String,
+    },
+    RateLimited {
+        per_minute: u32,
+        retry_after_secs: u64,
+    },
 }
 
 impl Refusal {
@@ -42,7 +51,10 @@ impl std::fmt::Display for Refusal {
                 "you are not an operator of {alias}, so you cannot start or stop it; ask {ask} to add you"
             ),
             Refusal::NotViewer { alias, ask } => {
-                write!(f, "you may not see {alias}; ask {ask} to add you as a viewer")
+                write!(
+                    f,
+                    "you may not see {alias}; ask {ask} to add you as a viewer"
+                )
             }
             Refusal::RateLimited {
                 per_minute,
@@ -142,7 +154,10 @@ impl Policy {
 
     /// The instances a principal may see, in config order.
     pub fn visible<'a>(&'a self, who: &'a Principal) -> impl Iterator<Item = &'a Instance> + 'a {
-        self.config.instances.iter().filter(move |i| self.may_view(who, i))
+        self.config
+            .instances
+            .iter()
+            .filter(move |i| self.may_view(who, i))
     }
 }
 
@@ -186,8 +201,14 @@ operators = ["U01AAAAAAAA"]
         let p = policy(10);
         let secret = p.config.instance("secret").unwrap().clone();
         let stranger = user("U09ZZZZZZZZ");
-        assert!(matches!(p.decide(&stranger, Verb::Status, &secret), Decision::Deny(Refusal::NotViewer { .. })));
-        assert!(matches!(p.decide(&stranger, Verb::Start, &secret), Decision::Deny(Refusal::NotOperator { .. })));
+        assert!(matches!(
+            p.decide(&stranger, Verb::Status, &secret),
+            Decision::Deny(Refusal::NotViewer { .. })
+        ));
+        assert!(matches!(
+            p.decide(&stranger, Verb::Start, &secret),
+            Decision::Deny(Refusal::NotOperator { .. })
+        ));
     }
 
     #[test]
@@ -196,20 +217,34 @@ operators = ["U01AAAAAAAA"]
         let foo = p.config.instance("foo").unwrap().clone();
         let viewer = user("U09ZZZZZZZZ");
         assert_eq!(p.decide(&viewer, Verb::Status, &foo), Decision::Allow);
-        let Decision::Deny(r) = p.decide(&viewer, Verb::Stop, &foo) else { panic!("viewer stopped foo") };
-        assert_eq!(r.to_string(), "you are not an operator of foo, so you cannot start or stop it; ask @platform to add you");
+        let Decision::Deny(r) = p.decide(&viewer, Verb::Stop, &foo) else {
+            panic!("viewer stopped foo")
+        };
+        assert_eq!(
+            r.to_string(),
+            "you are not an operator of foo, so you cannot start or stop it; ask @platform to add you"
+        );
     }
 
     #[test]
     fn operators_groups_workflows_and_admins_may_act() {
         let p = policy(10);
         let foo = p.config.instance("foo").unwrap().clone();
-        assert_eq!(p.decide(&user("U01AAAAAAAA"), Verb::Start, &foo), Decision::Allow);
-        assert_eq!(p.decide(&user("U02CCCCCCCC"), Verb::Stop, &foo), Decision::Allow);
+        assert_eq!(
+            p.decide(&user("U01AAAAAAAA"), Verb::Start, &foo),
+            Decision::Allow
+        );
+        assert_eq!(
+            p.decide(&user("U02CCCCCCCC"), Verb::Stop, &foo),
+            Decision::Allow
+        );
         let flow = Principal::Workflow(BotId::parse("B0FLOW1").unwrap());
         assert_eq!(p.decide(&flow, Verb::Start, &foo), Decision::Allow);
         let other_flow = Principal::Workflow(BotId::parse("B0OTHER").unwrap());
-        assert!(matches!(p.decide(&other_flow, Verb::Status, &foo), Decision::Deny(_)));
+        assert!(matches!(
+            p.decide(&other_flow, Verb::Status, &foo),
+            Decision::Deny(_)
+        ));
     }
 
     #[test]
@@ -220,7 +255,13 @@ operators = ["U01AAAAAAAA"]
             assert!(p.admit(&a).is_ok());
         }
         let refused = p.admit(&a).unwrap_err();
-        assert!(matches!(refused, Refusal::RateLimited { per_minute: 3, retry_after_secs: 1.. }));
+        assert!(matches!(
+            refused,
+            Refusal::RateLimited {
+                per_minute: 3,
+                retry_after_secs: 1..
+            }
+        ));
         assert!(p.admit(&b).is_ok(), "another user is unaffected");
     }
 }

@@ -274,7 +274,10 @@ mod tests {
             "projects/example-project/locations/us-central1-a/instances/research-and-development-foo",
         )
         .unwrap();
-        assert_eq!(n.parent(), "projects/example-project/locations/us-central1-a");
+        assert_eq!(
+            n.parent(),
+            "projects/example-project/locations/us-central1-a"
+        );
         assert_eq!(n.instance_id(), "research-and-development-foo");
     }
 
@@ -291,7 +294,10 @@ mod tests {
             "projects/example-project/locations/us-central1-a/instances/foo;rm",
             "projects/example-project/locations/../instances/foo",
         ] {
-            assert!(InstanceName::parse(bad).is_err(), "{bad} should be rejected");
+            assert!(
+                InstanceName::parse(bad).is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 

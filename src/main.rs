@@ -6,10 +6,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 use workbench_bot::config::Config;
 use workbench_bot::settings::Settings;
-use workbench_bot::startup::{shutdown_signal, Application};
+use workbench_bot::startup::{Application, shutdown_signal};
 
 #[derive(Parser)]
-#[command(name = "workbench-bot", version, about = "Start, stop and inspect Vertex AI Workbench instances from Slack")]
+#[command(
+    name = "workbench-bot",
+    version,
+    about = "Start, stop and inspect Vertex AI Workbench instances from Slack"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -104,7 +108,10 @@ async fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match app.run_until(shutdown_signal(), Duration::from_secs(20)).await {
+            match app
+                .run_until(shutdown_signal(), Duration::from_secs(20))
+                .await
+            {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("server failed: {e}");
@@ -121,7 +128,10 @@ async fn main() -> ExitCode {
             quiet,
             text,
         } => {
-            let Some(secret) = std::env::var("SLACK_SIGNING_SECRET").ok().filter(|s| !s.is_empty()) else {
+            let Some(secret) = std::env::var("SLACK_SIGNING_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty())
+            else {
                 eprintln!("set SLACK_SIGNING_SECRET to the same value the bot runs with");
                 return ExitCode::from(2);
             };
@@ -139,7 +149,11 @@ async fn main() -> ExitCode {
             match workbench_bot::simulate::run(sim).await {
                 Ok(t) => {
                     println!("{}", t.render());
-                    if t.status == 200 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+                    if t.status == 200 {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
                 }
                 Err(e) => {
                     eprintln!("{e}");

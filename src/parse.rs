@@ -32,11 +32,15 @@ pub enum ParseError {
         "The actions-bot form only accepts the keys `notebook:` and `command:`; \"{0}:\" is not allowed (the repository, event and target come from the bot's config)."
     )]
     CompatKeyRefused(String),
-    #[error("The key \"{0}:\" appears more than once; say each of `notebook:` and `command:` once.")]
+    #[error(
+        "The key \"{0}:\" appears more than once; say each of `notebook:` and `command:` once."
+    )]
     CompatKeyRepeated(String),
     #[error("The actions-bot form needs both `notebook:NAME` and `command:start|stop|status`.")]
     CompatIncomplete,
-    #[error("The actions-bot form allows `command:start`, `command:stop` or `command:status`, not \"{0}\".")]
+    #[error(
+        "The actions-bot form allows `command:start`, `command:stop` or `command:status`, not \"{0}\"."
+    )]
     CompatBadCommand(String),
     #[error(
         "This bot only acts for `{expected}`; \"{got}\" is not it. Use `start NAME` / `stop NAME` instead."
@@ -77,7 +81,10 @@ pub fn normalise(text: &str) -> String {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&");
-    let mut words: Vec<&str> = decoded.split(char::is_whitespace).filter(|w| !w.is_empty()).collect();
+    let mut words: Vec<&str> = decoded
+        .split(char::is_whitespace)
+        .filter(|w| !w.is_empty())
+        .collect();
     if words
         .first()
         .is_some_and(|w| w.eq_ignore_ascii_case("reminder:"))
@@ -148,15 +155,25 @@ fn parse_compat(words: &[&str], compat: &CompatTarget) -> Result<Command, ParseE
     if let [repo, ..] = rest
         && repo.contains('/')
     {
-        let expected = compat.repository.clone().unwrap_or_else(|| "(no repository configured)".into());
-        if compat.repository.as_deref().is_none_or(|r| !r.eq_ignore_ascii_case(repo)) {
+        let expected = compat
+            .repository
+            .clone()
+            .unwrap_or_else(|| "(no repository configured)".into());
+        if compat
+            .repository
+            .as_deref()
+            .is_none_or(|r| !r.eq_ignore_ascii_case(repo))
+        {
             return Err(ParseError::CompatWrongTarget {
                 expected,
                 got: repo.to_string(),
             });
         }
         rest = &rest[1..];
-        let event = compat.event_type.as_deref().unwrap_or("control_vertex_ai_workbench_notebook");
+        let event = compat
+            .event_type
+            .as_deref()
+            .unwrap_or("control_vertex_ai_workbench_notebook");
         match rest.first() {
             Some(ev) if *ev == event => rest = &rest[1..],
             Some(ev) if !ev.contains(':') => {
@@ -241,19 +258,42 @@ mod tests {
             "Reminder: stop foo.",
             "  stop\u{a0}\u{a0}foo  ",
         ] {
-            assert_eq!(parse(text, &c), Ok(cmd(Verb::Stop, Some("foo"))), "{text:?}");
+            assert_eq!(
+                parse(text, &c),
+                Ok(cmd(Verb::Stop, Some("foo"))),
+                "{text:?}"
+            );
         }
-        assert_eq!(normalise("<mailto:a@b.org|a@b.org> &amp; you"), "a@b.org & you");
-        assert_eq!(normalise("&lt;@U0FAKE&gt;"), "<@U0FAKE>", "an escaped token is text, not a mention");
+        assert_eq!(
+            normalise("<mailto:a@b.org|a@b.org> &amp; you"),
+            "a@b.org & you"
+        );
+        assert_eq!(
+            normalise("&lt;@U0FAKE&gt;"),
+            "<@U0FAKE>",
+            "an escaped token is text, not a mention"
+        );
     }
 
     #[test]
     fn missing_and_extra_words_are_refused_with_a_sentence() {
         let c = compat();
-        assert_eq!(parse("start", &c), Err(ParseError::MissingTarget(Verb::Start)));
-        assert!(matches!(parse("start foo bar", &c), Err(ParseError::TrailingWords { .. })));
-        assert!(matches!(parse("list everything", &c), Err(ParseError::TrailingWords { .. })));
-        assert_eq!(parse("delete foo", &c), Err(ParseError::UnknownVerb("delete".into())));
+        assert_eq!(
+            parse("start", &c),
+            Err(ParseError::MissingTarget(Verb::Start))
+        );
+        assert!(matches!(
+            parse("start foo bar", &c),
+            Err(ParseError::TrailingWords { .. })
+        ));
+        assert!(matches!(
+            parse("list everything", &c),
+            Err(ParseError::TrailingWords { .. })
+        ));
+        assert_eq!(
+            parse("delete foo", &c),
+            Err(ParseError::UnknownVerb("delete".into()))
+        );
     }
 
     #[test]
@@ -261,7 +301,10 @@ mod tests {
         let c = compat();
         let want = Ok(cmd(Verb::Start, Some("foo")));
         assert_eq!(
-            parse("<@U0BOT1234> example-org/notebook-ops control_vertex_ai_workbench_notebook notebook:foo command:start", &c),
+            parse(
+                "<@U0BOT1234> example-org/notebook-ops control_vertex_ai_workbench_notebook notebook:foo command:start",
+                &c
+            ),
             want
         );
         assert_eq!(parse("notebook:foo command:start", &c), want);
@@ -272,9 +315,22 @@ mod tests {
     fn the_actions_bot_form_refuses_keys_that_would_override_anything() {
         let c = compat();
         let base = "example-org/notebook-ops control_vertex_ai_workbench_notebook notebook:foo command:start";
-        for key in ["org", "repo", "task", "event", "ref", "instance", "event_type", "requested_by"] {
+        for key in [
+            "org",
+            "repo",
+            "task",
+            "event",
+            "ref",
+            "instance",
+            "event_type",
+            "requested_by",
+        ] {
             let text = format!("{base} {key}:evil");
-            assert_eq!(parse(&text, &c), Err(ParseError::CompatKeyRefused(key.into())), "{text}");
+            assert_eq!(
+                parse(&text, &c),
+                Err(ParseError::CompatKeyRefused(key.into())),
+                "{text}"
+            );
         }
         assert_eq!(
             parse(&format!("{base} command:stop"), &c),
@@ -290,11 +346,17 @@ mod tests {
     fn the_actions_bot_form_must_name_the_configured_repo_and_event() {
         let c = compat();
         assert!(matches!(
-            parse("evil-org/other control_vertex_ai_workbench_notebook notebook:foo command:start", &c),
+            parse(
+                "evil-org/other control_vertex_ai_workbench_notebook notebook:foo command:start",
+                &c
+            ),
             Err(ParseError::CompatWrongTarget { .. })
         ));
         assert!(matches!(
-            parse("example-org/notebook-ops delete_everything notebook:foo command:start", &c),
+            parse(
+                "example-org/notebook-ops delete_everything notebook:foo command:start",
+                &c
+            ),
             Err(ParseError::CompatWrongTarget { .. })
         ));
         assert_eq!(

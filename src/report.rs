@@ -83,7 +83,8 @@ pub fn slack_client(base: &str) -> Result<SlackHttpClient, ReportError> {
         .enable_http1()
         .enable_http2()
         .build();
-    let connector = SlackClientHyperConnector::from(https).with_slack_api_url(base.trim_end_matches('/'));
+    let connector =
+        SlackClientHyperConnector::from(https).with_slack_api_url(base.trim_end_matches('/'));
     Ok(SlackClient::new(connector))
 }
 
@@ -112,8 +113,9 @@ impl Reporter {
             }
             ReplyTo::Thread { channel, thread_ts } => {
                 let token = self.bot_token.as_ref().ok_or(ReportError::NoBotToken)?;
-                let req = SlackApiChatPostMessageRequest::new(channel.clone().into(), reply.content())
-                    .with_thread_ts(thread_ts.clone().into());
+                let req =
+                    SlackApiChatPostMessageRequest::new(channel.clone().into(), reply.content())
+                        .with_thread_ts(thread_ts.clone().into());
                 let res = self
                     .client
                     .open_session(token)
@@ -130,7 +132,12 @@ impl Reporter {
     }
 
     /// Replaces a message posted earlier with its final text.
-    pub async fn update(&self, to: &ReplyTo, posted: &Posted, reply: &Reply) -> Result<Posted, ReportError> {
+    pub async fn update(
+        &self,
+        to: &ReplyTo,
+        posted: &Posted,
+        reply: &Reply,
+    ) -> Result<Posted, ReportError> {
         match (to, posted) {
             (ReplyTo::ResponseUrl(url), _) => {
                 self.respond(url, reply, true).await?;
@@ -138,7 +145,11 @@ impl Reporter {
             }
             (_, Posted::Message { channel, ts }) => {
                 let token = self.bot_token.as_ref().ok_or(ReportError::NoBotToken)?;
-                let req = SlackApiChatUpdateRequest::new(channel.clone().into(), reply.content(), ts.clone().into());
+                let req = SlackApiChatUpdateRequest::new(
+                    channel.clone().into(),
+                    reply.content(),
+                    ts.clone().into(),
+                );
                 self.client
                     .open_session(token)
                     .chat_update(&req)
@@ -166,7 +177,8 @@ impl Reporter {
         let url: url::Url = url
             .parse()
             .map_err(|e| ReportError::Slack(format!("response_url is not a URL: {e}")))?;
-        let req = SlackApiPostWebhookMessageRequest::new(reply.content()).with_replace_original(replace);
+        let req =
+            SlackApiPostWebhookMessageRequest::new(reply.content()).with_replace_original(replace);
         self.client
             .respond_to_event(&SlackResponseUrl::new(url), &req)
             .await

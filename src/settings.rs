@@ -52,7 +52,11 @@ impl Settings {
         let secret = |k: &str| var(k).map(Secret::new);
         let number = |k: &str| -> Result<Option<u64>, String> {
             var(k)
-                .map(|v| v.trim().parse::<u64>().map_err(|_| format!("{k} must be a whole number")))
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("{k} must be a whole number"))
+                })
                 .transpose()
         };
         Ok(Self {
@@ -65,10 +69,15 @@ impl Settings {
             github_app_id: number("GITHUB_APP_ID")?,
             github_app_private_key: secret("GITHUB_APP_PRIVATE_KEY"),
             github_app_installation_id: number("GITHUB_APP_INSTALLATION_ID")?,
-            notebooks_api_url: var("NOTEBOOKS_API_URL").unwrap_or_else(|| DEFAULT_NOTEBOOKS_API_URL.into()),
+            notebooks_api_url: var("NOTEBOOKS_API_URL")
+                .unwrap_or_else(|| DEFAULT_NOTEBOOKS_API_URL.into()),
             google_oauth_access_token: secret("GOOGLE_OAUTH_ACCESS_TOKEN"),
             port: var("PORT")
-                .map(|p| p.trim().parse::<u16>().map_err(|_| "PORT must be a port number".to_owned()))
+                .map(|p| {
+                    p.trim()
+                        .parse::<u16>()
+                        .map_err(|_| "PORT must be a port number".to_owned())
+                })
                 .transpose()?,
         })
     }

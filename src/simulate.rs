@@ -46,7 +46,10 @@ impl Transcript {
             out.push_str("\n(no message came back)");
         }
         for m in &self.messages {
-            let text = m.get("text").and_then(|t| t.as_str()).unwrap_or("(no text)");
+            let text = m
+                .get("text")
+                .and_then(|t| t.as_str())
+                .unwrap_or("(no text)");
             let how = if m.get("replace_original").and_then(|r| r.as_bool()) == Some(true) {
                 "bot (replaces its previous message)"
             } else {
@@ -64,7 +67,10 @@ pub async fn run(sim: Simulation) -> Result<Transcript, String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("cannot open a local response_url listener: {e}"))?;
-    let response_url = format!("http://{}/response", listener.local_addr().map_err(|e| e.to_string())?);
+    let response_url = format!(
+        "http://{}/response",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     let router = Router::new()
         .route(
             "/response",

@@ -4,10 +4,10 @@
 
 use crate::config::Config;
 use crate::core::App;
-use crate::report::{slack_client, Reporter};
+use crate::report::{Reporter, slack_client};
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::transport::http::{router, HttpState};
+use crate::transport::http::{HttpState, router};
 use crate::verify::Verifier;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,7 +25,10 @@ pub enum StartupError {
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Backend(String),
 }
@@ -53,8 +56,16 @@ impl Application {
         };
         let store = Store::open(&config.store_url).await?;
         let client = Arc::new(slack_client(&settings.slack_api_url)?);
-        let reporter = Reporter::new(client, settings.slack_bot_token.as_ref().map(|t| t.expose().to_owned()));
-        let backends = crate::backends::build(&config, &settings).await.map_err(StartupError::Backend)?;
+        let reporter = Reporter::new(
+            client,
+            settings
+                .slack_bot_token
+                .as_ref()
+                .map(|t| t.expose().to_owned()),
+        );
+        let backends = crate::backends::build(&config, &settings)
+            .await
+            .map_err(StartupError::Backend)?;
         let app = Arc::new(App::new(config.clone(), backends, reporter, store));
 
         let addr = match settings.port {
@@ -86,7 +97,11 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish (at
     /// most `drain`) and flushes the audit trail before returning.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static, drain: Duration) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        drain: Duration,
+    ) -> std::io::Result<()> {
         let Self {
             listener,
             state,
@@ -96,7 +111,9 @@ impl Application {
         let app = state.app.clone();
         let router = router(state);
         tracing::info!(addr = %listener.local_addr()?, "workbench-bot listening");
-        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
         tasks.close();
         if tokio::time::timeout(drain, tasks.wait()).await.is_err() {
             tracing::warn!("requests still running at shutdown; their audit rows so far are kept");

@@ -12,7 +12,9 @@ use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use sha2::Sha256;
 use slack_morphism::prelude::*;
-use slack_morphism::signature_verifier::{SlackEventSignatureVerifier, SlackEventSignatureVerifierError};
+use slack_morphism::signature_verifier::{
+    SlackEventSignatureVerifier, SlackEventSignatureVerifierError,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
@@ -48,7 +50,9 @@ pub struct Verifier {
 impl Verifier {
     pub fn new(signing_secret: &str) -> Self {
         Self {
-            inner: SlackEventSignatureVerifier::new(&SlackSigningSecret::new(signing_secret.to_owned())),
+            inner: SlackEventSignatureVerifier::new(&SlackSigningSecret::new(
+                signing_secret.to_owned(),
+            )),
         }
     }
 
@@ -64,7 +68,9 @@ impl Verifier {
         let body = std::str::from_utf8(body).map_err(|_| VerifyError::NotUtf8)?;
         match self.inner.verify(sig, body, ts) {
             Ok(()) => Ok(body),
-            Err(SlackEventSignatureVerifierError::IncorrectOrExpiredTimestampError(_)) => Err(VerifyError::Stale),
+            Err(SlackEventSignatureVerifierError::IncorrectOrExpiredTimestampError(_)) => {
+                Err(VerifyError::Stale)
+            }
             Err(_) => Err(VerifyError::BadSignature),
         }
     }
@@ -82,7 +88,8 @@ pub fn allowed_team(config: &Config, team: &str) -> Result<TeamId, VerifyError> 
 /// The `X-Slack-Signature` value for a body: what Slack sends, and what
 /// `workbench-bot simulate` and the tests send.
 pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(format!("v0:{timestamp}:{body}").as_bytes());
     format!("v0={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -103,7 +110,10 @@ mod tests {
         let now = chrono::Utc::now().timestamp();
         let v = Verifier::new("s3cret");
         let body = "token=x&text=start+foo";
-        assert_eq!(v.verify(&headers(&sign("s3cret", now, body), now), body.as_bytes()), Ok(body));
+        assert_eq!(
+            v.verify(&headers(&sign("s3cret", now, body), now), body.as_bytes()),
+            Ok(body)
+        );
     }
 
     #[test]
@@ -111,20 +121,32 @@ mod tests {
         let now = chrono::Utc::now().timestamp();
         let v = Verifier::new("s3cret");
         let body = "text=start+foo";
-        assert_eq!(v.verify(&headers(&sign("other", now, body), now), body.as_bytes()), Err(VerifyError::BadSignature));
+        assert_eq!(
+            v.verify(&headers(&sign("other", now, body), now), body.as_bytes()),
+            Err(VerifyError::BadSignature)
+        );
     }
 
     #[test]
     fn a_six_minute_old_or_future_timestamp_is_refused() {
         let v = Verifier::new("s3cret");
         let body = "text=start+foo";
-        for ts in [chrono::Utc::now().timestamp() - 360, chrono::Utc::now().timestamp() + 360] {
-            assert_eq!(v.verify(&headers(&sign("s3cret", ts, body), ts), body.as_bytes()), Err(VerifyError::Stale));
+        for ts in [
+            chrono::Utc::now().timestamp() - 360,
+            chrono::Utc::now().timestamp() + 360,
+        ] {
+            assert_eq!(
+                v.verify(&headers(&sign("s3cret", ts, body), ts), body.as_bytes()),
+                Err(VerifyError::Stale)
+            );
         }
     }
 
     #[test]
     fn missing_headers_are_refused() {
-        assert_eq!(Verifier::new("s").verify(&HeaderMap::new(), b"x"), Err(VerifyError::Unsigned));
+        assert_eq!(
+            Verifier::new("s").verify(&HeaderMap::new(), b"x"),
+            Err(VerifyError::Unsigned)
+        );
     }
 }

@@ -83,7 +83,10 @@ impl State {
     }
 
     pub fn is_running_or_coming_up(&self) -> bool {
-        matches!(self, State::Active | State::Starting | State::Provisioning | State::Initializing)
+        matches!(
+            self,
+            State::Active | State::Starting | State::Provisioning | State::Initializing
+        )
     }
 
     pub fn is_stopped_or_going_down(&self) -> bool {

@@ -63,11 +63,12 @@ impl StoreBackend for Sqlite {
     }
 
     async fn claim_event(&self, event_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("INSERT OR IGNORE INTO slack_events (event_id, seen_at) VALUES (?, ?)")
-            .bind(event_id)
-            .bind(chrono::Utc::now().to_rfc3339())
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("INSERT OR IGNORE INTO slack_events (event_id, seen_at) VALUES (?, ?)")
+                .bind(event_id)
+                .bind(chrono::Utc::now().to_rfc3339())
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -8,7 +8,7 @@ use crate::act::SlackPlace;
 use crate::core::{App, EntryPoint, Input, Request};
 use crate::domain::{BotId, Principal, SlackUserId};
 use crate::report::ReplyTo;
-use crate::verify::{allowed_team, VerifyError};
+use crate::verify::{VerifyError, allowed_team};
 use serde::Deserialize;
 use slack_morphism::prelude::*;
 
@@ -57,27 +57,28 @@ pub fn classify(app: &App, event: SlackPushEvent) -> EventAction {
         Err(e) => return EventAction::Refuse(e),
     };
     let event_id = cb.event_id.to_string();
-    let request = |principal, entry, text: String, channel: String, ts: String, thread_ts: Option<String>| {
-        let thread = thread_ts.unwrap_or(ts);
-        EventAction::Handle {
-            event_id: event_id.clone(),
-            request: Box::new(Request {
-                id: Request::new_id(),
-                team: Some(team.clone()),
-                principal,
-                entry,
-                input: Input::Text(text),
-                reply_to: ReplyTo::Thread {
-                    channel: channel.clone(),
-                    thread_ts: thread.clone(),
-                },
-                place: SlackPlace {
-                    channel: Some(channel),
-                    thread_ts: Some(thread),
-                },
-            }),
-        }
-    };
+    let request =
+        |principal, entry, text: String, channel: String, ts: String, thread_ts: Option<String>| {
+            let thread = thread_ts.unwrap_or(ts);
+            EventAction::Handle {
+                event_id: event_id.clone(),
+                request: Box::new(Request {
+                    id: Request::new_id(),
+                    team: Some(team.clone()),
+                    principal,
+                    entry,
+                    input: Input::Text(text),
+                    reply_to: ReplyTo::Thread {
+                        channel: channel.clone(),
+                        thread_ts: thread.clone(),
+                    },
+                    place: SlackPlace {
+                        channel: Some(channel),
+                        thread_ts: Some(thread),
+                    },
+                }),
+            }
+        };
     match cb.event {
         SlackEventCallbackBody::AppMention(m) => {
             let Ok(user) = SlackUserId::parse(m.user.as_ref()) else {

@@ -9,7 +9,7 @@ use super::events::{self, EventAction};
 use crate::core::{App, EntryPoint, Input, Request};
 use crate::domain::SlackUserId;
 use crate::report::ReplyTo;
-use crate::verify::{allowed_team, Verifier, VerifyError};
+use crate::verify::{Verifier, VerifyError, allowed_team};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -80,17 +80,21 @@ pub fn bad_request(what: &str, e: impl std::fmt::Display) -> Response {
 
 /// Verifies the body, or says why not. Without a signing secret (Socket Mode) the
 /// HTTP Slack routes refuse everything.
-pub fn verified<'b>(state: &HttpState, headers: &HeaderMap, body: &'b [u8]) -> Result<&'b str, Response> {
+pub fn verified<'b>(
+    state: &HttpState,
+    headers: &HeaderMap,
+    body: &'b [u8],
+) -> Result<&'b str, VerifyError> {
     match &state.verifier {
-        Some(v) => v.verify(headers, body).map_err(reject),
-        None => Err(reject(VerifyError::Unsigned)),
+        Some(v) => v.verify(headers, body),
+        None => Err(VerifyError::Unsigned),
     }
 }
 
 async fn commands(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
     let body = match verified(&state, &headers, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return reject(e),
     };
     let form: SlackCommandEvent = match serde_urlencoded::from_str(body) {
         Ok(f) => f,
@@ -125,7 +129,7 @@ async fn commands(State(state): State<HttpState>, headers: HeaderMap, body: Byte
 async fn events(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
     let body = match verified(&state, &headers, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return reject(e),
     };
     let event: SlackPushEvent = match serde_json::from_str(body) {
         Ok(e) => e,
@@ -145,13 +149,20 @@ async fn events(State(state): State<HttpState>, headers: HeaderMap, body: Bytes)
 async fn readyz(State(state): State<HttpState>) -> Response {
     match state.app.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unreachable: {e}\n")).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store unreachable: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
 async fn metrics() -> Response {
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         crate::metrics::render(),
     )
         .into_response()

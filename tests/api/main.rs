@@ -1,0 +1,6 @@
+//! Integration tests: the real server on 127.0.0.1:0, local fakes only.
+
+mod helpers;
+
+mod cli;
+mod slack_core;

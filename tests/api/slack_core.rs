@@ -1,0 +1,387 @@
+//! Slash commands and mentions through the one core path (issue 2).
+
+use crate::helpers::*;
+use std::time::{Duration, Instant};
+use workbench_bot::act::State;
+
+#[tokio::test]
+async fn an_operator_starts_foo_and_hears_back_through_response_url() {
+    let t = spawn_app().await;
+    let started = Instant::now();
+    let res = t.command(OPERATOR, "start foo").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "acknowledged in {:?}",
+        started.elapsed()
+    );
+
+    let replies = t.slack.wait_for("/response/1", 1).await;
+    let text = replies[0].text();
+    assert!(text.contains("`foo` is running"), "{text}");
+    assert!(text.contains("dry run"), "{text}");
+
+    let rows = t.wait_audit(1).await;
+    assert_eq!(rows[0].principal, OPERATOR);
+    assert_eq!(rows[0].command, "start foo");
+    assert_eq!(rows[0].instance.as_deref(), Some("foo"));
+    assert_eq!(rows[0].decision, "allowed");
+    assert_eq!(rows[0].entry_point, "slash_command");
+    assert_eq!(rows[0].backend.as_deref(), Some("dry-run"));
+    assert_eq!(rows[0].outcome, "done:ACTIVE");
+    assert_eq!(rows[0].team.as_deref(), Some(TEAM));
+}
+
+#[tokio::test]
+async fn a_user_who_is_not_an_operator_is_refused_with_the_reason_and_nothing_changes() {
+    let t = spawn_app().await;
+    assert_eq!(t.command(STRANGER, "start foo").await.status(), 200);
+
+    let text = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(text.contains("you are not an operator of foo"), "{text}");
+    assert!(text.contains("ask @platform"), "{text}");
+    let rows = t.wait_audit(1).await;
+    assert_eq!(rows[0].decision, "refused");
+    assert_eq!(rows[0].reason, "not_operator");
+    assert_eq!(rows[0].outcome, "none");
+
+    // The backend was never asked: the simulated instance is still stopped.
+    let foo = t.app.config.instance("foo").unwrap();
+    let state = t.app.backends.dry_run.clone();
+    use workbench_bot::act::Backend;
+    assert_eq!(state.status(foo).await.unwrap().state, State::Stopped);
+    assert!(t.slack.calls_to("/api/chat.postMessage").is_empty());
+}
+
+#[tokio::test]
+async fn a_viewer_cannot_see_an_instance_it_is_not_named_on() {
+    let t = spawn_app().await;
+    t.command(OPERATOR2, "status secret").await;
+    let text = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(text.contains("you may not see secret"), "{text}");
+}
+
+#[tokio::test]
+async fn unsigned_wrongly_signed_stale_and_foreign_team_requests_get_401_and_do_nothing() {
+    let t = spawn_app().await;
+    let form = command_form(OPERATOR, "start foo", &t.response_url(1), TEAM);
+    let client = reqwest::Client::new();
+
+    let unsigned = client
+        .post(format!("{}/slack/commands", t.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+
+    let wrong = t
+        .post_signed(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            &form,
+            "not-the-secret",
+            now(),
+        )
+        .await;
+    assert_eq!(wrong.status(), 401);
+
+    let stale = t
+        .post_signed(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            &form,
+            SECRET,
+            now() - 6 * 60,
+        )
+        .await;
+    assert_eq!(stale.status(), 401);
+
+    let foreign = command_form(OPERATOR, "start foo", &t.response_url(1), "T0OTHERTEAM");
+    let other_team = t
+        .post_signed(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            &foreign,
+            SECRET,
+            now(),
+        )
+        .await;
+    assert_eq!(other_team.status(), 401);
+
+    let foreign_event = {
+        let mut e = mention_event("Ev0FOREIGN", OPERATOR, "<@U0OURBOT> start foo");
+        e["team_id"] = "T0OTHERTEAM".into();
+        e
+    };
+    assert_eq!(t.event(&foreign_event, None).await.status(), 401);
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        t.slack.calls().is_empty(),
+        "nothing may reach Slack: {:#?}",
+        t.slack.calls()
+    );
+    assert!(t.audit().await.is_empty(), "nothing reached the core");
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_bodies_are_refused_without_a_panic() {
+    let t = spawn_app().await;
+    let huge = "text=".to_owned() + &"a".repeat(300 * 1024);
+    let res = t
+        .post_signed(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            &huge,
+            SECRET,
+            now(),
+        )
+        .await;
+    assert_eq!(res.status(), 413);
+
+    let res = t
+        .post_signed(
+            "/slack/events",
+            "application/json",
+            "{not json",
+            SECRET,
+            now(),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let res = t
+        .post_signed(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            "user_id=U01AAAAAAAA",
+            SECRET,
+            now(),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(t.get("/healthz").await.status(), 200, "still serving");
+    assert!(t.slack.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_mention_is_answered_in_its_thread_and_a_retry_does_not_act_twice() {
+    let t = spawn_app().await;
+    let event = mention_event("Ev0MENTION1", OPERATOR, "<@U0OURBOT> stop foo");
+    assert_eq!(t.event(&event, None).await.status(), 200);
+    let posts = t.slack.wait_for("/api/chat.postMessage", 1).await;
+    let body = posts[0].json();
+    assert_eq!(body["channel"], "C0CHANNEL");
+    assert_eq!(body["thread_ts"], "1700000000.000100");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .contains("`foo` is already stopped"),
+        "{body}"
+    );
+    assert_eq!(
+        posts[0].header("authorization"),
+        Some(format!("Bearer {BOT_TOKEN}").as_str())
+    );
+
+    assert_eq!(t.event(&event, Some(1)).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        t.slack.calls_to("/api/chat.postMessage").len(),
+        1,
+        "the retry must not act again"
+    );
+    assert_eq!(t.audit().await.len(), 1);
+}
+
+#[tokio::test]
+async fn url_verification_echoes_the_challenge() {
+    let t = spawn_app().await;
+    let body = serde_json::json!({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"});
+    let res = t.event(&body, None).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.text().await.unwrap(),
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+}
+
+#[tokio::test]
+async fn the_actions_bot_form_acts_like_the_plain_command() {
+    let t = spawn_app().await;
+    let event = mention_event(
+        "Ev0COMPAT1",
+        OPERATOR,
+        "<@U0OURBOT> example-org/notebook-ops control_vertex_ai_workbench_notebook notebook:foo command:start",
+    );
+    t.event(&event, None).await;
+    let text = t.slack.wait_for("/api/chat.postMessage", 1).await[0].text();
+    assert!(text.contains("`foo` is running"), "{text}");
+    let rows = t.wait_audit(1).await;
+    assert_eq!(rows[0].command, "start foo");
+}
+
+#[tokio::test]
+async fn an_actions_bot_key_trying_to_override_the_target_is_refused() {
+    let t = spawn_app().await;
+    for (i, extra) in [
+        "repo:evil-org/other",
+        "event:delete",
+        "command:stop",
+        "ref:main",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let event = mention_event(
+            &format!("Ev0OVERRIDE{i}"),
+            OPERATOR,
+            &format!(
+                "<@U0OURBOT> example-org/notebook-ops control_vertex_ai_workbench_notebook notebook:foo command:start {extra}"
+            ),
+        );
+        t.event(&event, None).await;
+    }
+    let posts = t.slack.wait_for("/api/chat.postMessage", 4).await;
+    for p in &posts {
+        let text = p.text();
+        assert!(
+            text.contains("not allowed") || text.contains("more than once"),
+            "{text}"
+        );
+    }
+    let rows = t.wait_audit(4).await;
+    assert!(rows.iter().all(|r| r.decision == "invalid"));
+    use workbench_bot::act::Backend;
+    let foo = t.app.config.instance("foo").unwrap();
+    assert_eq!(
+        t.app.backends.dry_run.status(foo).await.unwrap().state,
+        State::Stopped,
+        "nothing started"
+    );
+}
+
+#[tokio::test]
+async fn the_rate_limit_stops_one_user_and_not_another() {
+    let t = spawn_with(Spawn {
+        replace: vec![(
+            "per_user_per_minute = 10".into(),
+            "per_user_per_minute = 2".into(),
+        )],
+        ..Default::default()
+    })
+    .await;
+    for _ in 0..3 {
+        t.command(OPERATOR, "status foo").await;
+    }
+    t.command(OPERATOR2, "status foo").await;
+    let rows = t.wait_audit(4).await;
+    let limited: Vec<_> = rows.iter().filter(|r| r.reason == "rate_limited").collect();
+    assert_eq!(limited.len(), 1, "{rows:#?}");
+    assert_eq!(limited[0].principal, OPERATOR);
+    let texts: Vec<String> = t
+        .slack
+        .wait_for("/response/1", 4)
+        .await
+        .iter()
+        .map(|c| c.text())
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("more than 2 requests in a minute")),
+        "{texts:?}"
+    );
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.contains("`foo` is *stopped*"))
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_command_or_alias_gets_help_naming_what_exists() {
+    let t = spawn_app().await;
+    t.command(OPERATOR2, "reboot foo").await;
+    t.command(OPERATOR2, "start bar").await;
+    let texts: Vec<String> = t
+        .slack
+        .wait_for("/response/1", 2)
+        .await
+        .iter()
+        .map(|c| c.text())
+        .collect();
+    for text in &texts {
+        assert!(text.contains("Instances you can see: `foo`."), "{text}");
+        assert!(
+            !text.contains("secret"),
+            "help must not name instances the user cannot see: {text}"
+        );
+    }
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("I don't know the command \"reboot\""))
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("I don't know an instance called \"bar\""))
+    );
+}
+
+#[tokio::test]
+async fn whoami_list_and_help_answer_with_the_dry_run_backend() {
+    let t = spawn_app().await;
+    t.command(OPERATOR, "whoami").await;
+    let who = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(
+        who.contains(OPERATOR) && who.contains("@researchers"),
+        "{who}"
+    );
+    assert!(
+        who.contains("You may start and stop: `foo`, `secret`"),
+        "{who}"
+    );
+
+    t.command(OPERATOR2, "list").await;
+    let list = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(list.contains("`foo`: stopped"), "{list}");
+    assert!(!list.contains("secret"), "{list}");
+
+    t.command(STRANGER, "help").await;
+    let help = t.slack.wait_for("/response/1", 3).await[2].text();
+    assert!(help.contains("/notebook start NAME"), "{help}");
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_answer() {
+    let t = spawn_app().await;
+    assert_eq!(t.get("/healthz").await.status(), 200);
+    assert_eq!(t.get("/readyz").await.status(), 200);
+    t.command(OPERATOR, "help").await;
+    t.wait_audit(1).await;
+    let metrics = t.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("workbench_bot_requests_handled_total"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn audit_rows_queued_before_shutdown_are_on_disk_after_it() {
+    let t = spawn_app().await;
+    for _ in 0..5 {
+        t.command(OPERATOR, "status foo").await;
+    }
+    t.slack.wait_for("/response/1", 5).await;
+    let store_url = t.store_url.clone();
+    let _dir = t.stop().await;
+    // A fresh connection to the file sees every row.
+    let store = workbench_bot::store::Store::open(&store_url).await.unwrap();
+    assert_eq!(store.audit_rows().await.unwrap().len(), 5);
+}
