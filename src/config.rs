@@ -4,7 +4,7 @@
 //! `check-config` in a pull request shows everything to fix in one run. Secrets never
 //! live here: they come from the environment (see `secrets.rs`).
 
-use crate::domain::{Alias, BotId, InstanceName, Principal, SlackUserId, TeamId};
+use crate::domain::{Alias, BotId, InstanceName, Principal, TeamId};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
@@ -593,15 +593,13 @@ impl Config {
 }
 
 fn principal_of(s: &str) -> Option<Principal> {
-    if let Some(bot) = s.strip_prefix("workflow:") {
-        return BotId::parse(bot).ok().map(Principal::Workflow);
-    }
-    SlackUserId::parse(s).ok().map(Principal::User)
+    Principal::parse(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SlackUserId;
 
     const GOOD: &str = r#"
 [server]

@@ -13,9 +13,15 @@ use crate::decide::{Decision, Policy, Refusal};
 use crate::domain::{Command, Principal, TeamId, Verb};
 use crate::parse::{self, CompatTarget};
 use crate::report::{Posted, Reply, ReplyTo, Reporter};
-use crate::store::{AuditRecord, Store};
+use crate::store::{AuditRecord, PendingOperation, Store};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long a process holds a pending operation without renewing it. A process
+/// that died lets go after this; one that stops cleanly lets go at once.
+const LEASE: Duration = Duration::from_secs(60);
 
 /// Which door a request came through; recorded in the audit trail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +36,20 @@ pub enum EntryPoint {
 }
 
 impl EntryPoint {
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            EntryPoint::SlashCommand,
+            EntryPoint::Mention,
+            EntryPoint::WorkflowMessage,
+            EntryPoint::WorkflowStep,
+            EntryPoint::Modal,
+            EntryPoint::Button,
+            EntryPoint::Dispatch,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EntryPoint::SlashCommand => "slash_command",
@@ -117,6 +137,10 @@ pub struct App {
     pub backends: Backends,
     pub reporter: Reporter,
     pub store: Store,
+    /// Cancelled when the process stops: pollers let go of their operations.
+    pub stopping: CancellationToken,
+    /// This process's name in the store's leases.
+    owner: String,
     compat: CompatTarget,
 }
 
@@ -130,6 +154,10 @@ struct Verdict {
     reply: Reply,
     ok: bool,
     state: Option<State>,
+    /// False when the work was left for another process to finish and report.
+    report: bool,
+    /// Start/stop results that go to `slack.announce_channel` too.
+    announce: bool,
 }
 
 impl Verdict {
@@ -143,6 +171,8 @@ impl Verdict {
             reply: Reply::text(reply),
             ok: true,
             state: None,
+            report: true,
+            announce: false,
         }
     }
 
@@ -156,6 +186,8 @@ impl Verdict {
             reply: Reply::text(format!(":no_entry: Sorry, {refusal}.")),
             ok: false,
             state: None,
+            report: true,
+            announce: false,
         }
     }
 
@@ -169,6 +201,8 @@ impl Verdict {
             reply: Reply::text(reply),
             ok: false,
             state: None,
+            report: true,
+            announce: false,
         }
     }
 }
@@ -193,6 +227,8 @@ impl App {
             backends,
             reporter,
             store,
+            stopping: CancellationToken::new(),
+            owner: uuid::Uuid::new_v4().simple().to_string(),
             compat,
         }
     }
@@ -225,21 +261,51 @@ impl App {
             }
         };
 
-        let report_result = match &progress {
-            Some(p) => self.reporter.update(&req.reply_to, p, &verdict.reply).await,
-            None => self.reporter.post(&req.reply_to, &verdict.reply).await,
-        };
-        let mut outcome = verdict.outcome.clone();
-        if let Err(e) = &report_result {
-            tracing::warn!(request_id = %req.id, error = %e, "could not report to Slack");
-            outcome.push_str("; report failed");
-        }
-        self.record(&req, &command_text, &verdict, &outcome, started);
+        self.conclude(&req, &command_text, &verdict, progress.as_ref(), started)
+            .await;
         Handled {
             ok: verdict.ok,
             reply: verdict.reply,
             state: verdict.state,
         }
+    }
+
+    /// Report, announce and record: the last three steps of every request.
+    async fn conclude(
+        &self,
+        req: &Request,
+        command: &str,
+        verdict: &Verdict,
+        progress: Option<&Posted>,
+        started: Instant,
+    ) {
+        let mut outcome = verdict.outcome.clone();
+        if verdict.report {
+            let report_result = match progress {
+                Some(p) => self.reporter.update(&req.reply_to, p, &verdict.reply).await,
+                None => self.reporter.post(&req.reply_to, &verdict.reply).await,
+            };
+            if let Err(e) = &report_result {
+                tracing::warn!(request_id = %req.id, error = %e, "could not report to Slack");
+                outcome.push_str("; report failed");
+            }
+        }
+        if verdict.announce
+            && let Some(channel) = &self.config.announce_channel
+        {
+            let who = match &req.principal {
+                Principal::User(u) => format!("<@{u}>"),
+                Principal::Workflow(b) => format!("workflow `{b}`"),
+            };
+            let note = Reply::text(format!(
+                "{who} asked to `{command}`: {}",
+                verdict.reply.text
+            ));
+            if let Err(e) = self.reporter.announce(channel, &note).await {
+                tracing::warn!(request_id = %req.id, error = %e, "could not announce in the team channel");
+            }
+        }
+        self.record(req, command, verdict, &outcome, started);
     }
 
     fn record(&self, req: &Request, command: &str, v: &Verdict, outcome: &str, started: Instant) {
@@ -331,6 +397,34 @@ impl App {
         self.backends.get(inst.backend)?.status(inst).await
     }
 
+    /// Statuses of several instances, one bulk read per backend.
+    async fn statuses(&self, insts: &[&Instance]) -> Vec<Result<InstanceStatus, BackendError>> {
+        let mut out: Vec<Option<Result<InstanceStatus, BackendError>>> = vec![None; insts.len()];
+        for kind in [
+            BackendKind::DryRun,
+            BackendKind::Notebooks,
+            BackendKind::Github,
+        ] {
+            let idx: Vec<usize> = (0..insts.len())
+                .filter(|&i| insts[i].backend == kind)
+                .collect();
+            if idx.is_empty() {
+                continue;
+            }
+            let group: Vec<&Instance> = idx.iter().map(|&i| insts[i]).collect();
+            let results = match self.backends.get(kind) {
+                Ok(b) => b.statuses(&group).await,
+                Err(e) => vec![Err(e); group.len()],
+            };
+            for (i, r) in idx.into_iter().zip(results) {
+                out[i] = Some(r);
+            }
+        }
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(BackendError::Setup("no status".into()))))
+            .collect()
+    }
+
     async fn list(&self, who: &Principal) -> Verdict {
         let visible: Vec<&Instance> = self.policy.visible(who).collect();
         if visible.is_empty() {
@@ -342,8 +436,7 @@ impl App {
                 "list:0",
             );
         }
-        let statuses =
-            futures::future::join_all(visible.iter().map(|i| self.backend_status(i))).await;
+        let statuses = self.statuses(&visible).await;
         let mut lines = vec!["*Instances you can see*".to_owned()];
         for (inst, s) in visible.iter().zip(statuses) {
             let state = match s {
@@ -407,61 +500,153 @@ impl App {
                 }
             }
         }
-        let mut result = match verb {
+        let result = match verb {
             Verb::Start => backend.start(inst, &ctx).await,
             _ => backend.stop(inst, &ctx).await,
         };
-        if let Ok(Outcome::Pending { operation }) = &result {
-            result = backend.wait(inst, operation).await;
-        }
-        let took = started.elapsed().as_secs();
-        let tag = dry_tag(inst.backend);
-        let alias = &inst.alias;
-        match result {
-            Ok(Outcome::Done(s)) => {
-                v.reply = Reply::text(format!(
-                    ":white_check_mark: `{alias}` is {}{} (took {took} s).{tag}",
-                    s.state.describe(),
-                    jupyter_link(&s)
-                ));
-                v.outcome = format!("done:{}", s.state.as_api());
-                v.state = Some(s.state);
-            }
-            Ok(Outcome::AlreadyThere(s)) => {
-                let already = if verb == Verb::Start {
-                    "already running"
-                } else {
-                    "already stopped"
-                };
-                let now = if s.state.describe() == already.trim_start_matches("already ") {
-                    String::new()
-                } else {
-                    format!(" (it is {})", s.state.describe())
-                };
-                v.reply = Reply::text(format!(
-                    ":information_source: `{alias}` is {already}{now}; nothing to do.{}{tag}",
-                    jupyter_link(&s)
-                ));
-                v.outcome = format!("unchanged:{}", s.state.as_api());
-                v.state = Some(s.state);
-            }
-            Ok(Outcome::HandedOff { detail }) => {
-                v.reply = Reply::text(format!(":outbox_tray: {detail}"));
-                v.outcome = "handed_off".into();
-            }
+        let result = match result {
             Ok(Outcome::Pending { operation }) => {
-                v.reply = Reply::text(format!(
-                    ":hourglass: `{alias}` is still changing (operation `{operation}`); check with `status {alias}`."
-                ));
-                v.outcome = "pending".into();
+                let pending = PendingOperation {
+                    request_id: req.id.clone(),
+                    alias: inst.alias.to_string(),
+                    verb: verb.as_str().into(),
+                    operation,
+                    principal: req.principal.to_string(),
+                    team: req.team.as_ref().map(|t| t.to_string()),
+                    entry_point: req.entry.as_str().into(),
+                    reply_to: req.reply_to.clone(),
+                    posted: progress.clone(),
+                    started_at: chrono::Utc::now(),
+                };
+                if let Err(e) = self
+                    .store
+                    .db()
+                    .save_pending(&pending, &self.owner, LEASE)
+                    .await
+                {
+                    tracing::warn!(request_id = %req.id, error = %e, "could not store the pending operation; following it anyway");
+                }
+                match self.follow(backend.as_ref(), inst, &pending).await {
+                    Some(r) => r,
+                    None => {
+                        v.outcome = "pending:left for the next process".into();
+                        v.report = false;
+                        return v;
+                    }
+                }
             }
-            Err(e) => {
-                v.reply = Reply::text(failure_sentence(inst, &e));
-                v.outcome = format!("error:{}", e.side());
-                v.ok = false;
+            other => other,
+        };
+        finish_change(v, verb, inst, result, started.elapsed())
+    }
+
+    /// Waits for an operation while holding its lease. `None` when this process is
+    /// stopping (or lost the lease): the operation stays in the store, and the next
+    /// process reports it.
+    async fn follow(
+        &self,
+        backend: &dyn Backend,
+        inst: &Instance,
+        pending: &PendingOperation,
+    ) -> Option<Result<Outcome, BackendError>> {
+        let db = self.store.db();
+        let wait = backend.wait(inst, &pending.operation);
+        tokio::pin!(wait);
+        let mut renew = tokio::time::interval(LEASE / 3);
+        renew.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut wait => {
+                    // Finished before reporting: a crash in between loses one
+                    // message rather than sending it twice.
+                    if let Err(e) = db.finish_pending(&pending.request_id).await {
+                        tracing::warn!(request_id = %pending.request_id, error = %e, "could not clear the finished operation");
+                    }
+                    return Some(result);
+                }
+                _ = self.stopping.cancelled() => {
+                    if let Err(e) = db.release_pending(&pending.request_id, &self.owner).await {
+                        tracing::warn!(request_id = %pending.request_id, error = %e, "could not release the operation");
+                    }
+                    tracing::info!(request_id = %pending.request_id, "stopping; the next process will follow this operation");
+                    return None;
+                }
+                _ = renew.tick() => {
+                    if let Ok(false) = db.renew_pending(&pending.request_id, &self.owner, LEASE).await {
+                        tracing::info!(request_id = %pending.request_id, "another process took over this operation");
+                        return None;
+                    }
+                }
             }
         }
-        v
+    }
+
+    /// Takes over operations that a stopped or crashed process left, and follows
+    /// each to its end, reporting it once.
+    pub async fn resume_pending(self: &Arc<Self>, tasks: &TaskTracker) -> usize {
+        let claimed = match self.store.db().claim_pending(&self.owner, LEASE).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for pending operations");
+                return 0;
+            }
+        };
+        let n = claimed.len();
+        for pending in claimed {
+            let app = self.clone();
+            tasks.spawn(async move { app.resume_one(pending).await });
+        }
+        n
+    }
+
+    async fn resume_one(&self, pending: PendingOperation) {
+        let verb = if pending.verb == "stop" {
+            Verb::Stop
+        } else {
+            Verb::Start
+        };
+        let Some(inst) = self.config.instance(&pending.alias) else {
+            tracing::warn!(alias = %pending.alias, "a pending operation names an alias no longer in the config; dropping it");
+            let _ = self.store.db().finish_pending(&pending.request_id).await;
+            return;
+        };
+        let (Some(principal), Some(entry)) = (
+            Principal::parse(&pending.principal),
+            EntryPoint::parse(&pending.entry_point),
+        ) else {
+            let _ = self.store.db().finish_pending(&pending.request_id).await;
+            return;
+        };
+        let backend = match self.backends.get(inst.backend) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(alias = %inst.alias, error = %e, "cannot resume: backend not set up");
+                return;
+            }
+        };
+        tracing::info!(request_id = %pending.request_id, alias = %inst.alias, "resuming a pending operation");
+        let Some(result) = self.follow(backend.as_ref(), inst, &pending).await else {
+            return;
+        };
+        let took = (chrono::Utc::now() - pending.started_at)
+            .to_std()
+            .unwrap_or_default();
+        let mut v = Verdict::info(String::new(), "");
+        v.instance = Some(inst.alias.to_string());
+        v.backend = Some(inst.backend);
+        let v = finish_change(v, verb, inst, result, took);
+        let req = Request {
+            id: pending.request_id.clone(),
+            team: pending.team.as_deref().and_then(|t| TeamId::parse(t).ok()),
+            principal,
+            entry,
+            input: Input::Text(format!("{verb} {}", inst.alias)),
+            reply_to: pending.reply_to.clone(),
+            place: SlackPlace::default(),
+        };
+        let command = format!("{verb} {}", inst.alias);
+        self.conclude(&req, &command, &v, pending.posted.as_ref(), Instant::now())
+            .await;
     }
 
     pub fn help(&self, who: &Principal) -> String {
@@ -532,6 +717,66 @@ impl App {
             list(view)
         )
     }
+}
+
+/// Puts the end of a start or stop in a person's words.
+fn finish_change(
+    mut v: Verdict,
+    verb: Verb,
+    inst: &Instance,
+    result: Result<Outcome, BackendError>,
+    took: Duration,
+) -> Verdict {
+    let took = took.as_secs();
+    let tag = dry_tag(inst.backend);
+    let alias = &inst.alias;
+    v.announce = true;
+    match result {
+        Ok(Outcome::Done(s)) => {
+            v.reply = Reply::text(format!(
+                ":white_check_mark: `{alias}` is {}{} (took {took} s).{tag}",
+                s.state.describe(),
+                jupyter_link(&s)
+            ));
+            v.outcome = format!("done:{}", s.state.as_api());
+            v.state = Some(s.state);
+        }
+        Ok(Outcome::AlreadyThere(s)) => {
+            let already = if verb == Verb::Start {
+                "already running"
+            } else {
+                "already stopped"
+            };
+            let now = if s.state.describe() == already.trim_start_matches("already ") {
+                String::new()
+            } else {
+                format!(" (it is {})", s.state.describe())
+            };
+            v.reply = Reply::text(format!(
+                ":information_source: `{alias}` is {already}{now}; nothing to do.{}{tag}",
+                jupyter_link(&s)
+            ));
+            v.outcome = format!("unchanged:{}", s.state.as_api());
+            v.state = Some(s.state);
+            v.announce = false;
+        }
+        Ok(Outcome::HandedOff { detail }) => {
+            v.reply = Reply::text(format!(":outbox_tray: {detail}"));
+            v.outcome = "handed_off".into();
+        }
+        Ok(Outcome::Pending { operation }) => {
+            v.reply = Reply::text(format!(
+                ":hourglass: `{alias}` is still changing (operation `{operation}`); check with `status {alias}`."
+            ));
+            v.outcome = "pending".into();
+        }
+        Err(e) => {
+            v.reply = Reply::text(failure_sentence(inst, &e));
+            v.outcome = format!("error:{}", e.side());
+            v.ok = false;
+        }
+    }
+    v
 }
 
 fn jupyter_link(s: &InstanceStatus) -> String {

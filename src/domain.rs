@@ -190,6 +190,16 @@ pub enum Principal {
     Workflow(BotId),
 }
 
+impl Principal {
+    /// Reads the form [`Display`](fmt::Display) writes: `U…` or `workflow:B…`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.strip_prefix("workflow:") {
+            Some(b) => BotId::parse(b).ok().map(Principal::Workflow),
+            None => SlackUserId::parse(s).ok().map(Principal::User),
+        }
+    }
+}
+
 impl fmt::Display for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

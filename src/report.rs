@@ -21,7 +21,7 @@ pub enum ReportError {
 }
 
 /// Where a reply goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ReplyTo {
     /// A slash command's or interaction's `response_url`: ephemeral to the person.
     ResponseUrl(String),
@@ -56,7 +56,7 @@ impl Reply {
 }
 
 /// A message already posted, so it can be updated in place.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Posted {
     ResponseUrl,
     Message { channel: String, ts: String },

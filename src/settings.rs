@@ -5,6 +5,8 @@
 //! variables, so they can run in parallel.
 
 use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// A value that must never be logged or echoed.
 #[derive(Clone, PartialEq, Eq)]
@@ -39,8 +41,32 @@ pub struct Settings {
     pub github_app_installation_id: Option<u64>,
     pub notebooks_api_url: String,
     pub google_oauth_access_token: Option<Secret>,
+    /// A service-account key file (ADC); its `token_uri` is honoured.
+    pub google_application_credentials: Option<PathBuf>,
+    /// Tuning, not configuration: tests shorten these so they stay fast.
+    pub timing: Timing,
     /// Cloud Run's contract: when set, listen on 0.0.0.0:$PORT.
     pub port: Option<u16>,
+}
+
+/// Waits between retries and polls of the third-party APIs.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// First wait before retrying a failed call (then doubling, with jitter).
+    pub first_retry: Duration,
+    /// First wait between polls of a long-running operation (then doubling).
+    pub first_poll: Duration,
+    pub max_poll: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            first_retry: Duration::from_millis(500),
+            first_poll: Duration::from_secs(2),
+            max_poll: Duration::from_secs(15),
+        }
+    }
 }
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
@@ -72,6 +98,9 @@ impl Settings {
             notebooks_api_url: var("NOTEBOOKS_API_URL")
                 .unwrap_or_else(|| DEFAULT_NOTEBOOKS_API_URL.into()),
             google_oauth_access_token: secret("GOOGLE_OAUTH_ACCESS_TOKEN"),
+            google_application_credentials: var("GOOGLE_APPLICATION_CREDENTIALS")
+                .map(PathBuf::from),
+            timing: Timing::default(),
             port: var("PORT")
                 .map(|p| {
                     p.trim()

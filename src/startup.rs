@@ -76,12 +76,17 @@ impl Application {
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
         let housekeeping = tokio::spawn(housekeeping(app.clone()));
+        let tasks = TaskTracker::new();
+        let resumed = app.resume_pending(&tasks).await;
+        if resumed > 0 {
+            tracing::info!(resumed, "following operations a previous process left");
+        }
         Ok(Self {
             listener,
             state: HttpState {
                 app,
                 verifier,
-                tasks: TaskTracker::new(),
+                tasks,
             },
             housekeeping,
         })
@@ -114,6 +119,9 @@ impl Application {
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
+        // Pollers let go of their operations (the next process resumes them);
+        // quick work in flight finishes and is recorded.
+        app.stopping.cancel();
         tasks.close();
         if tokio::time::timeout(drain, tasks.wait()).await.is_err() {
             tracing::warn!("requests still running at shutdown; their audit rows so far are kept");

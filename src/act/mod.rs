@@ -5,6 +5,7 @@
 //! side failed and what to do. The core picks the backend per instance.
 
 pub mod dry_run;
+pub mod notebooks;
 
 use crate::config::{BackendKind, Instance};
 use crate::domain::Principal;
@@ -195,6 +196,11 @@ pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
 
     async fn status(&self, inst: &Instance) -> Result<InstanceStatus, BackendError>;
+
+    /// Several statuses at once (`list`); backends with a cheaper bulk read override it.
+    async fn statuses(&self, insts: &[&Instance]) -> Vec<Result<InstanceStatus, BackendError>> {
+        futures::future::join_all(insts.iter().map(|i| self.status(i))).await
+    }
 
     async fn start(&self, inst: &Instance, ctx: &ActContext) -> Result<Outcome, BackendError>;
 

@@ -43,6 +43,23 @@ pub struct AuditRecord {
     pub outcome: String,
 }
 
+/// An operation being followed, with everything needed to finish the request in
+/// another process: where to report and what to record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingOperation {
+    pub request_id: String,
+    pub alias: String,
+    /// `start` or `stop`.
+    pub verb: String,
+    pub operation: String,
+    pub principal: String,
+    pub team: Option<String>,
+    pub entry_point: String,
+    pub reply_to: crate::report::ReplyTo,
+    pub posted: Option<crate::report::Posted>,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// What a database must do for the bot.
 #[async_trait]
 pub trait StoreBackend: Send + Sync {
@@ -53,6 +70,30 @@ pub trait StoreBackend: Send + Sync {
     async fn audit_rows(&self) -> Result<Vec<AuditRecord>, StoreError>;
     /// Drops event ids older than `age`; Slack stops retrying long before.
     async fn prune_events(&self, age: Duration) -> Result<(), StoreError>;
+    /// Stores an operation, held by `owner` for `lease`.
+    async fn save_pending(
+        &self,
+        op: &PendingOperation,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<(), StoreError>;
+    /// Takes every operation nobody holds (lease ran out or released) for `owner`.
+    async fn claim_pending(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Vec<PendingOperation>, StoreError>;
+    /// Extends `owner`'s hold on an operation; false when another process took it.
+    async fn renew_pending(
+        &self,
+        request_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError>;
+    /// Lets the next process take the operation at once.
+    async fn release_pending(&self, request_id: &str, owner: &str) -> Result<(), StoreError>;
+    async fn finish_pending(&self, request_id: &str) -> Result<(), StoreError>;
+    async fn pending_count(&self) -> Result<usize, StoreError>;
 }
 
 enum WriterMsg {
@@ -119,7 +160,7 @@ impl Store {
         self.db.prune_events(age).await
     }
 
-    pub fn backend(&self) -> &Arc<dyn StoreBackend> {
+    pub fn db(&self) -> &Arc<dyn StoreBackend> {
         &self.db
     }
 }

@@ -1,6 +1,6 @@
 //! SQLite, the embedded default for a laptop or a single VM.
 
-use super::{AuditRecord, StoreBackend, StoreError};
+use super::{AuditRecord, PendingOperation, StoreBackend, StoreError};
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -112,4 +112,94 @@ impl StoreBackend for Sqlite {
             .await?;
         Ok(())
     }
+
+    async fn save_pending(
+        &self,
+        op: &PendingOperation,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<(), StoreError> {
+        let payload = serde_json::to_string(op).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        sqlx::query(
+            "INSERT INTO pending_operations (request_id, payload, created_at, claimed_by, claimed_until) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (request_id) DO UPDATE SET payload = excluded.payload, claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until",
+        )
+        .bind(&op.request_id)
+        .bind(payload)
+        .bind(now_ms())
+        .bind(owner)
+        .bind(now_ms() + lease.as_millis() as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_pending(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Vec<PendingOperation>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE pending_operations SET claimed_by = ?, claimed_until = ? WHERE claimed_until < ? RETURNING payload",
+        )
+        .bind(owner)
+        .bind(now_ms() + lease.as_millis() as i64)
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let payload: String = r.try_get("payload")?;
+            match serde_json::from_str(&payload) {
+                Ok(op) => out.push(op),
+                Err(e) => {
+                    tracing::error!(error = %e, "unreadable pending operation left in the store")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn renew_pending(
+        &self,
+        request_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE pending_operations SET claimed_until = ? WHERE request_id = ? AND claimed_by = ?")
+            .bind(now_ms() + lease.as_millis() as i64)
+            .bind(request_id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_pending(&self, request_id: &str, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE pending_operations SET claimed_until = 0 WHERE request_id = ? AND claimed_by = ?")
+            .bind(request_id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn finish_pending(&self, request_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM pending_operations WHERE request_id = ?")
+            .bind(request_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn pending_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_operations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as usize)
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }

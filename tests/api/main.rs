@@ -3,4 +3,6 @@
 mod helpers;
 
 mod cli;
+mod fake_google;
+mod notebooks;
 mod slack_core;

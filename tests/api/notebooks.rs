@@ -1,0 +1,503 @@
+//! The Notebooks API v2 backend against a stateful local fake (issue 3).
+
+use crate::fake_google::*;
+use crate::helpers::*;
+use std::time::Duration;
+use workbench_bot::settings::{Settings, Timing};
+
+const GPU_PATH: &str = "projects/example-project/locations/us-central1-a/instances/research-gpu";
+const SECRET_PATH: &str =
+    "projects/example-project/locations/us-central1-a/instances/secret-project";
+
+struct Env {
+    t: TestApp,
+    google: FakeGoogle,
+}
+
+fn fast() -> Timing {
+    Timing {
+        first_retry: Duration::from_millis(5),
+        first_poll: Duration::from_millis(5),
+        max_poll: Duration::from_millis(20),
+    }
+}
+
+#[derive(Default)]
+struct Opts {
+    replace: Vec<(String, String)>,
+    google: Option<FakeGoogle>,
+    dir: Option<tempfile::TempDir>,
+    slack: Option<Fake>,
+    timing: Option<Timing>,
+}
+
+/// The app with every instance on the notebooks backend, against a fake Google.
+async fn spawn_notebooks(o: Opts) -> Env {
+    let google = match o.google {
+        Some(g) => g,
+        None => {
+            FakeGoogle::start(&[
+                (FOO_PATH, "STOPPED"),
+                (GPU_PATH, "ACTIVE"),
+                (SECRET_PATH, "STOPPED"),
+            ])
+            .await
+        }
+    };
+    let dir = o.dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
+    let key = dir.path().join("key.json");
+    std::fs::write(&key, google.key_json()).unwrap();
+    let mut replace = vec![(
+        "default = \"dry-run\"".to_owned(),
+        "default = \"notebooks\"".to_owned(),
+    )];
+    replace.extend(o.replace);
+    let spawn = Spawn {
+        replace,
+        extra_config: format!(
+            "[[instance]]\nalias = \"gpu\"\nname = \"{GPU_PATH}\"\noperators = [\"{ADMIN}\"]\nviewers = [\"*\"]\n"
+        ),
+        settings: Settings {
+            notebooks_api_url: google.fake.url.clone(),
+            google_application_credentials: Some(key),
+            timing: o.timing.unwrap_or_else(fast),
+            ..Default::default()
+        },
+        dir: Some(dir),
+    };
+    let t = match o.slack {
+        Some(slack) => spawn_with_slack(spawn, slack).await,
+        None => spawn_with(spawn).await,
+    };
+    Env { t, google }
+}
+
+async fn spawn_google(foo_state: &str) -> Env {
+    let env = spawn_notebooks(Opts::default()).await;
+    env.google.set_state(FOO_PATH, foo_state);
+    env
+}
+
+fn assert_all_calls_in_discovery(google: &FakeGoogle) {
+    for c in google.api_calls() {
+        assert!(
+            matches_discovery(&c.method, &c.path),
+            "{} {} is not a Notebooks v2 method",
+            c.method,
+            c.path
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_operator_starts_foo_and_sees_it_running_with_its_jupyterlab_link() {
+    let Env { t, google } = spawn_google("STOPPED").await;
+    t.command(OPERATOR, "start foo").await;
+    let replies = t.slack.wait_for("/response/1", 2).await;
+    assert!(
+        replies[0].text().contains("Starting `foo`"),
+        "{}",
+        replies[0].text()
+    );
+    let last = replies[1].json();
+    assert_eq!(
+        last["replace_original"], true,
+        "the final state replaces the progress message"
+    );
+    let text = last["text"].as_str().unwrap();
+    assert!(text.contains("`foo` is running"), "{text}");
+    assert!(
+        text.contains(
+            "https://research-and-development-foo.notebooks.googleusercontent.com|open JupyterLab"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("took"), "{text}");
+
+    let starts = google.posts("start");
+    assert_eq!(starts.len(), 1);
+    assert_eq!(starts[0].path, format!("/v2/{FOO_PATH}:start"));
+    assert_eq!(
+        starts[0].header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(
+        starts[0].json(),
+        serde_json::json!({}),
+        "start takes an empty body"
+    );
+    assert!(
+        google
+            .api_calls()
+            .iter()
+            .any(|c| c.path.contains("/operations/operation-1")),
+        "the operation was polled"
+    );
+    assert_eq!(google.fake.calls_to("/token").len(), 1, "one token, reused");
+    assert_eq!(google.state_of(FOO_PATH), "ACTIVE");
+    let rows = t.wait_audit(1).await;
+    assert_eq!(rows[0].outcome, "done:ACTIVE");
+    assert_eq!(rows[0].backend.as_deref(), Some("notebooks"));
+    assert_all_calls_in_discovery(&google);
+}
+
+#[tokio::test]
+async fn every_method_and_field_the_client_uses_is_in_the_discovery_document() {
+    let Env { t, google } = spawn_google("STOPPED").await;
+    // Exercise every call the client makes: get, list (paged), start, stop, operations.
+    t.command(OPERATOR, "start foo").await;
+    t.slack.wait_for("/response/1", 2).await;
+    t.command(OPERATOR, "stop foo").await;
+    t.slack.wait_for("/response/1", 4).await;
+    t.command(OPERATOR, "list").await;
+    t.slack.wait_for("/response/1", 5).await;
+    let calls = google.api_calls();
+    for (method, needle) in [
+        ("GET", "/instances/"),
+        ("GET", "/instances"),
+        ("POST", ":start"),
+        ("POST", ":stop"),
+        ("GET", "/operations/"),
+    ] {
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.method == method && c.path.contains(needle)),
+            "no {method} {needle} call"
+        );
+    }
+    assert!(
+        calls.iter().any(|c| c.query.contains("pageToken=")),
+        "list paging was used"
+    );
+    assert_all_calls_in_discovery(&google);
+
+    // Every field the client reads, found by serialising its own types (which
+    // share their field names with deserialisation), is in the schema.
+    use workbench_bot::act::notebooks::{
+        ApiAcceleratorConfig, ApiGceSetup, ApiInstance, ApiOperation, ApiStatus,
+    };
+    let inst = ApiInstance {
+        name: "n".into(),
+        state: Some("ACTIVE".into()),
+        proxy_uri: Some("p".into()),
+        update_time: Some("t".into()),
+        gce_setup: Some(ApiGceSetup {
+            machine_type: Some("m".into()),
+            accelerator_configs: vec![ApiAcceleratorConfig {
+                kind: Some("k".into()),
+                core_count: Some("1".into()),
+            }],
+        }),
+    };
+    let op = ApiOperation {
+        name: "o".into(),
+        done: true,
+        error: Some(ApiStatus {
+            code: 1,
+            message: "m".into(),
+        }),
+        response: Some(serde_json::json!({})),
+    };
+    let check = |value: serde_json::Value, schema: &str| {
+        let props = discovery_schema(schema)["properties"].clone();
+        for key in value.as_object().unwrap().keys() {
+            assert!(
+                props.get(key).is_some(),
+                "{schema}.{key} is not in the discovery document"
+            );
+        }
+    };
+    let v = serde_json::to_value(&inst).unwrap();
+    check(v.clone(), "Instance");
+    check(v["gceSetup"].clone(), "GceSetup");
+    check(
+        v["gceSetup"]["acceleratorConfigs"][0].clone(),
+        "AcceleratorConfig",
+    );
+    let o = serde_json::to_value(&op).unwrap();
+    check(o.clone(), "Operation");
+    check(o["error"].clone(), "Status");
+    let states = discovery_schema("Instance")["properties"]["state"]["enum"].clone();
+    for s in [
+        "STARTING",
+        "PROVISIONING",
+        "ACTIVE",
+        "STOPPING",
+        "STOPPED",
+        "DELETED",
+        "UPGRADING",
+        "INITIALIZING",
+        "SUSPENDING",
+        "SUSPENDED",
+        "ORPHANED",
+    ] {
+        assert!(states.as_array().unwrap().iter().any(|x| x == s), "{s}");
+        assert_eq!(workbench_bot::act::State::from_api(s).as_api(), s);
+    }
+}
+
+#[tokio::test]
+async fn starting_a_running_instance_is_a_friendly_no_op() {
+    let Env { t, google } = spawn_google("ACTIVE").await;
+    t.command(OPERATOR, "start foo").await;
+    let text = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(
+        text.contains("`foo` is already running; nothing to do"),
+        "{text}"
+    );
+    assert!(text.contains("open JupyterLab"), "{text}");
+    assert!(google.posts("start").is_empty());
+}
+
+#[tokio::test]
+async fn stopping_a_stopped_instance_is_a_friendly_no_op() {
+    let Env { t, google } = spawn_google("STOPPED").await;
+    t.command(OPERATOR, "stop foo").await;
+    let text = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(text.contains("`foo` is already stopped"), "{text}");
+    assert!(google.posts("stop").is_empty());
+}
+
+#[tokio::test]
+async fn a_deleted_or_upgrading_instance_gets_a_sentence_and_no_call() {
+    let Env { t, google } = spawn_google("DELETED").await;
+    t.command(OPERATOR, "start foo").await;
+    let text = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(
+        text.contains("`foo` is deleted") || text.contains("foo is deleted"),
+        "{text}"
+    );
+    assert!(text.contains("remove it from the config"), "{text}");
+    google.set_state(FOO_PATH, "UPGRADING");
+    t.command(OPERATOR, "stop foo").await;
+    let text = t.slack.wait_for("/response/1", 4).await[3].text();
+    assert!(text.contains("upgrading"), "{text}");
+    assert!(google.posts("start").is_empty() && google.posts("stop").is_empty());
+}
+
+#[tokio::test]
+async fn a_403_names_the_missing_permission_and_the_google_side() {
+    let Env { t, google } = spawn_google("STOPPED").await;
+    google.fail_once("POST", ":start", 403, false);
+    t.command(OPERATOR, "start foo").await;
+    let text = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(text.contains("notebooks.instances.start"), "{text}");
+    assert!(text.contains(FOO_PATH), "{text}");
+    assert!(text.contains("Google Cloud side"), "{text}");
+    assert_eq!(google.posts("start").len(), 1, "a 403 is not retried");
+    let rows = t.wait_audit(1).await;
+    assert_eq!(rows[0].outcome, "error:google");
+}
+
+#[tokio::test]
+async fn a_404_says_the_config_names_a_missing_instance() {
+    let Env { t, google } = spawn_google("STOPPED").await;
+    google.state.lock().unwrap().instances.remove(FOO_PATH);
+    t.command(OPERATOR, "start foo").await;
+    let text = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(
+        text.contains("does not exist in Google Cloud") && text.contains("fix the config"),
+        "{text}"
+    );
+    assert!(google.posts("start").is_empty());
+}
+
+#[tokio::test]
+async fn a_429_on_the_state_read_is_retried_then_succeeds() {
+    let Env { t, google } = spawn_google("STOPPED").await;
+    google.fail_once("GET", "research-and-development-foo", 429, false);
+    t.command(OPERATOR, "start foo").await;
+    let text = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(text.contains("`foo` is running"), "{text}");
+    assert_eq!(google.posts("start").len(), 1);
+}
+
+#[tokio::test]
+async fn a_500_on_start_is_retried_after_reading_the_state_again() {
+    let Env { t, google } = spawn_google("STOPPED").await;
+    google.fail_once("POST", ":start", 500, false);
+    t.command(OPERATOR, "start foo").await;
+    let text = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(text.contains("`foo` is running"), "{text}");
+    assert_eq!(google.posts("start").len(), 2, "one refused, one accepted");
+    assert_eq!(
+        google.state.lock().unwrap().ops.len(),
+        1,
+        "one operation only"
+    );
+}
+
+#[tokio::test]
+async fn a_start_google_applied_before_failing_is_not_sent_again() {
+    let Env { t, google } = spawn_google("STOPPED").await;
+    google.fail_once("POST", ":start", 503, true);
+    t.command(OPERATOR, "start foo").await;
+    let text = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(
+        text.contains("`foo` is already running (it is starting)"),
+        "{text}"
+    );
+    assert_eq!(
+        google.posts("start").len(),
+        1,
+        "the state read saw STARTING: no second start"
+    );
+}
+
+#[tokio::test]
+async fn an_operation_that_ends_in_error_is_reported_as_googles_failure() {
+    let Env { t, google } = spawn_google("STOPPED").await;
+    google.behave(OpBehaviour::FailAfter(
+        2,
+        "Quota 'NVIDIA_A100_GPUS' exceeded",
+    ));
+    t.command(OPERATOR, "start foo").await;
+    let text = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(text.contains("Quota 'NVIDIA_A100_GPUS' exceeded"), "{text}");
+    assert!(text.contains("Google Cloud side"), "{text}");
+    assert_eq!(google.posts("start").len(), 1);
+}
+
+#[tokio::test]
+async fn an_operation_that_never_finishes_tells_the_user_how_to_check() {
+    let Env { t, google } = spawn_notebooks(Opts {
+        replace: vec![(
+            "[limits]".into(),
+            "[backend.notebooks]\noperation_timeout_seconds = 1\n\n[limits]".into(),
+        )],
+        timing: Some(Timing {
+            first_retry: Duration::from_millis(5),
+            first_poll: Duration::from_millis(20),
+            max_poll: Duration::from_millis(100),
+        }),
+        ..Default::default()
+    })
+    .await;
+    google.behave(OpBehaviour::Never);
+    t.command(OPERATOR, "start foo").await;
+    let text = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(text.contains("foo is still starting after 1 s"), "{text}");
+    assert!(text.contains("`status foo`"), "{text}");
+    assert_eq!(google.posts("start").len(), 1);
+}
+
+#[tokio::test]
+async fn a_pending_operation_survives_a_restart_and_is_reported_once() {
+    let Env { t, google } = spawn_google("STOPPED").await;
+    google.behave(OpBehaviour::Never);
+    t.command(OPERATOR, "start foo").await;
+    t.slack.wait_for("/response/1", 1).await; // "Starting foo…"
+    wait_until(Duration::from_secs(5), || {
+        (!google.posts("start").is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(t.app.store.db().pending_count().await.unwrap(), 1);
+    let slack = t.slack.clone();
+    let dir = t.stop().await; // SIGTERM: the poller lets go; nothing final is reported
+    assert_eq!(
+        slack.calls_to("/response/1").len(),
+        1,
+        "the stopping process reports nothing final"
+    );
+    let store_url = format!("sqlite://{}", dir.path().join("audit.db").display());
+    let rows = workbench_bot::store::Store::open(&store_url)
+        .await
+        .unwrap()
+        .audit_rows()
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.len(),
+        1,
+        "the stopping process recorded the request: {rows:#?}"
+    );
+    assert_eq!(rows[0].outcome, "pending:left for the next process");
+
+    google.behave(OpBehaviour::DoneAfter(1));
+    let env2 = spawn_notebooks(Opts {
+        google: Some(google.clone()),
+        dir: Some(dir),
+        slack: Some(slack.clone()),
+        ..Default::default()
+    })
+    .await
+    .t;
+    let replies = slack.wait_for("/response/1", 2).await;
+    let text = replies[1].text();
+    assert!(text.contains("`foo` is running"), "{text}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        slack.calls_to("/response/1").len(),
+        2,
+        "reported exactly once"
+    );
+    assert_eq!(
+        google.posts("start").len(),
+        1,
+        "the restarted bot only polls"
+    );
+    assert_eq!(env2.app.store.db().pending_count().await.unwrap(), 0);
+    let rows = env2.wait_audit(2).await;
+    assert_eq!(rows[1].outcome, "done:ACTIVE");
+    assert_eq!(
+        rows[0].request_id, rows[1].request_id,
+        "the resumed row belongs to the same request"
+    );
+}
+
+#[tokio::test]
+async fn status_shows_what_google_holds() {
+    let Env { t, .. } = spawn_google("STOPPED").await;
+    t.command(OPERATOR, "status gpu").await;
+    let text = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(text.contains("`gpu` is *running*"), "{text}");
+    assert!(text.contains("machine type: a2-highgpu-1g"), "{text}");
+    assert!(
+        text.contains("accelerators: 1 × NVIDIA_TESLA_A100"),
+        "{text}"
+    );
+    assert!(
+        text.contains("since: 2026-11-23T09:00:00.123456Z"),
+        "{text}"
+    );
+    assert!(
+        text.contains("https://research-gpu.notebooks.googleusercontent.com|open JupyterLab"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn list_shows_every_visible_instance_in_one_message_and_nothing_else() {
+    let Env { t, google } = spawn_google("STOPPED").await;
+    t.command(OPERATOR2, "list").await;
+    let text = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(text.contains("`foo`: stopped"), "{text}");
+    assert!(text.contains("`gpu`: running (view only)"), "{text}");
+    assert!(!text.contains("secret"), "{text}");
+    assert!(google.api_calls().iter().all(|c| c.method == "GET"));
+}
+
+#[tokio::test]
+async fn starts_and_stops_are_announced_in_the_team_channel() {
+    let Env { t, .. } = spawn_notebooks(Opts {
+        replace: vec![(
+            "workflow_bots = [\"B0WORKFLOW1\"]".into(),
+            "workflow_bots = [\"B0WORKFLOW1\"]\nannounce_channel = \"C0ANNOUNCE\"".into(),
+        )],
+        ..Default::default()
+    })
+    .await;
+    t.command(OPERATOR, "start foo").await;
+    let posts = t.slack.wait_for("/api/chat.postMessage", 1).await;
+    let body = posts[0].json();
+    assert_eq!(body["channel"], "C0ANNOUNCE");
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("<@{OPERATOR}>"))
+            && text.contains("start foo")
+            && text.contains("running"),
+        "{text}"
+    );
+}
