@@ -1,5 +1,7 @@
 //! Chooses which backends this process sets up, from the config and environment.
 
+use crate::act::Backend;
+use crate::act::github::{Github, GithubAuth};
 use crate::act::notebooks::{Notebooks, NotebooksClient, Polling, TokenSource};
 use crate::config::{BackendKind, Config};
 use crate::core::Backends;
@@ -61,9 +63,60 @@ pub async fn build(config: &Config, settings: &Settings) -> Result<Backends, Str
         }
     }
     if used(config, BackendKind::Github) {
-        tracing::warn!(
-            "instances use the github backend, which this build does not include yet; they answer with a setup error"
-        );
+        match github(config, settings, backends.notebooks.clone()).await {
+            Ok(g) => backends.github = Some(Arc::new(g)),
+            Err(e) => tracing::warn!(error = %e, "the github backend is not available"),
+        }
     }
     Ok(backends)
+}
+
+/// The GitHub App when all three of its variables are set, else `GITHUB_TOKEN`.
+pub fn github_auth(settings: &Settings) -> Result<GithubAuth, String> {
+    match (
+        settings.github_app_id,
+        &settings.github_app_private_key,
+        settings.github_app_installation_id,
+    ) {
+        (Some(app_id), Some(key), Some(installation_id)) => Ok(GithubAuth::App {
+            app_id,
+            // Secrets stored on one line often carry literal \n.
+            private_key_pem: key.expose().replace("\\n", "\n"),
+            installation_id,
+        }),
+        (None, None, None) => match &settings.github_token {
+            Some(t) => Ok(GithubAuth::Token(t.expose().to_owned())),
+            None => Err("set GITHUB_TOKEN, or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID".into()),
+        },
+        _ => Err("a GitHub App needs all of GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID".into()),
+    }
+}
+
+async fn github(
+    config: &Config,
+    settings: &Settings,
+    reader: Option<Arc<dyn Backend>>,
+) -> Result<Github, String> {
+    let gh = config.github.clone().ok_or("[backend.github] is missing")?;
+    // Status of GitHub-run instances is read from Google when the bot was given
+    // explicit read credentials; it does not go looking for ambient ones.
+    let reader = match reader {
+        Some(r) => Some(r),
+        None if settings.google_oauth_access_token.is_some()
+            || settings.google_application_credentials.is_some() =>
+        {
+            notebooks(config, settings)
+                .await
+                .ok()
+                .map(|n| Arc::new(n) as Arc<dyn Backend>)
+        }
+        None => None,
+    };
+    Github::new(
+        settings.github_api_url.as_deref(),
+        github_auth(settings)?,
+        gh,
+        reader,
+        settings.timing.run_poll,
+    )
 }

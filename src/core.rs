@@ -158,6 +158,8 @@ struct Verdict {
     report: bool,
     /// Start/stop results that go to `slack.announce_channel` too.
     announce: bool,
+    /// Work handed to GitHub: look for its run afterwards and post the link.
+    handoff: Option<(Arc<dyn Backend>, ActContext)>,
 }
 
 impl Verdict {
@@ -173,6 +175,7 @@ impl Verdict {
             state: None,
             report: true,
             announce: false,
+            handoff: None,
         }
     }
 
@@ -188,6 +191,7 @@ impl Verdict {
             state: None,
             report: true,
             announce: false,
+            handoff: None,
         }
     }
 
@@ -203,6 +207,7 @@ impl Verdict {
             state: None,
             report: true,
             announce: false,
+            handoff: None,
         }
     }
 }
@@ -263,6 +268,16 @@ impl App {
 
         self.conclude(&req, &command_text, &verdict, progress.as_ref(), started)
             .await;
+        if let Some((backend, ctx)) = &verdict.handoff
+            && let Some(url) = backend.handoff_link(ctx).await
+        {
+            let note = Reply::text(format!(
+                ":arrow_forward: The GitHub workflow run: <{url}|{url}>"
+            ));
+            if let Err(e) = self.reporter.post(&req.reply_to, &note).await {
+                tracing::warn!(request_id = %req.id, error = %e, "could not post the workflow run link");
+            }
+        }
         Handled {
             ok: verdict.ok,
             reply: verdict.reply,
@@ -537,6 +552,9 @@ impl App {
             }
             other => other,
         };
+        if matches!(result, Ok(Outcome::HandedOff { .. })) {
+            v.handoff = Some((backend.clone(), ctx.clone()));
+        }
         finish_change(v, verb, inst, result, started.elapsed())
     }
 

@@ -30,6 +30,15 @@ struct ConfigArg {
 enum Cmd {
     /// Run the Slack app (HTTP routes, or Socket Mode when slack.mode = "socket").
     Serve(ConfigArg),
+    /// Carry out a repository_dispatch in a GitHub Actions job; exits 1 on any
+    /// refusal or failure, with a one-line reason.
+    HandleDispatch {
+        /// The event file GitHub Actions provides.
+        #[arg(long, env = "GITHUB_EVENT_PATH")]
+        event_path: PathBuf,
+        #[arg(long, env = "WORKBENCH_BOT_CONFIG")]
+        config: PathBuf,
+    },
     /// Validate a config file; exits 1 listing every problem with its line.
     CheckConfig(ConfigArg),
     /// Send a signed slash command to a running bot and print what comes back.
@@ -117,6 +126,41 @@ async fn main() -> ExitCode {
                     eprintln!("server failed: {e}");
                     ExitCode::from(1)
                 }
+            }
+        }
+        Cmd::HandleDispatch { event_path, config } => {
+            init_logging();
+            let config = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let settings = match Settings::from_env() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("failed: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let result =
+                workbench_bot::transport::dispatch::run(&event_path, config, settings).await;
+            if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+                let (notebook, command) =
+                    workbench_bot::transport::dispatch::describe_event(&event_path);
+                if let Err(e) = workbench_bot::transport::dispatch::write_summary(
+                    summary.as_ref(),
+                    &notebook,
+                    &command,
+                    &result,
+                ) {
+                    eprintln!("could not write the job summary: {e}");
+                }
+            }
+            if result.ok {
+                println!("{}", result.line);
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("{}", result.line);
+                ExitCode::from(1)
             }
         }
         Cmd::Simulate {

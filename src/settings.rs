@@ -57,6 +57,8 @@ pub struct Timing {
     /// First wait between polls of a long-running operation (then doubling).
     pub first_poll: Duration,
     pub max_poll: Duration,
+    /// Wait between looks for the workflow run a dispatch started.
+    pub run_poll: Duration,
 }
 
 impl Default for Timing {
@@ -65,6 +67,7 @@ impl Default for Timing {
             first_retry: Duration::from_millis(500),
             first_poll: Duration::from_secs(2),
             max_poll: Duration::from_secs(15),
+            run_poll: Duration::from_secs(3),
         }
     }
 }

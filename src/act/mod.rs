@@ -5,6 +5,7 @@
 //! side failed and what to do. The core picks the backend per instance.
 
 pub mod dry_run;
+pub mod github;
 pub mod notebooks;
 
 use crate::config::{BackendKind, Instance};
@@ -205,6 +206,13 @@ pub trait Backend: Send + Sync {
     async fn start(&self, inst: &Instance, ctx: &ActContext) -> Result<Outcome, BackendError>;
 
     async fn stop(&self, inst: &Instance, ctx: &ActContext) -> Result<Outcome, BackendError>;
+
+    /// For work handed to another system: where a person can watch it (a
+    /// workflow run's address), found within a bounded wait.
+    async fn handoff_link(&self, ctx: &ActContext) -> Option<String> {
+        let _ = ctx;
+        None
+    }
 
     /// Follows a pending operation to its end. Backends that never return
     /// `Outcome::Pending` keep this default.

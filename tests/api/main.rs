@@ -4,5 +4,6 @@ mod helpers;
 
 mod cli;
 mod fake_google;
+mod github;
 mod notebooks;
 mod slack_core;

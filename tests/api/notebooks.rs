@@ -19,6 +19,7 @@ fn fast() -> Timing {
         first_retry: Duration::from_millis(5),
         first_poll: Duration::from_millis(5),
         max_poll: Duration::from_millis(20),
+        ..Timing::default()
     }
 }
 
@@ -370,6 +371,7 @@ async fn an_operation_that_never_finishes_tells_the_user_how_to_check() {
             first_retry: Duration::from_millis(5),
             first_poll: Duration::from_millis(20),
             max_poll: Duration::from_millis(100),
+            ..Timing::default()
         }),
         ..Default::default()
     })

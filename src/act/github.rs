@@ -1,0 +1,215 @@
+//! The reviewed backend: start and stop become a `repository_dispatch` to the ops
+//! repository, where a GitHub Actions workflow runs `workbench-bot handle-dispatch`.
+//!
+//! The repository and event type come only from the config. The bot authenticates
+//! as a GitHub App (installation tokens, refreshed by octocrab before they expire)
+//! or with `GITHUB_TOKEN`. Status reads still go to Google when the bot has read
+//! credentials: a dispatch cannot answer "is it running?".
+
+use super::{ActContext, Backend, BackendError, InstanceStatus, Outcome};
+use crate::config::{BackendKind, GithubConfig, Instance};
+use async_trait::async_trait;
+use octocrab::Octocrab;
+use octocrab::service::middleware::retry::RetryConfig;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How the bot proves who it is to GitHub.
+pub enum GithubAuth {
+    App {
+        app_id: u64,
+        private_key_pem: String,
+        installation_id: u64,
+    },
+    Token(String),
+}
+
+pub struct Github {
+    octo: Octocrab,
+    config: GithubConfig,
+    /// For `status` and `list`: GitHub cannot tell an instance's state.
+    reader: Option<Arc<dyn Backend>>,
+    /// Bounded search for the workflow run a dispatch started.
+    run_poll: Duration,
+    run_poll_times: u32,
+}
+
+#[derive(Deserialize)]
+struct RunsPage {
+    #[serde(default)]
+    workflow_runs: Vec<RunSummary>,
+}
+
+#[derive(Deserialize)]
+struct RunSummary {
+    #[serde(default)]
+    display_title: String,
+    html_url: String,
+}
+
+impl Github {
+    pub fn new(
+        base: Option<&str>,
+        auth: GithubAuth,
+        config: GithubConfig,
+        reader: Option<Arc<dyn Backend>>,
+        run_poll: Duration,
+    ) -> Result<Self, String> {
+        // No automatic retries: a repeated dispatch would run the workflow twice.
+        let mut builder = Octocrab::builder().add_retry_config(RetryConfig::None);
+        if let Some(base) = base {
+            builder = builder
+                .base_uri(base.trim_end_matches('/'))
+                .map_err(|e| format!("GITHUB_API_URL \"{base}\" is not a URL: {e}"))?;
+        }
+        let octo = match auth {
+            GithubAuth::Token(t) => builder.personal_token(t).build(),
+            GithubAuth::App {
+                app_id,
+                private_key_pem,
+                installation_id,
+            } => {
+                let key = octocrab::EncodingKey::from_rsa_pem(private_key_pem.as_bytes()).map_err(
+                    |e| {
+                        format!("GITHUB_APP_PRIVATE_KEY is not an RSA private key in PEM form: {e}")
+                    },
+                )?;
+                builder
+                    .app(app_id.into(), key)
+                    .build()
+                    .and_then(|app| app.installation(installation_id.into()))
+            }
+        }
+        .map_err(|e| format!("cannot build the GitHub client: {e}"))?;
+        Ok(Self {
+            octo,
+            config,
+            reader,
+            run_poll,
+            run_poll_times: 20,
+        })
+    }
+
+    fn payload(inst: &Instance, action: &str, ctx: &ActContext) -> serde_json::Value {
+        serde_json::json!({
+            "notebook": inst.alias.as_ref(),
+            "command": action,
+            "request_id": ctx.request_id,
+            "requested_by": ctx.requested_by.to_string(),
+            "slack": {
+                "channel": ctx.place.channel,
+                "thread_ts": ctx.place.thread_ts,
+            },
+        })
+    }
+
+    async fn dispatch(
+        &self,
+        inst: &Instance,
+        action: &str,
+        ctx: &ActContext,
+    ) -> Result<Outcome, BackendError> {
+        self.octo
+            .repos(&self.config.owner, &self.config.repo)
+            .dispatches()
+            .create(&self.config.event_type)
+            .client_payload(Self::payload(inst, action, ctx))
+            .send()
+            .await
+            .map_err(|e| BackendError::Github(explain(&e, &self.config)))?;
+        Ok(Outcome::HandedOff {
+            detail: format!(
+                "Handed `{action} {}` to GitHub: the `{}` workflow in {} carries it out and reports here (request `{}`).",
+                inst.alias,
+                self.config.event_type,
+                self.config.repository(),
+                ctx.request_id
+            ),
+        })
+    }
+}
+
+/// Puts an octocrab error in a platform engineer's words.
+fn explain(e: &octocrab::Error, config: &GithubConfig) -> String {
+    let repo = config.repository();
+    match e {
+        octocrab::Error::GitHub { source, .. } => {
+            let status = source.status_code.as_u16();
+            let what = match status {
+                401 => "the bot's GitHub credentials were rejected (check GITHUB_TOKEN or the GitHub App)".to_owned(),
+                403 => format!("the bot may not send dispatches to {repo} (the GitHub App needs Contents: read and write)"),
+                404 => format!("{repo} was not found, or the bot's GitHub App is not installed on it"),
+                422 => format!("GitHub refused the dispatch payload: {}", source.message),
+                s if s >= 500 => format!("GitHub had an error (HTTP {s}); not retried, to avoid running the workflow twice. Try again"),
+                s => format!("GitHub answered HTTP {s}: {}", source.message),
+            };
+            format!("{what} (HTTP {status})")
+        }
+        other => format!("could not reach GitHub: {other}"),
+    }
+}
+
+#[async_trait]
+impl Backend for Github {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Github
+    }
+
+    async fn status(&self, inst: &Instance) -> Result<InstanceStatus, BackendError> {
+        match &self.reader {
+            Some(r) => r.status(inst).await,
+            None => Err(BackendError::Setup(format!(
+                "{} is run through GitHub, and this bot has no Google read access to show its state",
+                inst.alias
+            ))),
+        }
+    }
+
+    async fn statuses(&self, insts: &[&Instance]) -> Vec<Result<InstanceStatus, BackendError>> {
+        match &self.reader {
+            Some(r) => r.statuses(insts).await,
+            None => futures::future::join_all(insts.iter().map(|i| self.status(i))).await,
+        }
+    }
+
+    async fn start(&self, inst: &Instance, ctx: &ActContext) -> Result<Outcome, BackendError> {
+        self.dispatch(inst, "start", ctx).await
+    }
+
+    async fn stop(&self, inst: &Instance, ctx: &ActContext) -> Result<Outcome, BackendError> {
+        self.dispatch(inst, "stop", ctx).await
+    }
+
+    async fn handoff_link(&self, ctx: &ActContext) -> Option<String> {
+        let route = format!(
+            "/repos/{}/{}/actions/runs",
+            self.config.owner, self.config.repo
+        );
+        for _ in 0..self.run_poll_times {
+            tokio::time::sleep(self.run_poll).await;
+            let page: Result<RunsPage, _> = self
+                .octo
+                .get(
+                    &route,
+                    Some(&[("event", "repository_dispatch"), ("per_page", "20")]),
+                )
+                .await;
+            match page {
+                Ok(p) => {
+                    if let Some(run) = p
+                        .workflow_runs
+                        .into_iter()
+                        .find(|r| r.display_title.contains(&ctx.request_id))
+                    {
+                        return Some(run.html_url);
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "could not list workflow runs (the App needs Actions: read)")
+                }
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,455 @@
+//! The GitHub backend, `handle-dispatch` and the Actions workflow (issue 4).
+
+use crate::fake_google::{FakeGoogle, TOKEN as GOOGLE_TOKEN, test_private_key_pem};
+use crate::helpers::*;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use workbench_bot::settings::{Secret, Settings, Timing};
+
+const INSTALLATION_TOKEN: &str = "ghs_fakeInstallationToken0000000000000000";
+const PAT: &str = "github_pat_fake_for_tests";
+
+/// GitHub's REST API as the bot uses it: installation tokens, dispatches, runs.
+async fn fake_github() -> Fake {
+    let last_request_id: Arc<Mutex<Option<String>>> = Arc::default();
+    Fake::start(Arc::new(move |call: &Call| {
+        let path = call.path.as_str();
+        if call.method == "POST" && path == "/app/installations/4242/access_tokens" {
+            let bearer = call.header("authorization").unwrap_or_default();
+            // An App JWT: three base64url parts.
+            if !bearer.starts_with("Bearer ") || bearer.split('.').count() != 3 {
+                return (401, json!({"message": "A JSON web token could not be decoded"}));
+            }
+            return (
+                201,
+                json!({"token": INSTALLATION_TOKEN, "expires_at": "2099-01-01T00:00:00Z",
+                       "permissions": {"contents": "write", "actions": "read", "metadata": "read"},
+                       "repository_selection": "selected"}),
+            );
+        }
+        let auth = call.header("authorization").unwrap_or_default();
+        if !(auth.ends_with(INSTALLATION_TOKEN) || auth.ends_with(PAT)) {
+            return (401, json!({"message": "Bad credentials"}));
+        }
+        match (call.method.as_str(), path) {
+            ("POST", "/repos/example-org/notebook-ops/dispatches") => {
+                let id = call.json()["client_payload"]["request_id"].as_str().map(str::to_owned);
+                *last_request_id.lock().unwrap() = id;
+                (204, Value::Null)
+            }
+            ("GET", "/repos/example-org/notebook-ops/actions/runs") => {
+                let id = last_request_id.lock().unwrap().clone().unwrap_or_default();
+                (200, json!({"total_count": 2, "workflow_runs": [
+                    {"id": 1, "display_title": "stop bar (someone-else)", "html_url": "https://github.com/example-org/notebook-ops/actions/runs/1", "status": "completed"},
+                    {"id": 2, "display_title": format!("start foo ({id})"), "html_url": "https://github.com/example-org/notebook-ops/actions/runs/2", "status": "in_progress"}
+                ]}))
+            }
+            _ => (404, json!({"message": "Not Found"})),
+        }
+    }))
+    .await
+}
+
+fn github_settings(github: &Fake, app: bool) -> Settings {
+    let mut s = Settings {
+        github_api_url: Some(github.url.clone()),
+        timing: Timing {
+            run_poll: Duration::from_millis(20),
+            ..Timing::default()
+        },
+        ..Default::default()
+    };
+    if app {
+        s.github_app_id = Some(1234);
+        s.github_app_installation_id = Some(4242);
+        s.github_app_private_key = Some(Secret::new(test_private_key_pem()));
+    } else {
+        s.github_token = Some(Secret::new(PAT));
+    }
+    s
+}
+
+async fn spawn_github(app: bool) -> (TestApp, Fake) {
+    let github = fake_github().await;
+    let t = spawn_with(Spawn {
+        replace: vec![(
+            "default = \"dry-run\"".into(),
+            "default = \"github\"".into(),
+        )],
+        settings: github_settings(&github, app),
+        ..Default::default()
+    })
+    .await;
+    (t, github)
+}
+
+async fn dispatch_once_and_check(app: bool) {
+    let (t, github) = spawn_github(app).await;
+    t.event(
+        &mention_event("Ev0GH1", OPERATOR, "<@U0OURBOT> start foo"),
+        None,
+    )
+    .await;
+    let dispatches = github.wait_for("/dispatches", 1).await;
+    let body = dispatches[0].json();
+    assert_eq!(body["event_type"], "control_vertex_ai_workbench_notebook");
+    let p = &body["client_payload"];
+    assert_eq!(p["notebook"], "foo");
+    assert_eq!(p["command"], "start");
+    assert_eq!(p["requested_by"], OPERATOR);
+    assert_eq!(p["slack"]["channel"], "C0CHANNEL");
+    assert_eq!(p["slack"]["thread_ts"], "1700000000.000100");
+    assert_eq!(p["request_id"].as_str().unwrap().len(), 32);
+    assert_eq!(
+        p.as_object().unwrap().len(),
+        5,
+        "nothing else in the payload: {p}"
+    );
+    let token = if app { INSTALLATION_TOKEN } else { PAT };
+    assert!(
+        dispatches[0]
+            .header("authorization")
+            .unwrap()
+            .ends_with(token)
+    );
+    assert_eq!(github.calls_to("/access_tokens").len(), usize::from(app));
+    let texts: Vec<String> = t
+        .slack
+        .wait_for("/api/chat.update", 1)
+        .await
+        .iter()
+        .map(|c| c.text())
+        .collect();
+    assert!(
+        texts[0].contains("Handed `start foo` to GitHub"),
+        "{texts:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        github.calls_to("/dispatches").len(),
+        1,
+        "exactly one dispatch"
+    );
+}
+
+#[tokio::test]
+async fn a_start_for_a_github_instance_sends_one_dispatch_as_a_github_app() {
+    dispatch_once_and_check(true).await;
+}
+
+#[tokio::test]
+async fn a_start_for_a_github_instance_sends_one_dispatch_with_github_token() {
+    dispatch_once_and_check(false).await;
+}
+
+#[tokio::test]
+async fn the_workflow_run_carrying_the_request_id_is_linked_in_the_thread() {
+    let (t, _github) = spawn_github(false).await;
+    t.event(
+        &mention_event("Ev0GH2", OPERATOR, "<@U0OURBOT> start foo"),
+        None,
+    )
+    .await;
+    let posts = t.slack.wait_for("/api/chat.postMessage", 2).await;
+    let link = posts[1].json();
+    assert_eq!(link["thread_ts"], "1700000000.000100");
+    assert!(
+        link["text"]
+            .as_str()
+            .unwrap()
+            .contains("https://github.com/example-org/notebook-ops/actions/runs/2"),
+        "{link}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_user_sends_no_dispatch() {
+    let (t, github) = spawn_github(false).await;
+    t.command(STRANGER, "start foo").await;
+    let text = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(text.contains("not an operator"), "{text}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(github.calls().is_empty());
+}
+
+// ---- handle-dispatch ---------------------------------------------------------
+
+const BIN: &str = env!("CARGO_BIN_EXE_workbench-bot");
+
+struct Job {
+    google: FakeGoogle,
+    slack: Fake,
+    dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+}
+
+async fn job(foo_state: &str) -> Job {
+    let google = FakeGoogle::start(&[(FOO_PATH, foo_state)]).await;
+    let slack = fake_slack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("job.db").display());
+    let config = dir.path().join("workbench-bot.toml");
+    std::fs::write(
+        &config,
+        base_config(&store, "").replace("default = \"dry-run\"", "default = \"github\""),
+    )
+    .unwrap();
+    Job {
+        google,
+        slack,
+        dir,
+        config,
+    }
+}
+
+fn event(payload: Value) -> Value {
+    json!({"action": "control_vertex_ai_workbench_notebook", "branch": "main", "client_payload": payload,
+           "repository": {"full_name": "example-org/notebook-ops"}, "sender": {"login": "workbench-bot[bot]"}})
+}
+
+fn payload(notebook: &str, command: &str, requested_by: &str) -> Value {
+    json!({"notebook": notebook, "command": command, "request_id": "0123456789abcdef0123456789abcdef",
+           "requested_by": requested_by, "slack": {"channel": "C0CHANNEL", "thread_ts": "1700000000.000100"}})
+}
+
+impl Job {
+    async fn run(&self, event: &Value) -> (std::process::Output, String) {
+        let path = self.dir.path().join("event.json");
+        std::fs::write(&path, event.to_string()).unwrap();
+        let summary = self.dir.path().join("summary.md");
+        let _ = std::fs::remove_file(&summary);
+        let out = tokio::process::Command::new(BIN)
+            .args(["handle-dispatch", "--event-path"])
+            .arg(&path)
+            .arg("--config")
+            .arg(&self.config)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+            .env("SLACK_API_URL", format!("{}/api", self.slack.url))
+            .env("NOTEBOOKS_API_URL", &self.google.fake.url)
+            .env("GOOGLE_OAUTH_ACCESS_TOKEN", GOOGLE_TOKEN)
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .unwrap();
+        (out, std::fs::read_to_string(&summary).unwrap_or_default())
+    }
+}
+
+#[tokio::test]
+async fn handle_dispatch_starts_and_stops_and_reports_in_the_thread() {
+    let j = job("STOPPED").await;
+    let (out, summary) = j.run(&event(payload("foo", "start", OPERATOR))).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(j.google.posts("start").len(), 1);
+    assert_eq!(
+        j.google.posts("start")[0].path,
+        format!("/v2/{FOO_PATH}:start")
+    );
+    let updates = j.slack.calls_to("/api/chat.update");
+    let last = updates
+        .last()
+        .expect("the progress message is updated")
+        .json();
+    assert_eq!(last["channel"], "C0CHANNEL");
+    assert!(
+        last["text"].as_str().unwrap().contains("`foo` is running"),
+        "{last}"
+    );
+    assert_eq!(
+        j.slack.calls_to("/api/chat.postMessage")[0].json()["thread_ts"],
+        "1700000000.000100"
+    );
+    assert!(
+        summary.contains("workbench-bot: done") && summary.contains("`foo`"),
+        "{summary}"
+    );
+
+    let (out, _) = j.run(&event(payload("foo", "stop", OPERATOR))).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(j.google.posts("stop").len(), 1);
+    assert_eq!(j.google.state_of(FOO_PATH), "STOPPED");
+    let last = j.slack.calls_to("/api/chat.update").last().unwrap().json();
+    assert!(
+        last["text"].as_str().unwrap().contains("`foo` is stopped"),
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn handle_dispatch_refuses_hostile_payloads_without_touching_google() {
+    let mut with_instance = payload("foo", "start", OPERATOR);
+    with_instance["instance"] =
+        json!("projects/evil-project/locations/us-central1-a/instances/crypto-miner");
+    let cases = [
+        ("command delete", event(payload("foo", "delete", OPERATOR))),
+        (
+            "shell in notebook",
+            event(payload("foo; rm -rf /", "start", OPERATOR)),
+        ),
+        (
+            "command substitution",
+            event(payload("$(curl evil)", "start", OPERATOR)),
+        ),
+        ("unknown alias", event(payload("bar", "start", OPERATOR))),
+        ("instance override", event(with_instance)),
+        ("not an operator", event(payload("foo", "start", STRANGER))),
+    ];
+    for (what, ev) in cases {
+        let j = job("STOPPED").await;
+        let (out, summary) = j.run(&ev).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: must fail");
+        let reason = stderr.lines().last().unwrap_or_default();
+        assert!(
+            reason.starts_with("refused") || reason.contains("Sorry"),
+            "{what}: one-line reason, got {stderr}"
+        );
+        assert!(
+            j.google.fake.calls().is_empty(),
+            "{what}: Google was called: {:#?}",
+            j.google.fake.calls()
+        );
+        let slack = j.slack.calls();
+        assert_eq!(
+            slack.len(),
+            1,
+            "{what}: only the refusal is posted: {slack:#?}"
+        );
+        assert_eq!(slack[0].path, "/api/chat.postMessage");
+        assert!(!summary.contains(": done"), "{what}: {summary}");
+    }
+}
+
+// ---- the workflow --------------------------------------------------------------
+
+const WORKFLOW: &str = include_str!("../../workflows/control-notebook.yml");
+
+/// Every `run:` script and `script:` input in a workflow, with its YAML path.
+fn scripts(yaml: &str) -> Vec<(String, String)> {
+    use yaml_rust2::{Yaml, YamlLoader};
+    fn walk(node: &Yaml, path: String, out: &mut Vec<(String, String)>) {
+        match node {
+            Yaml::Hash(h) => {
+                for (k, v) in h {
+                    let key = k.as_str().unwrap_or_default();
+                    let p = format!("{path}.{key}");
+                    if (key == "run" || key == "script")
+                        && let Some(s) = v.as_str()
+                    {
+                        out.push((p.clone(), s.to_owned()));
+                    }
+                    walk(v, p, out);
+                }
+            }
+            Yaml::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| walk(v, format!("{path}[{i}]"), out)),
+            _ => {}
+        }
+    }
+    let docs = YamlLoader::load_from_str(yaml).unwrap();
+    let mut out = Vec::new();
+    walk(&docs[0], String::new(), &mut out);
+    out
+}
+
+/// Expressions in a script that read the event, in any spelling.
+fn event_reads(script: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = script;
+    while let Some(open) = rest.find("${{") {
+        let after = &rest[open + 3..];
+        let close = after.find("}}").unwrap_or(after.len());
+        let expr: String = after[..close]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_lowercase();
+        if expr.contains("github.event")
+            || expr.contains("github['event']")
+            || expr.contains("github[\"event\"]")
+        {
+            found.push(expr);
+        }
+        rest = &after[close.min(after.len())..];
+    }
+    found
+}
+
+#[test]
+fn the_event_reader_check_catches_every_spelling() {
+    let bad = "jobs:\n  a:\n    steps:\n      - run: echo ${{ github.event.client_payload.notebook }}\n      - run: echo ${{ github['event'].client_payload }}\n      - uses: actions/github-script@v7\n        with:\n          script: console.log(${{ toJSON(github.event) }})\n";
+    let found: Vec<String> = scripts(bad)
+        .iter()
+        .flat_map(|(_, s)| event_reads(s))
+        .collect();
+    assert_eq!(found.len(), 3, "{found:?}");
+}
+
+#[test]
+fn no_run_or_script_in_the_workflow_reads_the_event() {
+    let all = scripts(WORKFLOW);
+    assert!(!all.is_empty(), "the workflow has run steps");
+    for (path, script) in &all {
+        assert!(
+            event_reads(script).is_empty(),
+            "{path} expands the event: {script}"
+        );
+    }
+}
+
+#[test]
+fn the_workflow_runs_handle_dispatch_with_least_permissions() {
+    use yaml_rust2::YamlLoader;
+    let doc = &YamlLoader::load_from_str(WORKFLOW).unwrap()[0];
+    assert!(
+        scripts(WORKFLOW)
+            .iter()
+            .any(|(_, s)| s.contains("handle-dispatch --event-path")),
+        "handle-dispatch is invoked"
+    );
+    assert_eq!(
+        doc["on"]["repository_dispatch"]["types"][0].as_str(),
+        Some("control_vertex_ai_workbench_notebook")
+    );
+    let perms = doc["permissions"].as_hash().unwrap();
+    assert_eq!(perms.len(), 2);
+    assert_eq!(doc["permissions"]["contents"].as_str(), Some("read"));
+    assert_eq!(doc["permissions"]["id-token"].as_str(), Some("write"));
+    assert!(
+        doc["concurrency"]["group"]
+            .as_str()
+            .unwrap()
+            .contains("client_payload.notebook")
+    );
+    assert!(
+        doc["run-name"]
+            .as_str()
+            .unwrap()
+            .contains("client_payload.request_id")
+    );
+    let steps = doc["jobs"]["control"]["steps"].as_vec().unwrap();
+    let auth = steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("google-github-actions/auth@"))
+        })
+        .unwrap();
+    assert_eq!(auth["with"]["token_format"].as_str(), Some("access_token"));
+    assert!(WORKFLOW.contains("vars.WORKBENCH_BOT_IMAGE"));
+}
