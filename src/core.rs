@@ -12,7 +12,7 @@ use crate::config::{BackendKind, Config, Instance};
 use crate::decide::{Decision, Policy, Refusal};
 use crate::domain::{Command, Principal, TeamId, Verb};
 use crate::parse::{self, CompatTarget};
-use crate::report::{Posted, Reply, ReplyTo, Reporter};
+use crate::report::{Card, Posted, Reply, ReplyTo, Reporter};
 use crate::store::{AuditRecord, PendingOperation, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -378,14 +378,14 @@ impl App {
                     return Verdict::refused(&refusal, Some(inst.alias.to_string()));
                 }
                 match cmd.verb {
-                    Verb::Status => self.status(inst).await,
+                    Verb::Status => self.status(who, inst).await,
                     _ => self.change(req, cmd.verb, inst, progress).await,
                 }
             }
         }
     }
 
-    async fn status(&self, inst: &Instance) -> Verdict {
+    async fn status(&self, who: &Principal, inst: &Instance) -> Verdict {
         let mut v = Verdict::info(String::new(), "");
         v.instance = Some(inst.alias.to_string());
         v.backend = Some(inst.backend);
@@ -397,6 +397,7 @@ impl App {
                     dry_tag(inst.backend)
                 ));
                 v.outcome = s.state.as_api().to_owned();
+                v.reply.card = Some(self.card(who, inst, &s.state));
                 v.state = Some(s.state);
             }
             Err(e) => {
@@ -555,7 +556,11 @@ impl App {
         if matches!(result, Ok(Outcome::HandedOff { .. })) {
             v.handoff = Some((backend.clone(), ctx.clone()));
         }
-        finish_change(v, verb, inst, result, started.elapsed())
+        let mut v = finish_change(v, verb, inst, result, started.elapsed());
+        if let Some(state) = &v.state {
+            v.reply.card = Some(self.card(&req.principal, inst, state));
+        }
+        v
     }
 
     /// Waits for an operation while holding its lease. `None` when this process is
@@ -652,7 +657,10 @@ impl App {
         let mut v = Verdict::info(String::new(), "");
         v.instance = Some(inst.alias.to_string());
         v.backend = Some(inst.backend);
-        let v = finish_change(v, verb, inst, result, took);
+        let mut v = finish_change(v, verb, inst, result, took);
+        if let Some(state) = &v.state {
+            v.reply.card = Some(self.card(&principal, inst, state));
+        }
         let req = Request {
             id: pending.request_id.clone(),
             team: pending.team.as_deref().and_then(|t| TeamId::parse(t).ok()),
@@ -665,6 +673,25 @@ impl App {
         let command = format!("{verb} {}", inst.alias);
         self.conclude(&req, &command, &v, pending.posted.as_ref(), Instant::now())
             .await;
+    }
+
+    /// The buttons the reader of a result may press.
+    fn card(&self, who: &Principal, inst: &Instance, state: &State) -> Card {
+        Card {
+            alias: inst.alias.to_string(),
+            running: *state == State::Active,
+            stopped: *state == State::Stopped,
+            can_operate: self.policy.may_operate(who, inst),
+        }
+    }
+
+    /// Instances a principal may start and stop, for the dialog.
+    pub fn operable(&self, who: &Principal) -> Vec<&Instance> {
+        self.config
+            .instances
+            .iter()
+            .filter(|i| self.policy.may_operate(who, i))
+            .collect()
     }
 
     pub fn help(&self, who: &Principal) -> String {

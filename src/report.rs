@@ -27,29 +27,75 @@ pub enum ReplyTo {
     ResponseUrl(String),
     /// A thread in a channel (mentions, workflow messages, dispatch results).
     Thread { channel: String, thread_ts: String },
+    /// The person's direct messages with the bot (modal submissions).
+    Direct(String),
     /// Nowhere in Slack (a dispatch with no Slack context); the caller prints it.
     Nowhere,
+}
+
+/// Buttons under a status or result, for someone who may operate the instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    pub alias: String,
+    pub running: bool,
+    pub stopped: bool,
+    pub can_operate: bool,
+}
+
+/// `action_id`s of the card buttons; the value of each is the alias.
+pub const ACTION_START: &str = "notebook_start";
+pub const ACTION_STOP: &str = "notebook_stop";
+pub const ACTION_REFRESH: &str = "notebook_refresh";
+
+impl Card {
+    /// Start when it is stopped, Stop (confirmed first) when it runs, Refresh always.
+    pub fn blocks(&self, text: &str) -> Vec<SlackBlock> {
+        let mut buttons = Vec::new();
+        if self.can_operate && self.stopped {
+            buttons.push(
+                serde_json::json!({"type": "button", "action_id": ACTION_START, "value": self.alias,
+                "style": "primary", "text": {"type": "plain_text", "text": "Start"}}),
+            );
+        }
+        if self.can_operate && self.running {
+            buttons.push(serde_json::json!({"type": "button", "action_id": ACTION_STOP, "value": self.alias,
+                "style": "danger", "text": {"type": "plain_text", "text": "Stop"},
+                "confirm": {"title": {"type": "plain_text", "text": "Stop this notebook?"},
+                    "text": {"type": "mrkdwn", "text": format!("Stop `{}`? Unsaved work in its kernels is lost.", self.alias)},
+                    "confirm": {"type": "plain_text", "text": "Stop it"},
+                    "deny": {"type": "plain_text", "text": "Keep it running"}}}));
+        }
+        buttons.push(
+            serde_json::json!({"type": "button", "action_id": ACTION_REFRESH, "value": self.alias,
+            "text": {"type": "plain_text", "text": "Refresh"}}),
+        );
+        let blocks = serde_json::json!([
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            {"type": "actions", "block_id": format!("card:{}", self.alias), "elements": buttons},
+        ]);
+        serde_json::from_value(blocks).expect("card blocks match slack-morphism's Block Kit model")
+    }
 }
 
 /// A message, independent of where it goes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub text: String,
-    pub blocks: Option<Vec<SlackBlock>>,
+    pub card: Option<Card>,
 }
 
 impl Reply {
     pub fn text(text: impl Into<String>) -> Self {
         Self {
             text: text.into(),
-            blocks: None,
+            card: None,
         }
     }
 
     fn content(&self) -> SlackMessageContent {
         let mut c = SlackMessageContent::new().with_text(self.text.clone());
-        if let Some(b) = &self.blocks {
-            c = c.with_blocks(b.clone());
+        if let Some(card) = &self.card {
+            c = c.with_blocks(card.blocks(&self.text));
         }
         c
     }
@@ -127,8 +173,50 @@ impl Reporter {
                     ts: res.ts.to_string(),
                 })
             }
+            ReplyTo::Direct(user) => {
+                let token = self.bot_token.as_ref().ok_or(ReportError::NoBotToken)?;
+                let req = SlackApiChatPostMessageRequest::new(user.clone().into(), reply.content());
+                let res = self
+                    .client
+                    .open_session(token)
+                    .chat_post_message(&req)
+                    .await
+                    .map_err(|e| ReportError::Slack(e.to_string()))?;
+                Ok(Posted::Message {
+                    channel: res.channel.to_string(),
+                    ts: res.ts.to_string(),
+                })
+            }
             ReplyTo::Nowhere => Ok(Posted::Nowhere),
         }
+    }
+
+    /// Calls a Web API method slack-morphism does not model (or models too
+    /// narrowly), with a JSON body and the given token.
+    pub async fn call(
+        &self,
+        method: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, ReportError> {
+        let token = SlackApiToken::new(SlackApiTokenValue::new(token.to_owned()));
+        self.client
+            .open_session(&token)
+            .http_session_api
+            .http_post(method, body, None)
+            .await
+            .map_err(|e| ReportError::Slack(format!("{method}: {e}")))
+    }
+
+    /// Calls a Web API method with the bot token.
+    pub async fn call_as_bot(
+        &self,
+        method: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, ReportError> {
+        let token = self.bot_token.as_ref().ok_or(ReportError::NoBotToken)?;
+        let token = token.token_value.to_string();
+        self.call(method, &token, body).await
     }
 
     /// Replaces a message posted earlier with its final text.

@@ -6,11 +6,13 @@
 
 use crate::act::SlackPlace;
 use crate::core::{App, EntryPoint, Input, Request};
-use crate::domain::{BotId, Principal, SlackUserId};
+use crate::domain::{BotId, Command, Principal, SlackUserId, Verb};
 use crate::report::ReplyTo;
 use crate::verify::{VerifyError, allowed_team};
 use serde::Deserialize;
 use slack_morphism::prelude::*;
+use std::sync::Arc;
+use tokio_util::task::TaskTracker;
 
 pub enum EventAction {
     Challenge(String),
@@ -20,6 +22,40 @@ pub enum EventAction {
         event_id: String,
         request: Box<Request>,
     },
+    /// A Workflow Builder step to run and complete.
+    Function {
+        event_id: String,
+        call: Box<FunctionCall>,
+    },
+}
+
+/// The `control_notebook` custom step's callback_id (see slack-manifest.yaml).
+pub const FUNCTION_CALLBACK: &str = "control_notebook";
+
+/// One run of the custom step: who invoked it, what it asks, and how to finish it.
+pub struct FunctionCall {
+    pub execution_id: String,
+    /// The short-lived token Slack gives for completing this execution.
+    pub bot_access_token: String,
+    pub team: crate::domain::TeamId,
+    /// The user Slack says invoked the workflow, or why the inputs are unusable.
+    pub request: Result<Request, String>,
+}
+
+#[derive(Deserialize)]
+struct RawFunction {
+    #[serde(rename = "type")]
+    kind: String,
+    function: Option<RawFunctionInfo>,
+    #[serde(default)]
+    inputs: serde_json::Map<String, serde_json::Value>,
+    function_execution_id: Option<String>,
+    bot_access_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawFunctionInfo {
+    callback_id: String,
 }
 
 /// The fields of a raw `app_mention` that slack-morphism did not model.
@@ -93,6 +129,11 @@ pub fn classify(app: &App, event: SlackPushEvent) -> EventAction {
                 m.origin.thread_ts.map(|t| t.to_string()),
             )
         }
+        SlackEventCallbackBody::Unknown(json)
+            if json.get("type").and_then(|t| t.as_str()) == Some("function_executed") =>
+        {
+            function_call(json, team, event_id)
+        }
         SlackEventCallbackBody::Unknown(json) => {
             let Ok(raw) = serde_json::from_value::<RawMention>(json) else {
                 return EventAction::Ignore;
@@ -130,4 +171,106 @@ pub fn classify(app: &App, event: SlackPushEvent) -> EventAction {
         }
         _ => EventAction::Ignore,
     }
+}
+
+fn function_call(
+    json: serde_json::Value,
+    team: crate::domain::TeamId,
+    event_id: String,
+) -> EventAction {
+    let Ok(raw) = serde_json::from_value::<RawFunction>(json) else {
+        return EventAction::Ignore;
+    };
+    let (Some(execution_id), Some(bot_access_token)) =
+        (raw.function_execution_id, raw.bot_access_token)
+    else {
+        return EventAction::Ignore;
+    };
+    if raw.kind != "function_executed"
+        || raw
+            .function
+            .is_none_or(|f| f.callback_id != FUNCTION_CALLBACK)
+    {
+        return EventAction::Ignore;
+    }
+    let input = |k: &str| {
+        raw.inputs
+            .get(k)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    // The invoking user comes from Slack's user_context, never from a form field.
+    let user = raw
+        .inputs
+        .get("user_context")
+        .and_then(|u| u.get("id"))
+        .and_then(|id| id.as_str())
+        .and_then(|id| SlackUserId::parse(id).ok());
+    let request = (|| {
+        let user = user.ok_or("the step has no user_context input naming who runs it")?;
+        let notebook = input("notebook").ok_or("the step has no notebook input")?;
+        let verb = match input("command").as_deref() {
+            Some("start") => Verb::Start,
+            Some("stop") => Verb::Stop,
+            _ => return Err("the command input must be start or stop".to_owned()),
+        };
+        Ok(Request {
+            id: Request::new_id(),
+            team: Some(team.clone()),
+            principal: Principal::User(user),
+            entry: EntryPoint::WorkflowStep,
+            input: Input::Command(Command {
+                verb,
+                target: Some(notebook),
+            }),
+            reply_to: ReplyTo::Nowhere,
+            place: SlackPlace::default(),
+        })
+    })();
+    EventAction::Function {
+        event_id,
+        call: Box::new(FunctionCall {
+            execution_id,
+            bot_access_token,
+            team,
+            request,
+        }),
+    }
+}
+
+/// Runs the step through the core, then completes it with its outputs or error.
+pub fn spawn_function(app: &Arc<App>, tasks: &TaskTracker, event_id: String, call: FunctionCall) {
+    let app = app.clone();
+    tasks.spawn(async move {
+        match app.store.claim_event(&event_id).await {
+            Ok(false) => return,
+            Ok(true) => {}
+            Err(e) => tracing::warn!(event_id = %event_id, error = %e, "event dedup failed; acting anyway"),
+        }
+        let (method, body) = match call.request {
+            Err(why) => (
+                "functions.completeError",
+                serde_json::json!({"function_execution_id": call.execution_id, "error": why}),
+            ),
+            Ok(req) => {
+                let handled = app.handle(req).await;
+                if handled.ok {
+                    let state = handled.state.as_ref().map(|s| s.describe().to_owned()).unwrap_or_default();
+                    (
+                        "functions.completeSuccess",
+                        serde_json::json!({"function_execution_id": call.execution_id,
+                                           "outputs": {"state": state, "message": handled.reply.text}}),
+                    )
+                } else {
+                    (
+                        "functions.completeError",
+                        serde_json::json!({"function_execution_id": call.execution_id, "error": handled.reply.text}),
+                    )
+                }
+            }
+        };
+        if let Err(e) = app.reporter.call(method, &call.bot_access_token, &body).await {
+            tracing::warn!(team = %call.team, error = %e, "could not complete the workflow step");
+        }
+    });
 }

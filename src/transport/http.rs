@@ -59,6 +59,7 @@ pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/slack/commands", post(commands))
         .route("/slack/events", post(events))
+        .route("/slack/interactivity", post(interactivity))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -108,6 +109,17 @@ async fn commands(State(state): State<HttpState>, headers: HeaderMap, body: Byte
         return bad_request("slash command form", "user_id is not a Slack user id");
     };
     let text = form.text.clone().unwrap_or_default();
+    if text.trim().is_empty() {
+        // A bare `/notebook` opens the dialog.
+        let answer = super::interactivity::open_modal(
+            &state.app,
+            &state.tasks,
+            &crate::domain::Principal::User(user),
+            form.trigger_id.as_ref(),
+            Some(form.channel_id.to_string()),
+        );
+        return answer_response(answer);
+    }
     state.spawn(
         None,
         Request {
@@ -143,6 +155,45 @@ async fn events(State(state): State<HttpState>, headers: HeaderMap, body: Bytes)
             state.spawn(Some(event_id), *request);
             StatusCode::OK.into_response()
         }
+        EventAction::Function { event_id, call } => {
+            events::spawn_function(&state.app, &state.tasks, event_id, *call);
+            StatusCode::OK.into_response()
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct InteractionForm {
+    payload: String,
+}
+
+async fn interactivity(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = match verified(&state, &headers, &body) {
+        Ok(b) => b,
+        Err(e) => return reject(e),
+    };
+    let form: InteractionForm = match serde_urlencoded::from_str(body) {
+        Ok(f) => f,
+        Err(e) => return bad_request("interaction form", e),
+    };
+    answer_response(super::interactivity::handle(
+        &state.app,
+        &state.tasks,
+        &form.payload,
+    ))
+}
+
+fn answer_response(answer: super::interactivity::Answer) -> Response {
+    use super::interactivity::Answer;
+    match answer {
+        Answer::Ack => StatusCode::OK.into_response(),
+        Answer::Json(v) => axum::Json(v).into_response(),
+        Answer::BadRequest(e) => bad_request("interaction", e),
+        Answer::Refuse(e) => reject(e),
     }
 }
 

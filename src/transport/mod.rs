@@ -4,3 +4,4 @@
 pub mod dispatch;
 pub mod events;
 pub mod http;
+pub mod interactivity;

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod cli;
+mod entry_points;
 mod fake_google;
 mod github;
 mod notebooks;
