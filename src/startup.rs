@@ -20,6 +20,8 @@ use tokio_util::task::TaskTracker;
 pub enum StartupError {
     #[error("SLACK_SIGNING_SECRET is not set; the bot cannot verify Slack's requests without it")]
     NoSigningSecret,
+    #[error("slack.mode is \"socket\" but SLACK_APP_TOKEN (an app-level xapp- token) is not set")]
+    NoAppToken,
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
@@ -43,6 +45,8 @@ pub struct Application {
     listener: TcpListener,
     state: HttpState,
     housekeeping: tokio::task::JoinHandle<()>,
+    /// Socket Mode: the Web API client and the app-level token.
+    socket: Option<(Arc<crate::report::SlackHttpClient>, String)>,
 }
 
 impl Application {
@@ -56,6 +60,13 @@ impl Application {
         };
         let store = Store::open(&config.store_url).await?;
         let client = Arc::new(slack_client(&settings.slack_api_url)?);
+        let socket = match config.slack_mode {
+            crate::config::SlackMode::Http => None,
+            crate::config::SlackMode::Socket => match &settings.slack_app_token {
+                Some(t) => Some((client.clone(), t.expose().to_owned())),
+                None => return Err(StartupError::NoAppToken),
+            },
+        };
         let reporter = Reporter::new(
             client,
             settings
@@ -89,6 +100,7 @@ impl Application {
                 tasks,
             },
             housekeeping,
+            socket,
         })
     }
 
@@ -111,9 +123,20 @@ impl Application {
             listener,
             state,
             housekeeping,
+            socket,
         } = self;
         let tasks = state.tasks.clone();
         let app = state.app.clone();
+        // Socket Mode runs beside the HTTP server, which keeps serving health.
+        let socket = socket.map(|(client, token)| {
+            let (app, tasks, stop) = (app.clone(), tasks.clone(), app.stopping.clone());
+            tokio::spawn(async move {
+                if let Err(e) = crate::transport::socket::run(app, tasks, client, token, stop).await
+                {
+                    tracing::error!(error = %e, "Socket Mode stopped");
+                }
+            })
+        });
         let router = router(state);
         tracing::info!(addr = %listener.local_addr()?, "workbench-bot listening");
         let served = axum::serve(listener, router)
@@ -122,6 +145,9 @@ impl Application {
         // Pollers let go of their operations (the next process resumes them);
         // quick work in flight finishes and is recorded.
         app.stopping.cancel();
+        if let Some(s) = socket {
+            let _ = s.await;
+        }
         tasks.close();
         if tokio::time::timeout(drain, tasks.wait()).await.is_err() {
             tracing::warn!("requests still running at shutdown; their audit rows so far are kept");

@@ -101,26 +101,37 @@ async fn commands(State(state): State<HttpState>, headers: HeaderMap, body: Byte
         Ok(f) => f,
         Err(e) => return bad_request("slash command form", e),
     };
-    let team = match allowed_team(&state.app.config, form.team_id.as_ref()) {
+    answer_response(command(&state.app, &state.tasks, form))
+}
+
+/// A slash command, from HTTP or Socket Mode, into the core (or the dialog).
+pub fn command(
+    app: &Arc<App>,
+    tasks: &TaskTracker,
+    form: SlackCommandEvent,
+) -> super::interactivity::Answer {
+    use super::interactivity::Answer;
+    let team = match allowed_team(&app.config, form.team_id.as_ref()) {
         Ok(t) => t,
-        Err(e) => return reject(e),
+        Err(e) => return Answer::Refuse(e),
     };
     let Ok(user) = SlackUserId::parse(form.user_id.as_ref()) else {
-        return bad_request("slash command form", "user_id is not a Slack user id");
+        return Answer::BadRequest("user_id is not a Slack user id".into());
     };
     let text = form.text.clone().unwrap_or_default();
     if text.trim().is_empty() {
         // A bare `/notebook` opens the dialog.
-        let answer = super::interactivity::open_modal(
-            &state.app,
-            &state.tasks,
+        return super::interactivity::open_modal(
+            app,
+            tasks,
             &crate::domain::Principal::User(user),
             form.trigger_id.as_ref(),
             Some(form.channel_id.to_string()),
         );
-        return answer_response(answer);
     }
-    state.spawn(
+    spawn_request(
+        app,
+        tasks,
         None,
         Request {
             id: Request::new_id(),
@@ -135,7 +146,7 @@ async fn commands(State(state): State<HttpState>, headers: HeaderMap, body: Byte
             },
         },
     );
-    StatusCode::OK.into_response()
+    Answer::Ack
 }
 
 async fn events(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -5,3 +5,4 @@ pub mod dispatch;
 pub mod events;
 pub mod http;
 pub mod interactivity;
+pub mod socket;

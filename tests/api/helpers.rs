@@ -123,7 +123,12 @@ impl Fake {
 
 /// Slack Web API and response_url fake, with answers shaped as Slack documents them.
 pub async fn fake_slack() -> Fake {
-    Fake::start(Arc::new(|call: &Call| {
+    Fake::start(Arc::new(slack_answer)).await
+}
+
+/// How the fake Slack answers a call.
+pub fn slack_answer(call: &Call) -> (u16, Value) {
+    {
         let body = call.json();
         let channel = body.get("channel").cloned().unwrap_or(json!("C0CHANNEL"));
         match call.path.as_str() {
@@ -140,8 +145,7 @@ pub async fn fake_slack() -> Fake {
             p if p.starts_with("/response/") => (200, json!({"ok": true})),
             _ => (200, json!({"ok": true})),
         }
-    }))
-    .await
+    }
 }
 
 pub fn base_config(store_url: &str, extra: &str) -> String {

@@ -8,3 +8,4 @@ mod fake_google;
 mod github;
 mod notebooks;
 mod slack_core;
+mod socket_mode;

@@ -1,0 +1,189 @@
+//! Socket Mode against a local WebSocket fake (issue 5).
+
+use crate::helpers::*;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use workbench_bot::settings::{Secret, Settings};
+
+/// A Socket Mode server: says hello, sends `envelopes` on the first connection,
+/// and records every frame the bot sends back.
+async fn fake_socket(envelopes: Vec<Value>) -> (String, Arc<Mutex<Vec<Value>>>) {
+    let acks: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "ws://{}/link/?ticket=fake-ticket&app_id=A0OURAPP",
+        listener.local_addr().unwrap()
+    );
+    let recorded = acks.clone();
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Ok((stream, _)) = listener.accept().await {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                continue;
+            };
+            let to_send = if first { envelopes.clone() } else { Vec::new() };
+            first = false;
+            let recorded = recorded.clone();
+            tokio::spawn(async move {
+                let hello = json!({"type": "hello", "num_connections": 1,
+                    "debug_info": {"host": "applink-fake", "build_number": 1, "approximate_connection_time": 18060},
+                    "connection_info": {"app_id": "A0OURAPP"}});
+                ws.send(Message::text(hello.to_string())).await.unwrap();
+                for e in to_send {
+                    ws.send(Message::text(e.to_string())).await.unwrap();
+                }
+                while let Some(Ok(msg)) = ws.next().await {
+                    if let Message::Text(t) = msg
+                        && let Ok(v) = serde_json::from_str::<Value>(&t)
+                    {
+                        recorded.lock().unwrap().push(v);
+                    }
+                }
+            });
+        }
+    });
+    (url, acks)
+}
+
+#[tokio::test]
+async fn socket_mode_acknowledges_every_envelope_and_acts_once_on_each() {
+    // The WebSocket address is known only after the socket fake starts.
+    let slack_for_ws: Arc<Mutex<Option<String>>> = Arc::default();
+    let ws_url = slack_for_ws.clone();
+    let slack = Fake::start(Arc::new(move |call: &Call| {
+        if call.path == "/api/apps.connections.open" {
+            assert_eq!(
+                call.header("authorization"),
+                Some("Bearer xapp-1-A0OURAPP-test")
+            );
+            return (
+                200,
+                json!({"ok": true, "url": ws_url.lock().unwrap().clone()}),
+            );
+        }
+        slack_answer(call)
+    }))
+    .await;
+
+    let response_url = format!("{}/response/1", slack.url);
+    let command = json!({
+        "envelope_id": "env-command-1", "type": "slash_commands", "accepts_response_payload": true,
+        "payload": {"token": "unused", "team_id": TEAM, "team_domain": "example", "channel_id": "C0CHANNEL",
+            "channel_name": "research", "user_id": OPERATOR, "user_name": "someone", "command": "/notebook",
+            "text": "start foo", "api_app_id": "A0OURAPP", "is_enterprise_install": "false",
+            "response_url": response_url, "trigger_id": "13345224609.738474920.8088930838d88f008e0"}
+    });
+    let mention = json!({
+        "envelope_id": "env-events-1", "type": "events_api", "accepts_response_payload": false,
+        "retry_attempt": 0, "retry_reason": "",
+        "payload": mention_event("Ev0SOCKET1", OPERATOR2, "<@U0OURBOT> status foo")
+    });
+    let button = json!({
+        "envelope_id": "env-interactive-1", "type": "interactive", "accepts_response_payload": true,
+        "payload": {
+            "type": "block_actions",
+            "user": {"id": OPERATOR, "username": "someone", "name": "someone", "team_id": TEAM},
+            "api_app_id": "A0OURAPP", "token": "unused",
+            "container": {"type": "message", "message_ts": "1700000100.000200", "channel_id": "C0CHANNEL", "is_ephemeral": false},
+            "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+            "team": {"id": TEAM, "domain": "example"},
+            "channel": {"id": "C0CHANNEL", "name": "research"},
+            "response_url": format!("{}/response/7", slack.url),
+            "actions": [{"action_id": "notebook_refresh", "block_id": "card:foo", "value": "foo", "type": "button",
+                         "text": {"type": "plain_text", "text": "Refresh"}, "action_ts": "1700000200.000300"}]
+        }
+    });
+    let (ws, acks) = fake_socket(vec![command, mention, button]).await;
+    *slack_for_ws.lock().unwrap() = Some(ws);
+
+    let t = spawn_with_slack(
+        Spawn {
+            replace: vec![(
+                "workflow_bots = [\"B0WORKFLOW1\"]".into(),
+                "workflow_bots = [\"B0WORKFLOW1\"]\nmode = \"socket\"".into(),
+            )],
+            settings: Settings {
+                slack_app_token: Some(Secret::new("xapp-1-A0OURAPP-test")),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        slack.clone(),
+    )
+    .await;
+
+    let started = slack.wait_for("/response/1", 1).await;
+    assert!(
+        started[0].text().contains("`foo` is running"),
+        "{}",
+        started[0].text()
+    );
+    let thread = slack.wait_for("/api/chat.postMessage", 1).await;
+    assert_eq!(thread[0].json()["thread_ts"], "1700000000.000100");
+    let refreshed = slack.wait_for("/response/7", 1).await;
+    assert!(
+        refreshed[0].text().contains("`foo` is *"),
+        "{}",
+        refreshed[0].text()
+    );
+
+    wait_until(Duration::from_secs(5), || {
+        (acks.lock().unwrap().len() >= 3).then_some(())
+    })
+    .await
+    .expect("three acks");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut ids: Vec<String> = acks
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| a["envelope_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        vec!["env-command-1", "env-events-1", "env-interactive-1"],
+        "each envelope acknowledged once"
+    );
+    assert_eq!(
+        slack.calls_to("/response/1").len(),
+        1,
+        "the command acted once"
+    );
+    assert_eq!(
+        slack.calls_to("/api/chat.postMessage").len(),
+        1,
+        "the mention acted once"
+    );
+    assert_eq!(
+        slack.calls_to("/response/7").len(),
+        1,
+        "the button acted once"
+    );
+    let rows = t.wait_audit(3).await;
+    let mut entries: Vec<&str> = rows.iter().map(|r| r.entry_point.as_str()).collect();
+    entries.sort();
+    assert_eq!(entries, vec!["button", "mention", "slash_command"]);
+
+    // Health still answers in Socket Mode.
+    assert_eq!(t.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn socket_mode_without_an_app_token_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("a.db").display());
+    let text = base_config(&store, "").replace(
+        "workflow_bots = [\"B0WORKFLOW1\"]",
+        "workflow_bots = [\"B0WORKFLOW1\"]\nmode = \"socket\"",
+    );
+    let config = workbench_bot::config::Config::parse(&text).unwrap();
+    let err = workbench_bot::startup::Application::build(config, Settings::default())
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("SLACK_APP_TOKEN"), "{err}");
+}
