@@ -453,3 +453,45 @@ fn the_workflow_runs_handle_dispatch_with_least_permissions() {
     assert_eq!(auth["with"]["token_format"].as_str(), Some("access_token"));
     assert!(WORKFLOW.contains("vars.WORKBENCH_BOT_IMAGE"));
 }
+
+#[tokio::test]
+async fn a_dispatch_github_refuses_is_reported_as_githubs_side_and_not_repeated() {
+    for (status, needle) in [
+        (
+            404u16,
+            "not found, or the bot's GitHub App is not installed",
+        ),
+        (502, "not retried"),
+    ] {
+        let github = Fake::start(Arc::new(move |_call: &Call| {
+            (
+                status,
+                json!({"message": "nope", "documentation_url": "https://docs.github.com"}),
+            )
+        }))
+        .await;
+        let t = spawn_with(Spawn {
+            replace: vec![(
+                "default = \"dry-run\"".into(),
+                "default = \"github\"".into(),
+            )],
+            settings: github_settings(&github, false),
+            ..Default::default()
+        })
+        .await;
+        t.command(OPERATOR, "start foo").await;
+        let text = t.slack.wait_for("/response/1", 2).await[1].text();
+        assert!(
+            text.contains(needle) && text.contains("GitHub side"),
+            "{status}: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            github.calls_to("/dispatches").len(),
+            1,
+            "{status}: sent once"
+        );
+        let rows = t.wait_audit(1).await;
+        assert_eq!(rows[0].outcome, "error:github");
+    }
+}

@@ -503,3 +503,36 @@ async fn starts_and_stops_are_announced_in_the_team_channel() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn an_unreachable_notebooks_api_is_reported_as_googles_side() {
+    let google = FakeGoogle::start(&[(FOO_PATH, "STOPPED")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.json");
+    std::fs::write(&key, google.key_json()).unwrap();
+    // Nothing listens on this port: every call is a connection error.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let t = spawn_with(Spawn {
+        replace: vec![(
+            "default = \"dry-run\"".into(),
+            "default = \"notebooks\"".into(),
+        )],
+        settings: Settings {
+            notebooks_api_url: format!("http://{closed}"),
+            google_application_credentials: Some(key),
+            timing: fast(),
+            ..Default::default()
+        },
+        dir: Some(dir),
+        ..Default::default()
+    })
+    .await;
+    t.command(OPERATOR, "start foo").await;
+    let text = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(text.contains("could not reach the Notebooks API"), "{text}");
+    assert!(text.contains("Google Cloud side"), "{text}");
+    assert!(google.api_calls().is_empty());
+}
