@@ -158,35 +158,9 @@ impl Reporter {
                 Ok(Posted::ResponseUrl)
             }
             ReplyTo::Thread { channel, thread_ts } => {
-                let token = self.bot_token.as_ref().ok_or(ReportError::NoBotToken)?;
-                let req =
-                    SlackApiChatPostMessageRequest::new(channel.clone().into(), reply.content())
-                        .with_thread_ts(thread_ts.clone().into());
-                let res = self
-                    .client
-                    .open_session(token)
-                    .chat_post_message(&req)
-                    .await
-                    .map_err(|e| ReportError::Slack(e.to_string()))?;
-                Ok(Posted::Message {
-                    channel: res.channel.to_string(),
-                    ts: res.ts.to_string(),
-                })
+                self.post_message(channel, Some(thread_ts), reply).await
             }
-            ReplyTo::Direct(user) => {
-                let token = self.bot_token.as_ref().ok_or(ReportError::NoBotToken)?;
-                let req = SlackApiChatPostMessageRequest::new(user.clone().into(), reply.content());
-                let res = self
-                    .client
-                    .open_session(token)
-                    .chat_post_message(&req)
-                    .await
-                    .map_err(|e| ReportError::Slack(e.to_string()))?;
-                Ok(Posted::Message {
-                    channel: res.channel.to_string(),
-                    ts: res.ts.to_string(),
-                })
-            }
+            ReplyTo::Direct(user) => self.post_message(user, None, reply).await,
             ReplyTo::Nowhere => Ok(Posted::Nowhere),
         }
     }
@@ -251,14 +225,32 @@ impl Reporter {
 
     /// Posts a top-level message in a channel (announcements).
     pub async fn announce(&self, channel: &str, reply: &Reply) -> Result<(), ReportError> {
+        self.post_message(channel, None, reply).await.map(|_| ())
+    }
+
+    /// `chat.postMessage` with the bot token; a user id as channel means their DMs.
+    async fn post_message(
+        &self,
+        channel: &str,
+        thread_ts: Option<&String>,
+        reply: &Reply,
+    ) -> Result<Posted, ReportError> {
         let token = self.bot_token.as_ref().ok_or(ReportError::NoBotToken)?;
-        let req = SlackApiChatPostMessageRequest::new(channel.to_owned().into(), reply.content());
-        self.client
+        let mut req =
+            SlackApiChatPostMessageRequest::new(channel.to_owned().into(), reply.content());
+        if let Some(ts) = thread_ts {
+            req = req.with_thread_ts(ts.clone().into());
+        }
+        let res = self
+            .client
             .open_session(token)
             .chat_post_message(&req)
             .await
             .map_err(|e| ReportError::Slack(e.to_string()))?;
-        Ok(())
+        Ok(Posted::Message {
+            channel: res.channel.to_string(),
+            ts: res.ts.to_string(),
+        })
     }
 
     async fn respond(&self, url: &str, reply: &Reply, replace: bool) -> Result<(), ReportError> {
