@@ -62,6 +62,16 @@ fn check_config_lists_every_problem_with_its_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("burst"));
 }
 
+/// Kills the child if the test fails before it is stopped, so no bot outlives a test.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -89,14 +99,16 @@ fn the_local_example_serves_simulate_works_and_sigterm_keeps_the_audit() {
 
     workbench_bot::startup::install_tls();
     let started = Instant::now();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("SLACK_SIGNING_SECRET", "local-dev-secret")
-        .env_remove("PORT")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("SLACK_SIGNING_SECRET", "local-dev-secret")
+            .env_remove("PORT")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let healthy = loop {
         let ok = reqwest::blocking::get(format!("http://127.0.0.1:{port}/healthz"))
             .map(|r| r.status() == 200)
@@ -139,9 +151,9 @@ fn the_local_example_serves_simulate_works_and_sigterm_keeps_the_audit() {
 
     // SIGTERM: the process drains, flushes and exits 0.
     let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let rows = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let store = workbench_bot::store::Store::open(&format!("sqlite://{}", db.display()))
