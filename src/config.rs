@@ -469,7 +469,7 @@ impl Config {
                     match groups.get(g) {
                         Some(members) => {
                             for p in members {
-                                if let Some(p) = principal_of(p) {
+                                if let Some(p) = Principal::parse(p) {
                                     m.principals.insert(p);
                                 }
                             }
@@ -482,7 +482,7 @@ impl Config {
                         ),
                     }
                 } else {
-                    match principal_of(s) {
+                    match Principal::parse(s) {
                         Some(p) => {
                             m.principals.insert(p);
                         }
@@ -590,10 +590,6 @@ impl Config {
             instances,
         })
     }
-}
-
-fn principal_of(s: &str) -> Option<Principal> {
-    Principal::parse(s)
 }
 
 #[cfg(test)]

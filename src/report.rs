@@ -142,14 +142,6 @@ impl Reporter {
         }
     }
 
-    pub fn client(&self) -> &Arc<SlackHttpClient> {
-        &self.client
-    }
-
-    pub fn bot_token(&self) -> Option<&SlackApiToken> {
-        self.bot_token.as_ref()
-    }
-
     /// Sends a new message.
     pub async fn post(&self, to: &ReplyTo, reply: &Reply) -> Result<Posted, ReportError> {
         match to {

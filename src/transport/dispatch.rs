@@ -34,20 +34,28 @@ struct Payload {
     request_id: Option<String>,
     requested_by: String,
     #[serde(default)]
-    #[allow(dead_code)]
     slack: Option<PayloadSlack>,
 }
 
-/// Declared so unknown keys inside `slack` are refused; its values are read
-/// (and checked) before the payload is parsed, to answer even a bad payload.
+/// Where the requester waits. Unknown keys are refused; values that do not look
+/// like Slack ids are dropped (see [`PayloadSlack::place`]).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
 struct PayloadSlack {
     #[serde(default)]
     channel: Option<String>,
     #[serde(default)]
     thread_ts: Option<String>,
+}
+
+impl PayloadSlack {
+    /// The place to report, keeping only values shaped like Slack ids.
+    fn place(self) -> SlackPlace {
+        SlackPlace {
+            channel: self.channel.filter(|c| looks_like_channel(c)),
+            thread_ts: self.thread_ts.filter(|t| looks_like_ts(t)),
+        }
+    }
 }
 
 /// How the job ended: its exit code and the one line that says why.
@@ -96,21 +104,14 @@ pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> D
             ));
         }
     };
-    // Where to report is read leniently first, so even a bad payload is answered
-    // in its thread; the values must still look like Slack ids.
-    let place = {
-        let slack = event.client_payload.get("slack");
-        let field = |k: &str| {
-            slack
-                .and_then(|s| s.get(k))
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        };
-        SlackPlace {
-            channel: field("channel").filter(|c| looks_like_channel(c)),
-            thread_ts: field("thread_ts").filter(|t| looks_like_ts(t)),
-        }
-    };
+    // Where to report is read on its own first, so even a payload refused below
+    // is answered in its thread.
+    let place = event
+        .client_payload
+        .get("slack")
+        .and_then(|s| serde_json::from_value::<PayloadSlack>(s.clone()).ok())
+        .map(PayloadSlack::place)
+        .unwrap_or_default();
     let reply_to = match (&place.channel, &place.thread_ts) {
         (Some(channel), Some(thread_ts)) => ReplyTo::Thread {
             channel: channel.clone(),
@@ -158,6 +159,8 @@ pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> D
             .await;
     };
     let alias = instance.alias.to_string();
+    // The strictly parsed payload decides; it names the same place as read above.
+    let place = payload.slack.map(PayloadSlack::place).unwrap_or_default();
     let Some(principal) = Principal::parse(&payload.requested_by) else {
         return say_refused("requested_by is not a Slack user id or workflow".into()).await;
     };

@@ -6,12 +6,18 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_workbench-bot");
 
+fn check_config(path: impl AsRef<std::ffi::OsStr>) -> std::process::Output {
+    Command::new(BIN)
+        .arg("check-config")
+        .arg("--config")
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn check_config_accepts_the_local_example() {
-    let out = Command::new(BIN)
-        .args(["check-config", "--config", "examples/local.toml"])
-        .output()
-        .unwrap();
+    let out = check_config("examples/local.toml");
     assert!(
         out.status.success(),
         "{}",
@@ -28,11 +34,7 @@ fn check_config_lists_every_problem_with_its_line() {
         + "\n[[instance]]\nalias = \"foo\"\nname = \"projects/example-project/locations/us-central1-a/instances/dup\"\n";
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, &text).unwrap();
-    let out = Command::new(BIN)
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check_config(&path);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
@@ -53,11 +55,7 @@ fn check_config_lists_every_problem_with_its_line() {
     assert!(err.contains("alias \"foo\" is defined twice"), "{err}");
 
     std::fs::write(&path, text.replace("[limits]", "[limits]\nburst = 3")).unwrap();
-    let out = Command::new(BIN)
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check_config(&path);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("burst"));
 }

@@ -536,3 +536,56 @@ async fn an_unreachable_notebooks_api_is_reported_as_googles_side() {
     assert!(text.contains("Google Cloud side"), "{text}");
     assert!(google.api_calls().is_empty());
 }
+
+#[tokio::test]
+async fn refusals_on_the_notebooks_backend_reach_nothing_at_google() {
+    let Env { t, google } = spawn_google("STOPPED").await;
+    t.command(STRANGER, "start foo").await; // not an operator
+    t.command(OPERATOR2, "stop gpu").await; // a viewer only
+    t.command(OPERATOR2, "status secret").await; // not even a viewer
+    t.command(OPERATOR, "start nonexistent").await; // not in the config
+    t.command(OPERATOR, "delete foo").await; // not a command
+    let texts: Vec<String> = t
+        .slack
+        .wait_for("/response/1", 5)
+        .await
+        .iter()
+        .map(|c| c.text())
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|x| x.contains("you are not an operator of foo")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|x| x.contains("you are not an operator of gpu")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|x| x.contains("you may not see secret")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|x| x.contains("I don't know an instance called \"nonexistent\"")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|x| x.contains("I don't know the command \"delete\"")),
+        "{texts:?}"
+    );
+    let rows = t.wait_audit(5).await;
+    assert!(rows.iter().all(|r| r.decision != "allowed"), "{rows:#?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        google.fake.calls().is_empty(),
+        "not even a token was fetched: {:#?}",
+        google.fake.calls()
+    );
+}

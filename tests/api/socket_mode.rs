@@ -96,7 +96,14 @@ async fn socket_mode_acknowledges_every_envelope_and_acts_once_on_each() {
                          "text": {"type": "plain_text", "text": "Refresh"}, "action_ts": "1700000200.000300"}]
         }
     });
-    let (ws, acks) = fake_socket(vec![command, mention, button]).await;
+    // From a workspace the config does not serve: acknowledged, never acted on.
+    let foreign = {
+        let mut e = mention_event("Ev0SOCKETFOREIGN", OPERATOR, "<@U0OURBOT> start foo");
+        e["team_id"] = json!("T0OTHERTEAM");
+        json!({"envelope_id": "env-foreign-1", "type": "events_api", "accepts_response_payload": false,
+               "retry_attempt": 0, "retry_reason": "", "payload": e})
+    };
+    let (ws, acks) = fake_socket(vec![command, mention, button, foreign]).await;
     *slack_for_ws.lock().unwrap() = Some(ws);
 
     let t = spawn_with_slack(
@@ -131,10 +138,10 @@ async fn socket_mode_acknowledges_every_envelope_and_acts_once_on_each() {
     );
 
     wait_until(Duration::from_secs(5), || {
-        (acks.lock().unwrap().len() >= 3).then_some(())
+        (acks.lock().unwrap().len() >= 4).then_some(())
     })
     .await
-    .expect("three acks");
+    .expect("four acks");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut ids: Vec<String> = acks
         .lock()
@@ -145,7 +152,12 @@ async fn socket_mode_acknowledges_every_envelope_and_acts_once_on_each() {
     ids.sort();
     assert_eq!(
         ids,
-        vec!["env-command-1", "env-events-1", "env-interactive-1"],
+        vec![
+            "env-command-1",
+            "env-events-1",
+            "env-foreign-1",
+            "env-interactive-1"
+        ],
         "each envelope acknowledged once"
     );
     assert_eq!(
