@@ -1,22 +1,64 @@
 //! workbench-bot: start, stop and inspect Vertex AI Workbench instances from Slack,
 //! for people who hold no Google Cloud permission themselves.
 //!
-//! The request path, one module per step:
-//! transport ([`transport`]) → [`verify`] → [`parse`] → [`decide`] → [`act`] →
-//! [`report`] → record ([`store`]), tied together by [`core`].
+//! # Layout
+//!
+//! In the order a request meets them:
+//!
+//! - `transport`: the doors. HTTP routes, Socket Mode and `handle-dispatch` turn
+//!   a wire format into a pipeline [`Request`] and answer Slack at once.
+//! - `verify`: Slack's signature, the timestamp window, the allowed workspaces.
+//! - `pipeline`: the one path every request takes, [`App::handle`], joining the
+//!   steps below.
+//! - `parse`: text (as Slack delivers it) into a [`domain::Command`].
+//! - `decide`: policy, deny by default, and the per-person rate limit.
+//! - `act`: the backends (Notebooks API, GitHub dispatch, dry run), their
+//!   registry and set-up.
+//! - `report`: telling the person in Slack; every sentence in `report::messages`,
+//!   every Block Kit layout in `report::blocks`.
+//! - `record`: one audit row, one log line and one metric per request.
+//! - `store`: the audit trail (its schema in `store::audit`), handled event ids
+//!   and pending operations, behind one interface.
+//!
+//! Around them: `config` (the platform team's TOML), `settings` (secrets and
+//! URLs from the environment), `domain` (types that cannot hold a bad value),
+//! `startup` (builds and runs the server), `metrics`, `simulate`, `tls`.
+//!
+//! # Glossary of results
+//!
+//! - `decide::Decision`: what policy says of one command: allow or deny with a
+//!   `Refusal`.
+//! - `act::Outcome`: what a backend did (done, already there, pending, handed off).
+//! - `Verdict` (inside the pipeline): everything the decide and act steps
+//!   concluded about a request, ready to be reported and recorded.
+//! - [`Handled`]: what the pipeline hands back to a transport (ok, the reply, the
+//!   state), for exit codes and workflow step outputs.
+//! - [`transport::Answer`]: what a transport answers Slack at once, before the
+//!   work is done.
+//! - `transport::dispatch::DispatchResult`: how a `handle-dispatch` job ends
+//!   (exit status and one line).
+//! - `store::AuditRecord`: the row that outlives all of them.
 
 pub mod act;
-pub mod backends;
 pub mod config;
-pub mod core;
 pub mod decide;
 pub mod domain;
-pub mod metrics;
+mod metrics;
 pub mod parse;
+mod pipeline;
+mod record;
 pub mod report;
 pub mod settings;
 pub mod simulate;
 pub mod startup;
 pub mod store;
+mod tls;
 pub mod transport;
 pub mod verify;
+
+pub use config::Config;
+pub use pipeline::{App, Handled, Input, Request};
+pub use settings::{Secret, Settings, Timing};
+pub use startup::{Application, shutdown_signal};
+pub use tls::install as install_tls;
+pub use verify::sign;

@@ -4,9 +4,9 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use workbench_bot::config::Config;
-use workbench_bot::settings::Settings;
-use workbench_bot::startup::{Application, shutdown_signal};
+use workbench_bot::Config;
+use workbench_bot::Settings;
+use workbench_bot::{Application, shutdown_signal};
 
 #[derive(Parser)]
 #[command(

@@ -75,16 +75,28 @@ impl Default for Timing {
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 pub const DEFAULT_NOTEBOOKS_API_URL: &str = "https://notebooks.googleapis.com";
 
+/// An environment variable that is set but unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{var} must be a whole number")]
+    NotANumber {
+        var: &'static str,
+        source: std::num::ParseIntError,
+    },
+    #[error("PORT must be a port number")]
+    BadPort(#[source] std::num::ParseIntError),
+}
+
 impl Settings {
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, SettingsError> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let secret = |k: &str| var(k).map(Secret::new);
-        let number = |k: &str| -> Result<Option<u64>, String> {
+        let number = |k: &'static str| -> Result<Option<u64>, SettingsError> {
             var(k)
                 .map(|v| {
                     v.trim()
                         .parse::<u64>()
-                        .map_err(|_| format!("{k} must be a whole number"))
+                        .map_err(|source| SettingsError::NotANumber { var: k, source })
                 })
                 .transpose()
         };
@@ -105,11 +117,7 @@ impl Settings {
                 .map(PathBuf::from),
             timing: Timing::default(),
             port: var("PORT")
-                .map(|p| {
-                    p.trim()
-                        .parse::<u16>()
-                        .map_err(|_| "PORT must be a port number".to_owned())
-                })
+                .map(|p| p.trim().parse::<u16>().map_err(SettingsError::BadPort))
                 .transpose()?,
         })
     }

@@ -61,15 +61,26 @@ impl Transcript {
     }
 }
 
-pub async fn run(sim: Simulation) -> Result<Transcript, String> {
-    crate::startup::install_tls();
+/// Why a simulation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    #[error("cannot open a local response_url listener: {0}")]
+    Listen(#[source] std::io::Error),
+    #[error("cannot encode the slash command form: {0}")]
+    Form(#[source] serde_urlencoded::ser::Error),
+    #[error("cannot reach the bot at {url}: {source}")]
+    Unreachable { url: String, source: reqwest::Error },
+}
+
+pub async fn run(sim: Simulation) -> Result<Transcript, SimulateError> {
+    crate::tls::install();
     let (tx, mut rx) = mpsc::unbounded_channel::<serde_json::Value>();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|e| format!("cannot open a local response_url listener: {e}"))?;
+        .map_err(SimulateError::Listen)?;
     let response_url = format!(
         "http://{}/response",
-        listener.local_addr().map_err(|e| e.to_string())?
+        listener.local_addr().map_err(SimulateError::Listen)?
     );
     let router = Router::new()
         .route(
@@ -99,7 +110,7 @@ pub async fn run(sim: Simulation) -> Result<Transcript, String> {
         ("response_url", response_url.as_str()),
         ("trigger_id", "0000.0000.simulated"),
     ])
-    .map_err(|e| e.to_string())?;
+    .map_err(SimulateError::Form)?;
     let ts = chrono::Utc::now().timestamp();
     let url = format!("{}/slack/commands", sim.bot_url.trim_end_matches('/'));
     let started = Instant::now();
@@ -111,7 +122,10 @@ pub async fn run(sim: Simulation) -> Result<Transcript, String> {
         .body(form)
         .send()
         .await
-        .map_err(|e| format!("cannot reach the bot at {url}: {e}"))?;
+        .map_err(|source| SimulateError::Unreachable {
+            url: url.clone(),
+            source,
+        })?;
     let ack_ms = started.elapsed().as_millis();
     let status = res.status().as_u16();
     let ack_body = res.text().await.unwrap_or_default();

@@ -2,12 +2,13 @@
 //! listener and returns the bound port, so `main` and the tests start exactly the
 //! same server (tests on `127.0.0.1:0`).
 
-use crate::config::Config;
-use crate::core::App;
-use crate::report::{Reporter, slack_client};
+use crate::act::Backends;
+use crate::config::{Config, SlackMode};
+use crate::pipeline::App;
+use crate::report::{Reporter, SlackError, SlackHttpClient, slack_client};
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::transport::http::{HttpState, router};
+use crate::transport::{HttpState, Spawner, router};
 use crate::verify::Verifier;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,44 +26,37 @@ pub enum StartupError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Report(#[from] crate::report::ReportError),
+    Slack(#[from] SlackError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Backend(String),
-}
-
-/// Installs the process-wide TLS provider (ring) once. Every client in the bot
-/// uses rustls; without a chosen provider the first TLS connection panics.
-pub fn install_tls() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 pub struct Application {
     listener: TcpListener,
     state: HttpState,
+    tasks: TaskTracker,
     housekeeping: tokio::task::JoinHandle<()>,
     /// Socket Mode: the Web API client and the app-level token.
-    socket: Option<(Arc<crate::report::SlackHttpClient>, String)>,
+    socket: Option<(Arc<SlackHttpClient>, String)>,
 }
 
 impl Application {
     pub async fn build(config: Config, settings: Settings) -> Result<Self, StartupError> {
-        install_tls();
+        crate::tls::install();
         let config = Arc::new(config);
         let verifier = match (&settings.slack_signing_secret, config.slack_mode) {
             (Some(s), _) => Some(Verifier::new(s.expose())),
-            (None, crate::config::SlackMode::Socket) => None,
-            (None, crate::config::SlackMode::Http) => return Err(StartupError::NoSigningSecret),
+            (None, SlackMode::Socket) => None,
+            (None, SlackMode::Http) => return Err(StartupError::NoSigningSecret),
         };
         let store = Store::open(&config.store_url).await?;
         let client = Arc::new(slack_client(&settings.slack_api_url)?);
         let socket = match config.slack_mode {
-            crate::config::SlackMode::Http => None,
-            crate::config::SlackMode::Socket => match &settings.slack_app_token {
+            SlackMode::Http => None,
+            SlackMode::Socket => match &settings.slack_app_token {
                 Some(t) => Some((client.clone(), t.expose().to_owned())),
                 None => return Err(StartupError::NoAppToken),
             },
@@ -74,9 +68,7 @@ impl Application {
                 .as_ref()
                 .map(|t| t.expose().to_owned()),
         );
-        let backends = crate::backends::build(&config, &settings)
-            .await
-            .map_err(StartupError::Backend)?;
+        let backends = Backends::build(&config, &settings).await;
         let app = Arc::new(App::new(config.clone(), backends, reporter, store));
 
         let addr = match settings.port {
@@ -95,10 +87,10 @@ impl Application {
         Ok(Self {
             listener,
             state: HttpState {
-                app,
+                spawner: Spawner::new(app, tasks.clone()),
                 verifier,
-                tasks,
             },
+            tasks,
             housekeeping,
             socket,
         })
@@ -109,7 +101,7 @@ impl Application {
     }
 
     pub fn app(&self) -> Arc<App> {
-        self.state.app.clone()
+        self.state.spawner.app().clone()
     }
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish (at
@@ -122,17 +114,16 @@ impl Application {
         let Self {
             listener,
             state,
+            tasks,
             housekeeping,
             socket,
         } = self;
-        let tasks = state.tasks.clone();
-        let app = state.app.clone();
+        let app = state.spawner.app().clone();
         // Socket Mode runs beside the HTTP server, which keeps serving health.
         let socket = socket.map(|(client, token)| {
-            let (app, tasks, stop) = (app.clone(), tasks.clone(), app.stopping.clone());
+            let (spawner, stop) = (state.spawner.clone(), app.stopping.clone());
             tokio::spawn(async move {
-                if let Err(e) = crate::transport::socket::run(app, tasks, client, token, stop).await
-                {
+                if let Err(e) = crate::transport::socket_mode(spawner, client, token, stop).await {
                     tracing::error!(error = %e, "Socket Mode stopped");
                 }
             })

@@ -6,7 +6,7 @@
 //! or with `GITHUB_TOKEN`. Status reads still go to Google when the bot has read
 //! credentials: a dispatch cannot answer "is it running?".
 
-use super::{ActContext, Backend, BackendError, InstanceStatus, Outcome};
+use super::{ActContext, Backend, BackendError, InstanceStatus, Outcome, SetupError};
 use crate::config::{BackendKind, GithubConfig, Instance};
 use async_trait::async_trait;
 use octocrab::Octocrab;
@@ -14,6 +14,13 @@ use octocrab::service::middleware::retry::RetryConfig;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A failure talking to GitHub, before it is put in a person's words.
+#[derive(Debug, thiserror::Error)]
+pub enum GithubError {
+    #[error("the repository_dispatch failed: {0}")]
+    Dispatch(#[source] octocrab::Error),
+}
 
 /// How the bot proves who it is to GitHub.
 pub enum GithubAuth {
@@ -55,13 +62,16 @@ impl Github {
         config: GithubConfig,
         reader: Option<Arc<dyn Backend>>,
         run_poll: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SetupError> {
         // No automatic retries: a repeated dispatch would run the workflow twice.
         let mut builder = Octocrab::builder().add_retry_config(RetryConfig::None);
         if let Some(base) = base {
             builder = builder
                 .base_uri(base.trim_end_matches('/'))
-                .map_err(|e| format!("GITHUB_API_URL \"{base}\" is not a URL: {e}"))?;
+                .map_err(|source| SetupError::GithubUrl {
+                    url: base.to_owned(),
+                    source,
+                })?;
         }
         let octo = match auth {
             GithubAuth::Token(t) => builder.personal_token(t).build(),
@@ -70,18 +80,15 @@ impl Github {
                 private_key_pem,
                 installation_id,
             } => {
-                let key = octocrab::EncodingKey::from_rsa_pem(private_key_pem.as_bytes()).map_err(
-                    |e| {
-                        format!("GITHUB_APP_PRIVATE_KEY is not an RSA private key in PEM form: {e}")
-                    },
-                )?;
+                let key = octocrab::EncodingKey::from_rsa_pem(private_key_pem.as_bytes())
+                    .map_err(SetupError::GithubKey)?;
                 builder
                     .app(app_id.into(), key)
                     .build()
                     .and_then(|app| app.installation(installation_id.into()))
             }
         }
-        .map_err(|e| format!("cannot build the GitHub client: {e}"))?;
+        .map_err(SetupError::GithubClient)?;
         Ok(Self {
             octo,
             config,
@@ -98,8 +105,8 @@ impl Github {
             "request_id": ctx.request_id,
             "requested_by": ctx.requested_by.to_string(),
             "slack": {
-                "channel": ctx.place.channel,
-                "thread_ts": ctx.place.thread_ts,
+                "channel": ctx.origin.channel,
+                "thread_ts": ctx.origin.thread_ts,
             },
         })
     }
@@ -117,7 +124,10 @@ impl Github {
             .client_payload(Self::payload(inst, action, ctx))
             .send()
             .await
-            .map_err(|e| BackendError::Github(explain(&e, &self.config)))?;
+            .map_err(|e| BackendError::Github {
+                advice: explain(&e, &self.config),
+                source: Arc::new(GithubError::Dispatch(e)),
+            })?;
         Ok(Outcome::HandedOff {
             detail: format!(
                 "Handed `{action} {}` to GitHub: the `{}` workflow in {} carries it out and reports here (request `{}`).",
@@ -159,10 +169,7 @@ impl Backend for Github {
     async fn status(&self, inst: &Instance) -> Result<InstanceStatus, BackendError> {
         match &self.reader {
             Some(r) => r.status(inst).await,
-            None => Err(BackendError::Setup(format!(
-                "{} is run through GitHub, and this bot has no Google read access to show its state",
-                inst.alias
-            ))),
+            None => Err(SetupError::NoStatusReader(inst.alias.to_string()).into()),
         }
     }
 

@@ -2,144 +2,37 @@
 //!
 //! A backend knows Google or GitHub and nothing about Slack: it takes an instance
 //! from the config and returns an [`Outcome`] or a [`BackendError`] that says which
-//! side failed and what to do. The core picks the backend per instance.
+//! side failed and what to do. [`Backends`] is the registry the pipeline picks
+//! from per instance, and the one place backends are set up.
 
-pub mod dry_run;
-pub mod github;
-pub mod notebooks;
+mod dry_run;
+mod github;
+mod notebooks;
+mod registry;
+mod state;
+
+pub use dry_run::DryRun;
+pub use github::{Github, GithubAuth, GithubError};
+pub use notebooks::{
+    ApiAcceleratorConfig, ApiGceSetup, ApiInstance, ApiOperation, ApiStatus, Notebooks,
+    NotebooksClient, NotebooksError, Polling, SCOPE, TokenSource,
+};
+pub use registry::{Backends, SetupError, github_auth, google_tokens};
+pub use state::{InstanceStatus, State};
 
 use crate::config::{BackendKind, Instance};
-use crate::domain::Principal;
+use crate::domain::{Origin, Principal};
 use async_trait::async_trait;
 use std::fmt;
-
-/// Instance states as the Notebooks API v2 names them (revision 20261006).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum State {
-    Starting,
-    Provisioning,
-    Active,
-    Stopping,
-    Stopped,
-    Deleted,
-    Upgrading,
-    Initializing,
-    Suspending,
-    Suspended,
-    Orphaned,
-    Unspecified,
-    Other(String),
-}
-
-impl State {
-    pub fn from_api(s: &str) -> Self {
-        match s {
-            "STARTING" => State::Starting,
-            "PROVISIONING" => State::Provisioning,
-            "ACTIVE" => State::Active,
-            "STOPPING" => State::Stopping,
-            "STOPPED" => State::Stopped,
-            "DELETED" => State::Deleted,
-            "UPGRADING" => State::Upgrading,
-            "INITIALIZING" => State::Initializing,
-            "SUSPENDING" => State::Suspending,
-            "SUSPENDED" => State::Suspended,
-            "ORPHANED" => State::Orphaned,
-            "STATE_UNSPECIFIED" => State::Unspecified,
-            other => State::Other(other.to_owned()),
-        }
-    }
-
-    pub fn as_api(&self) -> &str {
-        match self {
-            State::Starting => "STARTING",
-            State::Provisioning => "PROVISIONING",
-            State::Active => "ACTIVE",
-            State::Stopping => "STOPPING",
-            State::Stopped => "STOPPED",
-            State::Deleted => "DELETED",
-            State::Upgrading => "UPGRADING",
-            State::Initializing => "INITIALIZING",
-            State::Suspending => "SUSPENDING",
-            State::Suspended => "SUSPENDED",
-            State::Orphaned => "ORPHANED",
-            State::Unspecified => "STATE_UNSPECIFIED",
-            State::Other(s) => s,
-        }
-    }
-
-    /// Words a researcher reads: "running", not "ACTIVE".
-    pub fn describe(&self) -> &str {
-        match self {
-            State::Active => "running",
-            State::Stopped => "stopped",
-            State::Starting | State::Provisioning | State::Initializing => "starting",
-            State::Stopping => "stopping",
-            State::Deleted => "deleted",
-            State::Upgrading => "upgrading",
-            State::Suspending => "suspending",
-            State::Suspended => "suspended",
-            State::Orphaned => "orphaned (its VM is gone)",
-            State::Unspecified | State::Other(_) => "in an unknown state",
-        }
-    }
-
-    pub fn is_running_or_coming_up(&self) -> bool {
-        matches!(
-            self,
-            State::Active | State::Starting | State::Provisioning | State::Initializing
-        )
-    }
-
-    pub fn is_stopped_or_going_down(&self) -> bool {
-        matches!(self, State::Stopped | State::Stopping)
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.describe())
-    }
-}
-
-/// What a backend can tell about one instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstanceStatus {
-    pub state: State,
-    pub machine_type: Option<String>,
-    pub accelerators: Vec<String>,
-    /// RFC 3339 time of the last change, as Google reports it.
-    pub update_time: Option<String>,
-    /// The JupyterLab address, when the instance runs.
-    pub proxy_uri: Option<String>,
-}
-
-impl InstanceStatus {
-    pub fn bare(state: State) -> Self {
-        Self {
-            state,
-            machine_type: None,
-            accelerators: Vec::new(),
-            update_time: None,
-            proxy_uri: None,
-        }
-    }
-}
-
-/// Where the requester is waiting, so a backend that hands the work on (GitHub)
-/// can tell the next step where to report.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SlackPlace {
-    pub channel: Option<String>,
-    pub thread_ts: Option<String>,
-}
+use std::sync::Arc;
 
 /// Who asked, for a backend that passes it on.
 #[derive(Debug, Clone)]
 pub struct ActContext {
     pub request_id: String,
     pub requested_by: Principal,
-    pub place: SlackPlace,
+    /// Opaque to the backend; handed on so a workflow can report where asked.
+    pub origin: Origin,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,8 +47,44 @@ pub enum Outcome {
     HandedOff { detail: String },
 }
 
-/// A failure, with the side that failed and what a person can do about it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Which side a failure is on: the reply names it, and the audit records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The instance itself is in a state that forbids the action.
+    Instance,
+    Google,
+    Github,
+    /// This bot's own set-up (credentials or config missing).
+    Bot,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Instance => "instance",
+            Side::Google => "google",
+            Side::Github => "github",
+            Side::Bot => "bot",
+        }
+    }
+
+    /// Reads the form [`as_str`](Self::as_str) writes.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Side::Instance, Side::Google, Side::Github, Side::Bot]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failure, with the side that failed and what a person can do about it. The
+/// `advice` is the sentence a person reads; the source is kept for the logs.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BackendError {
     #[error("{alias} is {state}, so it cannot be {verb}ed now{hint}")]
     WrongState {
@@ -164,12 +93,20 @@ pub enum BackendError {
         verb: &'static str,
         hint: String,
     },
-    #[error("Google Cloud refused: {0}")]
-    Google(String),
-    #[error("GitHub refused: {0}")]
-    Github(String),
-    #[error("{0}")]
-    Setup(String),
+    #[error("Google Cloud refused: {advice}")]
+    Google {
+        advice: String,
+        #[source]
+        source: Arc<NotebooksError>,
+    },
+    #[error("GitHub refused: {advice}")]
+    Github {
+        advice: String,
+        #[source]
+        source: Arc<GithubError>,
+    },
+    #[error(transparent)]
+    Setup(Arc<SetupError>),
     #[error(
         "{alias} is still {what} after {waited_secs} s; it may yet finish. Check again with `status {alias}` in a few minutes"
     )]
@@ -182,13 +119,19 @@ pub enum BackendError {
 
 impl BackendError {
     /// Which side failed, for the reply and the audit row.
-    pub fn side(&self) -> &'static str {
+    pub fn side(&self) -> Side {
         match self {
-            BackendError::WrongState { .. } | BackendError::StillRunning { .. } => "instance",
-            BackendError::Google(_) => "google",
-            BackendError::Github(_) => "github",
-            BackendError::Setup(_) => "bot",
+            BackendError::WrongState { .. } | BackendError::StillRunning { .. } => Side::Instance,
+            BackendError::Google { .. } => Side::Google,
+            BackendError::Github { .. } => Side::Github,
+            BackendError::Setup(_) => Side::Bot,
         }
+    }
+}
+
+impl From<SetupError> for BackendError {
+    fn from(e: SetupError) -> Self {
+        BackendError::Setup(Arc::new(e))
     }
 }
 
@@ -218,10 +161,10 @@ pub trait Backend: Send + Sync {
     /// `Outcome::Pending` keep this default.
     async fn wait(&self, inst: &Instance, operation: &str) -> Result<Outcome, BackendError> {
         let _ = operation;
-        Err(BackendError::Setup(format!(
-            "the {} backend cannot follow operations on {}",
-            self.kind().as_str(),
-            inst.alias
-        )))
+        Err(SetupError::CannotFollow {
+            backend: self.kind(),
+            alias: inst.alias.to_string(),
+        }
+        .into())
     }
 }

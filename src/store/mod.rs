@@ -2,12 +2,17 @@
 //!
 //! [`Store`] is what the rest of the bot holds. Audit rows go through a channel to
 //! one writer task that batches them, so the acknowledgement path never waits for
-//! a disk; a row is durable within a second, and [`Store::close`] flushes before the
-//! process exits. The database itself sits behind [`StoreBackend`], so PostgreSQL
-//! (Cloud Run, several replicas) can fill the same interface as SQLite.
+//! a disk; a row is durable within a second, and [`Store::flush`] writes what is
+//! queued before the process exits. The database itself sits behind
+//! [`StoreBackend`], so PostgreSQL (Cloud Run, several replicas) can fill the same
+//! interface as SQLite. The audit columns' vocabulary is in [`audit`].
 
-pub mod sqlite;
+pub mod audit;
+mod sqlite;
 
+pub use audit::{AuditDecision, AuditOutcome, AuditRecord, OutcomeKind};
+
+use crate::domain::{EntryPoint, Principal, Verb};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -20,27 +25,12 @@ pub enum StoreError {
     Open { url: String, source: sqlx::Error },
     #[error("the store failed: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("the store holds a value this version does not know: {0}")]
+    Unknown(String),
     #[error("the store's migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("store.url \"{0}\" names a database this build does not support (use sqlite://PATH)")]
     Unsupported(String),
-}
-
-/// One audited request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditRecord {
-    pub at: chrono::DateTime<chrono::Utc>,
-    pub request_id: String,
-    pub team: Option<String>,
-    pub principal: String,
-    pub entry_point: String,
-    pub command: String,
-    pub instance: Option<String>,
-    /// `allowed`, `refused` or `invalid`.
-    pub decision: String,
-    pub reason: String,
-    pub backend: Option<String>,
-    pub outcome: String,
 }
 
 /// An operation being followed, with everything needed to finish the request in
@@ -49,12 +39,11 @@ pub struct AuditRecord {
 pub struct PendingOperation {
     pub request_id: String,
     pub alias: String,
-    /// `start` or `stop`.
-    pub verb: String,
+    pub verb: Verb,
     pub operation: String,
-    pub principal: String,
+    pub principal: Principal,
     pub team: Option<String>,
-    pub entry_point: String,
+    pub entry_point: EntryPoint,
     pub reply_to: crate::report::ReplyTo,
     pub posted: Option<crate::report::Posted>,
     pub started_at: chrono::DateTime<chrono::Utc>,

@@ -1,13 +1,14 @@
 //! SQLite, the embedded default for a laptop or a single VM.
 
-use super::{AuditRecord, PendingOperation, StoreBackend, StoreError};
+use super::{AuditDecision, AuditOutcome, AuditRecord, PendingOperation, StoreBackend, StoreError};
+use crate::domain::EntryPoint;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 
-pub struct Sqlite {
+pub(super) struct Sqlite {
     pool: SqlitePool,
 }
 
@@ -48,13 +49,13 @@ impl StoreBackend for Sqlite {
             .bind(&r.request_id)
             .bind(&r.team)
             .bind(&r.principal)
-            .bind(&r.entry_point)
+            .bind(r.entry_point.as_str())
             .bind(&r.command)
             .bind(&r.instance)
-            .bind(&r.decision)
+            .bind(r.decision.as_str())
             .bind(&r.reason)
             .bind(&r.backend)
-            .bind(&r.outcome)
+            .bind(r.outcome.to_string())
             .execute(&mut *tx)
             .await?;
         }
@@ -81,27 +82,7 @@ impl StoreBackend for Sqlite {
         let rows = sqlx::query("SELECT at, request_id, team, principal, entry_point, command, instance, decision, reason, backend, outcome FROM audit ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
-        rows.into_iter()
-            .map(|r| {
-                let at: String = r.try_get("at")?;
-                Ok(AuditRecord {
-                    at: chrono::DateTime::parse_from_rfc3339(&at)
-                        .map(|t| t.to_utc())
-                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                    request_id: r.try_get("request_id")?,
-                    team: r.try_get("team")?,
-                    principal: r.try_get("principal")?,
-                    entry_point: r.try_get("entry_point")?,
-                    command: r.try_get("command")?,
-                    instance: r.try_get("instance")?,
-                    decision: r.try_get("decision")?,
-                    reason: r.try_get("reason")?,
-                    backend: r.try_get("backend")?,
-                    outcome: r.try_get("outcome")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        rows.iter().map(audit_row).collect()
     }
 
     async fn prune_events(&self, age: Duration) -> Result<(), StoreError> {
@@ -198,6 +179,34 @@ impl StoreBackend for Sqlite {
             .await?;
         Ok(n as usize)
     }
+}
+
+/// Reads one audit row back into its typed form; a text this version does not
+/// know is an error, not a guess.
+fn audit_row(r: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StoreError> {
+    fn known<T>(
+        column: &str,
+        text: String,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, StoreError> {
+        parse(&text).ok_or_else(|| StoreError::Unknown(format!("audit.{column} = \"{text}\"")))
+    }
+    let at: String = r.try_get("at")?;
+    Ok(AuditRecord {
+        at: chrono::DateTime::parse_from_rfc3339(&at)
+            .map(|t| t.to_utc())
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        request_id: r.try_get("request_id")?,
+        team: r.try_get("team")?,
+        principal: r.try_get("principal")?,
+        entry_point: known("entry_point", r.try_get("entry_point")?, EntryPoint::parse)?,
+        command: r.try_get("command")?,
+        instance: r.try_get("instance")?,
+        decision: known("decision", r.try_get("decision")?, AuditDecision::parse)?,
+        reason: r.try_get("reason")?,
+        backend: r.try_get("backend")?,
+        outcome: known("outcome", r.try_get("outcome")?, AuditOutcome::parse)?,
+    })
 }
 
 fn now_ms() -> i64 {

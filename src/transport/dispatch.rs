@@ -8,11 +8,11 @@
 //! Slack thread, writes the job summary, and exits non-zero on any refusal or
 //! failure.
 
-use crate::act::SlackPlace;
+use crate::act::Backends;
 use crate::config::{BackendKind, Config};
-use crate::core::{App, Backends, EntryPoint, Input, Request};
-use crate::domain::{Command, Principal, Verb};
-use crate::report::{Reply, ReplyTo, Reporter, slack_client};
+use crate::domain::{Command, EntryPoint, Origin, Principal, Verb};
+use crate::pipeline::{App, Input, Request};
+use crate::report::{Reply, ReplyTo, Reporter, messages, slack_client};
 use crate::settings::Settings;
 use crate::store::Store;
 use serde::Deserialize;
@@ -50,8 +50,8 @@ struct PayloadSlack {
 
 impl PayloadSlack {
     /// The place to report, keeping only values shaped like Slack ids.
-    fn place(self) -> SlackPlace {
-        SlackPlace {
+    fn place(self) -> Origin {
+        Origin {
             channel: self.channel.filter(|c| looks_like_channel(c)),
             thread_ts: self.thread_ts.filter(|t| looks_like_ts(t)),
         }
@@ -89,7 +89,7 @@ fn first_line(text: &str) -> String {
 }
 
 pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> DispatchResult {
-    crate::startup::install_tls();
+    crate::tls::install();
     let refuse = |line: String| DispatchResult { ok: false, line };
 
     let event: Event = match std::fs::read_to_string(event_path)
@@ -133,9 +133,7 @@ pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> D
         let reporter = reporter.clone();
         let reply_to = reply_to.clone();
         async move {
-            let reply = Reply::text(format!(
-                ":no_entry: The GitHub workflow refused this request: {why}."
-            ));
+            let reply = Reply::text(messages::dispatch_refused(&why));
             if let Err(e) = reporter.post(&reply_to, &reply).await {
                 tracing::warn!(error = %e, "could not report the refusal in Slack");
             }
@@ -174,16 +172,15 @@ pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> D
         Ok(s) => s,
         Err(e) => return refuse(format!("failed: {e}")),
     };
-    let mut backends = Backends::dry_run_only();
-    match crate::backends::notebooks(&config, &settings).await {
-        Ok(n) => backends.notebooks = Some(Arc::new(n)),
+    let backends = match Backends::notebooks_only(&config, &settings).await {
+        Ok(b) => b,
         Err(e) => {
             let line = say_refused(format!("the workflow has no Google credentials: {e}"))
                 .await
                 .line;
             return refuse(line.replacen("refused", "failed", 1));
         }
-    }
+    };
     let app = App::new(config, backends, reporter, store);
     let handled = app
         .handle(Request {
@@ -196,10 +193,10 @@ pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> D
                 target: Some(alias),
             }),
             reply_to,
-            place,
+            origin: place,
         })
         .await;
-    app.store.flush().await;
+    app.store().flush().await;
     DispatchResult {
         ok: handled.ok,
         line: first_line(&handled.reply.text),

@@ -4,15 +4,14 @@
 //! mention posted by a Workflow Builder workflow has no `user` and slack-morphism
 //! leaves it as raw JSON, so that form is read here by hand rather than dropped.
 
-use crate::act::SlackPlace;
-use crate::core::{App, EntryPoint, Input, Request};
-use crate::domain::{BotId, Command, Principal, SlackUserId, Verb};
+use super::answer::Spawner;
+use crate::config::Config;
+use crate::domain::{BotId, Command, EntryPoint, Origin, Principal, SlackUserId, Verb};
+use crate::pipeline::{Input, Request};
 use crate::report::ReplyTo;
 use crate::verify::{VerifyError, allowed_team};
 use serde::Deserialize;
 use slack_morphism::prelude::*;
-use std::sync::Arc;
-use tokio_util::task::TaskTracker;
 
 pub enum EventAction {
     Challenge(String),
@@ -39,7 +38,19 @@ pub struct FunctionCall {
     pub bot_access_token: String,
     pub team: crate::domain::TeamId,
     /// The user Slack says invoked the workflow, or why the inputs are unusable.
-    pub request: Result<Request, String>,
+    pub request: Result<Request, StepInputError>,
+}
+
+/// Why a workflow step's inputs cannot become a request; told to Slack as the
+/// step's error, so the workflow's author sees what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StepInputError {
+    #[error("the step has no user_context input naming who runs it")]
+    NoUser,
+    #[error("the step has no notebook input")]
+    NoNotebook,
+    #[error("the command input must be start or stop")]
+    BadCommand,
 }
 
 #[derive(Deserialize)]
@@ -79,7 +90,7 @@ struct RawBotProfile {
     app_id: Option<String>,
 }
 
-pub fn classify(app: &App, event: SlackPushEvent) -> EventAction {
+pub fn classify(config: &Config, event: SlackPushEvent) -> EventAction {
     let cb = match event {
         SlackPushEvent::UrlVerification(v) => return EventAction::Challenge(v.challenge),
         SlackPushEvent::AppRateLimited(r) => {
@@ -88,7 +99,7 @@ pub fn classify(app: &App, event: SlackPushEvent) -> EventAction {
         }
         SlackPushEvent::EventCallback(cb) => cb,
     };
-    let team = match allowed_team(&app.config, cb.team_id.as_ref()) {
+    let team = match allowed_team(config, cb.team_id.as_ref()) {
         Ok(t) => t,
         Err(e) => return EventAction::Refuse(e),
     };
@@ -108,7 +119,7 @@ pub fn classify(app: &App, event: SlackPushEvent) -> EventAction {
                         channel: channel.clone(),
                         thread_ts: thread.clone(),
                     },
-                    place: SlackPlace {
+                    origin: Origin {
                         channel: Some(channel),
                         thread_ts: Some(thread),
                     },
@@ -152,7 +163,7 @@ pub fn classify(app: &App, event: SlackPushEvent) -> EventAction {
                 return EventAction::Ignore;
             };
             if raw.subtype.as_deref().is_some_and(|s| s != "bot_message")
-                || !app.config.workflow_bots.contains(&bot)
+                || !config.workflow_bots.contains(&bot)
             {
                 tracing::info!(bot_id = %bot, "ignoring a bot's mention: its bot_id is not in slack.workflow_bots");
                 return EventAction::Ignore;
@@ -207,12 +218,12 @@ fn function_call(
         .and_then(|id| id.as_str())
         .and_then(|id| SlackUserId::parse(id).ok());
     let request = (|| {
-        let user = user.ok_or("the step has no user_context input naming who runs it")?;
-        let notebook = input("notebook").ok_or("the step has no notebook input")?;
+        let user = user.ok_or(StepInputError::NoUser)?;
+        let notebook = input("notebook").ok_or(StepInputError::NoNotebook)?;
         let verb = match input("command").as_deref() {
             Some("start") => Verb::Start,
             Some("stop") => Verb::Stop,
-            _ => return Err("the command input must be start or stop".to_owned()),
+            _ => return Err(StepInputError::BadCommand),
         };
         Ok(Request {
             id: Request::new_id(),
@@ -224,7 +235,7 @@ fn function_call(
                 target: Some(notebook),
             }),
             reply_to: ReplyTo::Nowhere,
-            place: SlackPlace::default(),
+            origin: Origin::default(),
         })
     })();
     EventAction::Function {
@@ -238,19 +249,13 @@ fn function_call(
     }
 }
 
-/// Runs the step through the core, then completes it with its outputs or error.
-pub fn spawn_function(app: &Arc<App>, tasks: &TaskTracker, event_id: String, call: FunctionCall) {
-    let app = app.clone();
-    tasks.spawn(async move {
-        match app.store.claim_event(&event_id).await {
-            Ok(false) => return,
-            Ok(true) => {}
-            Err(e) => tracing::warn!(event_id = %event_id, error = %e, "event dedup failed; acting anyway"),
-        }
+/// Runs the step through the pipeline, then completes it with its outputs or error.
+pub fn spawn_function(spawner: &Spawner, event_id: String, call: FunctionCall) {
+    spawner.spawn_once(Some(event_id), |app| async move {
         let (method, body) = match call.request {
             Err(why) => (
                 "functions.completeError",
-                serde_json::json!({"function_execution_id": call.execution_id, "error": why}),
+                serde_json::json!({"function_execution_id": call.execution_id, "error": why.to_string()}),
             ),
             Ok(req) => {
                 let handled = app.handle(req).await;

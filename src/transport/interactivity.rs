@@ -5,17 +5,20 @@
 //! small structs of our own: slack-morphism refuses whole payloads of types it does
 //! not model. A button press is authorised as the person who pressed it.
 
-use crate::core::{App, EntryPoint, Input, Request};
-use crate::domain::{Command, Principal, SlackUserId, Verb};
-use crate::report::{ACTION_REFRESH, ACTION_START, ACTION_STOP, ReplyTo};
+use super::answer::{Answer, Spawner};
+use super::dialog;
+use crate::domain::{Command, EntryPoint, Origin, Principal, SlackUserId, TeamId, Verb};
+use crate::pipeline::{Input, Request};
+use crate::report::ReplyTo;
+use crate::report::blocks::{
+    ACTION_REFRESH, ACTION_START, ACTION_STOP, MODAL_ACTION_ACTION, MODAL_ACTION_BLOCK,
+    MODAL_CALLBACK, MODAL_INSTANCE_ACTION, MODAL_INSTANCE_BLOCK,
+};
 use crate::verify::{VerifyError, allowed_team};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Arc;
-use tokio_util::task::TaskTracker;
 
-pub const MODAL_CALLBACK: &str = "notebook_modal";
 /// The global and message shortcut that opens the dialog (see slack-manifest.yaml).
 pub const SHORTCUT_CALLBACK: &str = "open_notebook_dialog";
 
@@ -56,17 +59,6 @@ struct ViewState {
     values: HashMap<String, HashMap<String, Value>>,
 }
 
-/// What the transport answers Slack, at once.
-#[derive(Debug)]
-pub enum Answer {
-    /// An empty 200 (closes a submitted dialog).
-    Ack,
-    /// A JSON body: dialog validation errors, or an ephemeral message.
-    Json(Value),
-    BadRequest(String),
-    Refuse(VerifyError),
-}
-
 fn selected(state: &ViewState, block: &str, action: &str) -> Option<String> {
     state
         .values
@@ -78,7 +70,7 @@ fn selected(state: &ViewState, block: &str, action: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-pub fn handle(app: &Arc<App>, tasks: &TaskTracker, payload: &str) -> Answer {
+pub fn handle(spawner: &Spawner, payload: &str) -> Answer {
     let it: Interaction = match serde_json::from_str(payload) {
         Ok(i) => i,
         Err(e) => return Answer::BadRequest(format!("interaction payload: {e}")),
@@ -86,7 +78,7 @@ pub fn handle(app: &Arc<App>, tasks: &TaskTracker, payload: &str) -> Answer {
     let Some(team) = &it.team else {
         return Answer::Refuse(VerifyError::TeamNotAllowed("(none)".into()));
     };
-    let team = match allowed_team(&app.config, &team.id) {
+    let team = match allowed_team(spawner.app().config(), &team.id) {
         Ok(t) => t,
         Err(e) => return Answer::Refuse(e),
     };
@@ -97,107 +89,22 @@ pub fn handle(app: &Arc<App>, tasks: &TaskTracker, payload: &str) -> Answer {
     else {
         return Answer::BadRequest("interaction without a user".into());
     };
-    let principal = Principal::User(user.clone());
-    let request = |entry, verb, alias: String, reply_to| Request {
-        id: Request::new_id(),
-        team: Some(team.clone()),
-        principal: principal.clone(),
-        entry,
-        input: Input::Command(Command {
-            verb,
-            target: Some(alias),
-        }),
-        reply_to,
-        place: crate::act::SlackPlace {
-            channel: it.channel.as_ref().map(|c| c.id.clone()),
-            thread_ts: None,
-        },
+    let actor = Actor {
+        team,
+        user,
+        channel: it.channel.as_ref().map(|c| c.id.clone()),
     };
     match it.kind.as_str() {
-        "block_actions" => {
-            let Some((verb, alias)) = it.actions.iter().find_map(|a| {
-                let verb = match a.action_id.as_str() {
-                    ACTION_START => Verb::Start,
-                    ACTION_STOP => Verb::Stop,
-                    ACTION_REFRESH => Verb::Status,
-                    _ => return None,
-                };
-                Some((verb, a.value.clone()?))
-            }) else {
-                return Answer::Ack;
-            };
-            let reply_to = match &it.response_url {
-                Some(url) => ReplyTo::ResponseUrl(url.clone()),
-                None => ReplyTo::Direct(user.to_string()),
-            };
-            super::http::spawn_request(
-                app,
-                tasks,
-                None,
-                request(EntryPoint::Button, verb, alias, reply_to),
-            );
-            Answer::Ack
-        }
-        "view_submission" => {
-            let Some(view) = &it.view else {
-                return Answer::BadRequest("view_submission without a view".into());
-            };
-            if view.callback_id.as_deref() != Some(MODAL_CALLBACK) {
-                return Answer::Ack;
-            }
-            let state = view.state.as_ref();
-            let alias = state.and_then(|s| selected(s, "instance", "instance_select"));
-            let action = state.and_then(|s| selected(s, "action", "action_select"));
-            let mut errors = serde_json::Map::new();
-            let inst = alias.as_deref().and_then(|a| app.config.instance(a));
-            match inst {
-                None => {
-                    errors.insert(
-                        "instance".into(),
-                        json!("Choose one of the instances in the list."),
-                    );
-                }
-                Some(i) if !app.policy.may_operate(&principal, i) => {
-                    errors.insert(
-                        "instance".into(),
-                        json!(format!(
-                            "You may not start or stop {}; ask {}.",
-                            i.alias,
-                            app.policy.ask()
-                        )),
-                    );
-                }
-                Some(_) => {}
-            }
-            let verb = match action.as_deref() {
-                Some("start") => Some(Verb::Start),
-                Some("stop") => Some(Verb::Stop),
-                _ => {
-                    errors.insert("action".into(), json!("Choose Start or Stop."));
-                    None
-                }
-            };
-            if !errors.is_empty() {
-                return Answer::Json(json!({"response_action": "errors", "errors": errors}));
-            }
-            let (Some(inst), Some(verb)) = (inst, verb) else {
-                return Answer::Ack;
-            };
-            // The dialog has no response_url: answer in the person's DMs with the bot.
-            let req = request(
-                EntryPoint::Modal,
-                verb,
-                inst.alias.to_string(),
-                ReplyTo::Direct(user.to_string()),
-            );
-            super::http::spawn_request(app, tasks, None, req);
-            Answer::Ack
-        }
+        "block_actions" => button(spawner, &it, actor),
+        "view_submission" => submission(spawner, &it, actor),
         "shortcut" | "message_action" if it.callback_id.as_deref() == Some(SHORTCUT_CALLBACK) => {
             match &it.trigger_id {
-                Some(trigger) => {
-                    open_modal(app, tasks, &principal, trigger, it.channel.map(|c| c.id))
-                }
+                Some(trigger) => dialog::open(
+                    spawner,
+                    &Principal::User(actor.user),
+                    trigger,
+                    actor.channel,
+                ),
                 None => Answer::BadRequest("shortcut without a trigger_id".into()),
             }
         }
@@ -205,52 +112,78 @@ pub fn handle(app: &Arc<App>, tasks: &TaskTracker, payload: &str) -> Answer {
     }
 }
 
-/// The dialog: the instances this person may operate, and Start or Stop. Opened in
-/// a task (the `trigger_id` lives 3 s); someone who may operate nothing is told so
-/// at once instead.
-pub fn open_modal(
-    app: &Arc<App>,
-    tasks: &TaskTracker,
-    who: &Principal,
-    trigger_id: &str,
+/// Who pressed or submitted, and where.
+struct Actor {
+    team: TeamId,
+    user: SlackUserId,
     channel: Option<String>,
-) -> Answer {
-    let options: Vec<Value> = app
-        .operable(who)
-        .iter()
-        .map(|i| json!({"text": {"type": "plain_text", "text": i.alias.as_ref()}, "value": i.alias.as_ref()}))
-        .collect();
-    if options.is_empty() {
-        return Answer::Json(json!({
-            "response_type": "ephemeral",
-            "text": format!("You may not start or stop any instance; ask {} for access.", app.policy.ask()),
-        }));
+}
+
+impl Actor {
+    /// A press or submission is authorised as the person who made it.
+    fn request(self, entry: EntryPoint, command: Command, reply_to: ReplyTo) -> Request {
+        Request {
+            id: Request::new_id(),
+            team: Some(self.team),
+            principal: Principal::User(self.user),
+            entry,
+            input: Input::Command(command),
+            reply_to,
+            origin: Origin {
+                channel: self.channel,
+                thread_ts: None,
+            },
+        }
     }
-    let view = json!({
-        "trigger_id": trigger_id,
-        "view": {
-            "type": "modal",
-            "callback_id": MODAL_CALLBACK,
-            "private_metadata": channel.unwrap_or_default(),
-            "title": {"type": "plain_text", "text": "Workbench notebook"},
-            "submit": {"type": "plain_text", "text": "Go"},
-            "close": {"type": "plain_text", "text": "Cancel"},
-            "blocks": [
-                {"type": "input", "block_id": "instance", "label": {"type": "plain_text", "text": "Instance"},
-                 "element": {"type": "static_select", "action_id": "instance_select",
-                             "placeholder": {"type": "plain_text", "text": "Choose an instance"}, "options": options}},
-                {"type": "input", "block_id": "action", "label": {"type": "plain_text", "text": "Action"},
-                 "element": {"type": "radio_buttons", "action_id": "action_select", "options": [
-                     {"text": {"type": "plain_text", "text": "Start"}, "value": "start"},
-                     {"text": {"type": "plain_text", "text": "Stop"}, "value": "stop"}]}}
-            ]
-        }
-    });
-    let app = app.clone();
-    tasks.spawn(async move {
-        if let Err(e) = app.reporter.call_as_bot("views.open", &view).await {
-            tracing::warn!(error = %e, "could not open the dialog");
-        }
-    });
+}
+
+/// A card button: Start, Stop or Refresh, its value the alias.
+fn button(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
+    let Some((verb, alias)) = it.actions.iter().find_map(|a| {
+        let verb = match a.action_id.as_str() {
+            ACTION_START => Verb::Start,
+            ACTION_STOP => Verb::Stop,
+            ACTION_REFRESH => Verb::Status,
+            _ => return None,
+        };
+        Some((verb, a.value.clone()?))
+    }) else {
+        return Answer::Ack;
+    };
+    let reply_to = match &it.response_url {
+        Some(url) => ReplyTo::ResponseUrl(url.clone()),
+        None => ReplyTo::Direct(actor.user.to_string()),
+    };
+    let command = Command {
+        verb,
+        target: Some(alias),
+    };
+    spawner.spawn(None, actor.request(EntryPoint::Button, command, reply_to));
     Answer::Ack
+}
+
+/// The dialog's Go: checked in place first, then run like any request.
+fn submission(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
+    let Some(view) = &it.view else {
+        return Answer::BadRequest("view_submission without a view".into());
+    };
+    if view.callback_id.as_deref() != Some(MODAL_CALLBACK) {
+        return Answer::Ack;
+    }
+    let state = view.state.as_ref();
+    let alias = state.and_then(|s| selected(s, MODAL_INSTANCE_BLOCK, MODAL_INSTANCE_ACTION));
+    let action = state.and_then(|s| selected(s, MODAL_ACTION_BLOCK, MODAL_ACTION_ACTION));
+    let who = Principal::User(actor.user.clone());
+    match spawner
+        .app()
+        .dialog_choice(&who, alias.as_deref(), action.as_deref())
+    {
+        Err(errors) => Answer::DialogErrors(errors),
+        Ok(command) => {
+            // The dialog has no response_url: answer in the person's DMs with the bot.
+            let reply_to = ReplyTo::Direct(actor.user.to_string());
+            spawner.spawn(None, actor.request(EntryPoint::Modal, command, reply_to));
+            Answer::Ack
+        }
+    }
 }

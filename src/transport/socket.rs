@@ -6,23 +6,21 @@
 //! callback returns, so the callbacks only hand the work to a task (exactly as
 //! the HTTP handlers do) and return at once. Everything lands in the same core.
 
+use super::answer::{Answer, Spawner};
+use super::commands::slash_command;
 use super::events::{self, EventAction};
-use super::interactivity::{self, Answer};
-use crate::core::App;
-use crate::report::SlackHttpClient;
+use super::interactivity;
+use crate::report::{SlackError, SlackHttpClient, blocks};
 use slack_morphism::prelude::*;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-#[derive(Clone)]
-struct SocketState {
-    app: Arc<App>,
-    tasks: TaskTracker,
+async fn state(states: &SlackClientEventsUserState) -> Option<Spawner> {
+    states.read().await.get_user_state::<Spawner>().cloned()
 }
 
-async fn state(states: &SlackClientEventsUserState) -> Option<SocketState> {
-    states.read().await.get_user_state::<SocketState>().cloned()
+fn empty_command_response() -> SlackCommandEventResponse {
+    SlackCommandEventResponse::new(SlackMessageContent::new())
 }
 
 async fn on_command(
@@ -33,21 +31,21 @@ async fn on_command(
     let Some(s) = state(&states).await else {
         return Ok(SlackCommandEventResponse::new(SlackMessageContent::new()));
     };
-    let response = match super::http::command(&s.app, &s.tasks, event) {
+    let response = match slash_command(&s, event) {
         // An immediate answer (someone who may operate nothing asked for the dialog).
-        Answer::Json(v) => SlackCommandEventResponse::new(
-            SlackMessageContent::new().with_text(v["text"].as_str().unwrap_or_default().to_owned()),
-        )
-        .with_response_type(SlackMessageResponseType::Ephemeral),
+        Answer::Ephemeral(text) => {
+            SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text))
+                .with_response_type(SlackMessageResponseType::Ephemeral)
+        }
         Answer::Refuse(e) => {
             tracing::info!(reason = %e, "Socket Mode command refused");
-            SlackCommandEventResponse::new(SlackMessageContent::new())
+            empty_command_response()
         }
         Answer::BadRequest(e) => {
             tracing::info!(error = %e, "malformed Socket Mode command");
-            SlackCommandEventResponse::new(SlackMessageContent::new())
+            empty_command_response()
         }
-        Answer::Ack => SlackCommandEventResponse::new(SlackMessageContent::new()),
+        Answer::Ack | Answer::DialogErrors(_) => empty_command_response(),
     };
     Ok(response)
 }
@@ -62,10 +60,15 @@ async fn on_interaction(
     };
     // One reader of interaction payloads for both transports: back to JSON.
     let payload = serde_json::to_string(&event)?;
-    match interactivity::handle(&s.app, &s.tasks, &payload) {
-        Answer::Json(v) => Ok(SlackInteractionResponse::ViewSubmission(
-            serde_json::from_value(v)?,
+    match interactivity::handle(&s, &payload) {
+        Answer::DialogErrors(errors) => Ok(SlackInteractionResponse::ViewSubmission(
+            serde_json::from_value(blocks::dialog_errors(&errors))?,
         )),
+        Answer::Ephemeral(text) => {
+            // An interaction's envelope cannot carry a message; the log keeps it.
+            tracing::info!(%text, "Socket Mode interaction answered with nothing to show");
+            Ok(SlackInteractionResponse::Empty)
+        }
         Answer::Refuse(e) => {
             tracing::info!(reason = %e, "Socket Mode interaction refused");
             Ok(SlackInteractionResponse::Empty)
@@ -86,13 +89,9 @@ async fn on_push(
     let Some(s) = state(&states).await else {
         return Ok(());
     };
-    match events::classify(&s.app, SlackPushEvent::EventCallback(event)) {
-        EventAction::Handle { event_id, request } => {
-            super::http::spawn_request(&s.app, &s.tasks, Some(event_id), *request)
-        }
-        EventAction::Function { event_id, call } => {
-            events::spawn_function(&s.app, &s.tasks, event_id, *call)
-        }
+    match events::classify(s.app().config(), SlackPushEvent::EventCallback(event)) {
+        EventAction::Handle { event_id, request } => s.spawn(Some(event_id), *request),
+        EventAction::Function { event_id, call } => events::spawn_function(&s, event_id, *call),
         EventAction::Refuse(e) => tracing::info!(reason = %e, "Socket Mode event refused"),
         EventAction::Challenge(_) | EventAction::Ignore => {}
     }
@@ -112,12 +111,11 @@ fn on_error(
 /// Connects (through `apps.connections.open` at `SLACK_API_URL`) and serves
 /// envelopes until `stop` is cancelled.
 pub async fn run(
-    app: Arc<App>,
-    tasks: TaskTracker,
+    spawner: Spawner,
     client: Arc<SlackHttpClient>,
     app_token: String,
     stop: CancellationToken,
-) -> Result<(), String> {
+) -> Result<(), SlackError> {
     let callbacks = SlackSocketModeListenerCallbacks::new()
         .with_command_events(on_command)
         .with_interaction_events(on_interaction)
@@ -125,14 +123,15 @@ pub async fn run(
     let env = Arc::new(
         SlackClientEventsListenerEnvironment::new(client)
             .with_error_handler(on_error)
-            .with_user_state(SocketState { app, tasks }),
+            .with_user_state(spawner),
     );
     let listener =
         SlackClientSocketModeListener::new(&SlackClientSocketModeConfig::new(), env, callbacks);
     let token = SlackApiToken::new(SlackApiTokenValue::new(app_token));
-    listener.listen_for(&token).await.map_err(|e| {
-        format!("cannot open a Socket Mode connection (check SLACK_APP_TOKEN): {e}")
-    })?;
+    listener
+        .listen_for(&token)
+        .await
+        .map_err(|source| SlackError::SocketMode { source })?;
     listener.start().await;
     tracing::info!("Socket Mode connected");
     stop.cancelled().await;

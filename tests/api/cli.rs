@@ -95,7 +95,7 @@ fn the_local_example_serves_simulate_works_and_sigterm_keeps_the_audit() {
     let path = dir.path().join("local.toml");
     std::fs::write(&path, config).unwrap();
 
-    workbench_bot::startup::install_tls();
+    workbench_bot::install_tls();
     let started = Instant::now();
     let mut child = KillOnDrop(
         Command::new(BIN)

@@ -174,9 +174,9 @@ async fn a_button_pressed_by_a_non_operator_is_refused_and_audited() {
         ("refused", "button")
     );
     use workbench_bot::act::Backend;
-    let foo = t.app.config.instance("foo").unwrap();
+    let foo = t.app.config().instance("foo").unwrap();
     assert_eq!(
-        t.app.backends.dry_run.status(foo).await.unwrap().state,
+        t.app.backends().dry_run().status(foo).await.unwrap().state,
         workbench_bot::act::State::Stopped
     );
 }
@@ -454,10 +454,10 @@ fn the_manifest_agrees_with_the_routes_and_the_example_config() {
     assert!(m["settings"]["socket_mode_enabled"].as_bool().is_some());
     assert_eq!(
         m["features"]["shortcuts"][0]["callback_id"].as_str(),
-        Some(workbench_bot::transport::interactivity::SHORTCUT_CALLBACK)
+        Some(workbench_bot::transport::SHORTCUT_CALLBACK)
     );
 
-    let f = &m["functions"][workbench_bot::transport::events::FUNCTION_CALLBACK];
+    let f = &m["functions"][workbench_bot::transport::FUNCTION_CALLBACK];
     let inputs = &f["input_parameters"]["properties"];
     assert_eq!(inputs["notebook"]["type"].as_str(), Some("string"));
     assert_eq!(inputs["command"]["type"].as_str(), Some("string"));

@@ -10,8 +10,8 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use workbench_bot::App;
 use workbench_bot::config::Config;
-use workbench_bot::core::App;
 use workbench_bot::settings::{Secret, Settings};
 use workbench_bot::startup::Application;
 use workbench_bot::verify::sign;
@@ -360,8 +360,8 @@ impl TestApp {
 
     /// The audit rows, after everything queued so far is written.
     pub async fn audit(&self) -> Vec<workbench_bot::store::AuditRecord> {
-        self.app.store.flush().await;
-        self.app.store.audit_rows().await.unwrap()
+        self.app.store().flush().await;
+        self.app.store().audit_rows().await.unwrap()
     }
 
     /// Waits for `n` audit rows (the work runs after the acknowledgement).

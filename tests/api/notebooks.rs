@@ -175,7 +175,7 @@ async fn every_method_and_field_the_client_uses_is_in_the_discovery_document() {
 
     // Every field the client reads, found by serialising its own types (which
     // share their field names with deserialisation), is in the schema.
-    use workbench_bot::act::notebooks::{
+    use workbench_bot::act::{
         ApiAcceleratorConfig, ApiGceSetup, ApiInstance, ApiOperation, ApiStatus,
     };
     let inst = ApiInstance {
@@ -395,7 +395,7 @@ async fn a_pending_operation_survives_a_restart_and_is_reported_once() {
     })
     .await
     .unwrap();
-    assert_eq!(t.app.store.db().pending_count().await.unwrap(), 1);
+    assert_eq!(t.app.store().db().pending_count().await.unwrap(), 1);
     let slack = t.slack.clone();
     let dir = t.stop().await; // SIGTERM: the poller lets go; nothing final is reported
     assert_eq!(
@@ -440,7 +440,7 @@ async fn a_pending_operation_survives_a_restart_and_is_reported_once() {
         1,
         "the restarted bot only polls"
     );
-    assert_eq!(env2.app.store.db().pending_count().await.unwrap(), 0);
+    assert_eq!(env2.app.store().db().pending_count().await.unwrap(), 0);
     let rows = env2.wait_audit(2).await;
     assert_eq!(rows[1].outcome, "done:ACTIVE");
     assert_eq!(

@@ -46,8 +46,8 @@ async fn a_user_who_is_not_an_operator_is_refused_with_the_reason_and_nothing_ch
     assert_eq!(rows[0].outcome, "none");
 
     // The backend was never asked: the simulated instance is still stopped.
-    let foo = t.app.config.instance("foo").unwrap();
-    let state = t.app.backends.dry_run.clone();
+    let foo = t.app.config().instance("foo").unwrap();
+    let state = t.app.backends().dry_run();
     use workbench_bot::act::Backend;
     assert_eq!(state.status(foo).await.unwrap().state, State::Stopped);
     assert!(t.slack.calls_to("/api/chat.postMessage").is_empty());
@@ -255,9 +255,9 @@ async fn an_actions_bot_key_trying_to_override_the_target_is_refused() {
     let rows = t.wait_audit(4).await;
     assert!(rows.iter().all(|r| r.decision == "invalid"));
     use workbench_bot::act::Backend;
-    let foo = t.app.config.instance("foo").unwrap();
+    let foo = t.app.config().instance("foo").unwrap();
     assert_eq!(
-        t.app.backends.dry_run.status(foo).await.unwrap().state,
+        t.app.backends().dry_run().status(foo).await.unwrap().state,
         State::Stopped,
         "nothing started"
     );

@@ -4,6 +4,7 @@
 //! user id, an instance path or an alias. An [`Alias`] can only be made while the
 //! config is loaded; a person never names a Google resource path.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Why a string was not accepted as one of the domain types.
@@ -184,7 +185,8 @@ slack_id!(
 
 /// Who a request acts for. A workflow's message carries no user, so the workflow
 /// itself is the principal and must be named in the config to be allowed anything.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Principal {
     User(SlackUserId),
     Workflow(BotId),
@@ -209,8 +211,67 @@ impl fmt::Display for Principal {
     }
 }
 
+/// Which door a request came through. Its text form is stored in the audit
+/// trail and in pending operations (see the store's audit schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum EntryPoint {
+    SlashCommand,
+    Mention,
+    WorkflowMessage,
+    WorkflowStep,
+    Modal,
+    Button,
+    Dispatch,
+}
+
+impl EntryPoint {
+    const ALL: [EntryPoint; 7] = [
+        EntryPoint::SlashCommand,
+        EntryPoint::Mention,
+        EntryPoint::WorkflowMessage,
+        EntryPoint::WorkflowStep,
+        EntryPoint::Modal,
+        EntryPoint::Button,
+        EntryPoint::Dispatch,
+    ];
+
+    /// Reads the form [`as_str`](Self::as_str) writes.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryPoint::SlashCommand => "slash_command",
+            EntryPoint::Mention => "mention",
+            EntryPoint::WorkflowMessage => "workflow_message",
+            EntryPoint::WorkflowStep => "workflow_step",
+            EntryPoint::Modal => "modal",
+            EntryPoint::Button => "button",
+            EntryPoint::Dispatch => "dispatch",
+        }
+    }
+}
+
+impl fmt::Display for EntryPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where in chat a request came from: a channel and maybe a thread. Backends pass
+/// it on untouched to a system that reports back by itself (the GitHub workflow);
+/// they never read it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Origin {
+    pub channel: Option<String>,
+    pub thread_ts: Option<String>,
+}
+
 /// What a person asked for, before the alias is resolved against the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Verb {
     Start,
     Stop,
@@ -244,6 +305,20 @@ impl Verb {
         })
     }
 
+    /// Reads the form [`as_str`](Self::as_str) writes (stored verbs), and nothing else.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Verb::Start,
+            Verb::Stop,
+            Verb::Status,
+            Verb::List,
+            Verb::Help,
+            Verb::Whoami,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
     /// Verbs that change an instance: they need the operator role.
     pub fn mutates(self) -> bool {
         matches!(self, Verb::Start | Verb::Stop)
@@ -273,83 +348,35 @@ impl fmt::Display for Command {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn a_well_formed_instance_name_parses_into_its_parts() {
-        let n = InstanceName::parse(
-            "projects/example-project/locations/us-central1-a/instances/research-and-development-foo",
-        )
-        .unwrap();
-        assert_eq!(
-            n.parent(),
-            "projects/example-project/locations/us-central1-a"
-        );
-        assert_eq!(n.instance_id(), "research-and-development-foo");
-    }
-
-    #[test]
-    fn instance_names_with_missing_or_extra_segments_are_rejected() {
-        for bad in [
-            "",
-            "research-and-development-foo",
-            "projects/example-project/instances/foo",
-            "projects/example-project/locations/us-central1-a/instances/foo/extra",
-            "projects/example-project/zones/us-central1-a/instances/foo",
-            "projects/Example/locations/us-central1-a/instances/foo",
-            "projects/example-project/locations/us-central1-a/instances/Foo",
-            "projects/example-project/locations/us-central1-a/instances/foo;rm",
-            "projects/example-project/locations/../instances/foo",
-        ] {
-            assert!(
-                InstanceName::parse(bad).is_err(),
-                "{bad} should be rejected"
-            );
-        }
-    }
-
-    #[test]
-    fn an_empty_alias_is_rejected() {
-        assert!(Alias::parse("").is_err());
-    }
-
-    #[test]
-    fn an_alias_with_shell_characters_is_rejected() {
-        for bad in ["foo; rm -rf /", "$(curl evil)", "Foo", "-foo", "foo bar"] {
-            assert!(Alias::parse(bad).is_err(), "{bad} should be rejected");
-        }
-    }
-
-    #[test]
-    fn slack_ids_need_their_prefix() {
-        assert!(SlackUserId::parse("U01AAAAAAAA").is_ok());
-        assert!(SlackUserId::parse("W01AAAAAAAA").is_ok());
-        assert!(SlackUserId::parse("T01AAAAAAAA").is_err());
-        assert!(SlackUserId::parse("u01aaaa").is_err());
-        assert!(TeamId::parse("T0123ABCD").is_ok());
-        assert!(BotId::parse("B0123ABCD").is_ok());
-        assert!(BotId::parse("U0123ABCD").is_err());
-    }
-
-    proptest! {
-        #[test]
-        fn every_valid_instance_name_parses(
-            p in "[a-z][a-z0-9-]{4,28}[a-z0-9]",
-            l in "[a-z0-9-]{1,20}",
-            i in "[a-z]([a-z0-9-]{0,40}[a-z0-9])?",
-        ) {
-            let s = format!("projects/{p}/locations/{l}/instances/{i}");
-            let n = InstanceName::parse(&s).unwrap();
-            prop_assert_eq!(n.instance_id(), i.as_str());
-            prop_assert_eq!(n.as_ref(), s.as_str());
+/// Stored forms: these types are written to the store as the text they display
+/// as, and a stored text this version does not know is refused when read back,
+/// never guessed at.
+macro_rules! stored_as_text {
+    ($ty:ty, $parse:expr, $what:expr) => {
+        impl TryFrom<String> for $ty {
+            type Error = InvalidValue;
+            fn try_from(s: String) -> Result<Self, InvalidValue> {
+                $parse(&s).ok_or_else(|| InvalidValue(format!("\"{s}\" is not a known {}", $what)))
+            }
         }
 
-        #[test]
-        fn instance_name_parsing_never_panics(s in ".*") {
-            let _ = InstanceName::parse(&s);
+        impl From<$ty> for String {
+            fn from(v: $ty) -> String {
+                v.to_string()
+            }
         }
-    }
+
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                $parse(other).as_ref() == Some(self)
+            }
+        }
+    };
 }
+
+stored_as_text!(EntryPoint, EntryPoint::parse, "entry point");
+stored_as_text!(Verb, Verb::parse, "verb");
+stored_as_text!(Principal, Principal::parse, "principal");
+
+#[cfg(test)]
+mod tests;

@@ -4,20 +4,37 @@
 //! message replaces the "working on it" one); a mention is answered in its thread
 //! with `chat.postMessage` and updated with `chat.update`. All calls go through
 //! slack-morphism's client with `SLACK_API_URL` as base, so tests point it at a fake.
+//! What the messages say is in [`messages`]; how they look in Block Kit, in
+//! [`blocks`].
+
+pub mod blocks;
+pub mod messages;
+
+pub use blocks::Card;
 
 use slack_morphism::prelude::*;
 use std::sync::Arc;
 
 pub type SlackHttpClient = SlackClient<SlackClientHyperHttpsConnector>;
 
+/// A failure talking to Slack, with the method that failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("Slack refused the reply: {0}")]
-    Slack(String),
+pub enum SlackError {
+    #[error("Slack refused {method}: {source}")]
+    Api {
+        method: &'static str,
+        source: slack_morphism::errors::SlackClientError,
+    },
+    #[error("response_url is not a URL: {0}")]
+    ResponseUrl(#[source] url::ParseError),
+    #[error("cannot open a Socket Mode connection (check SLACK_APP_TOKEN): {source}")]
+    SocketMode {
+        source: slack_morphism::errors::SlackClientError,
+    },
     #[error("cannot reply in a thread without SLACK_BOT_TOKEN set")]
     NoBotToken,
-    #[error("cannot build the Slack client: {0}")]
-    Client(String),
+    #[error("no trusted CA certificates found ({0}); install the ca-certificates package")]
+    NoCaCertificates(#[source] std::io::Error),
 }
 
 /// Where a reply goes.
@@ -31,50 +48,6 @@ pub enum ReplyTo {
     Direct(String),
     /// Nowhere in Slack (a dispatch with no Slack context); the caller prints it.
     Nowhere,
-}
-
-/// Buttons under a status or result, for someone who may operate the instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Card {
-    pub alias: String,
-    pub running: bool,
-    pub stopped: bool,
-    pub can_operate: bool,
-}
-
-/// `action_id`s of the card buttons; the value of each is the alias.
-pub const ACTION_START: &str = "notebook_start";
-pub const ACTION_STOP: &str = "notebook_stop";
-pub const ACTION_REFRESH: &str = "notebook_refresh";
-
-impl Card {
-    /// Start when it is stopped, Stop (confirmed first) when it runs, Refresh always.
-    pub fn blocks(&self, text: &str) -> Vec<SlackBlock> {
-        let mut buttons = Vec::new();
-        if self.can_operate && self.stopped {
-            buttons.push(
-                serde_json::json!({"type": "button", "action_id": ACTION_START, "value": self.alias,
-                "style": "primary", "text": {"type": "plain_text", "text": "Start"}}),
-            );
-        }
-        if self.can_operate && self.running {
-            buttons.push(serde_json::json!({"type": "button", "action_id": ACTION_STOP, "value": self.alias,
-                "style": "danger", "text": {"type": "plain_text", "text": "Stop"},
-                "confirm": {"title": {"type": "plain_text", "text": "Stop this notebook?"},
-                    "text": {"type": "mrkdwn", "text": format!("Stop `{}`? Unsaved work in its kernels is lost.", self.alias)},
-                    "confirm": {"type": "plain_text", "text": "Stop it"},
-                    "deny": {"type": "plain_text", "text": "Keep it running"}}}));
-        }
-        buttons.push(
-            serde_json::json!({"type": "button", "action_id": ACTION_REFRESH, "value": self.alias,
-            "text": {"type": "plain_text", "text": "Refresh"}}),
-        );
-        let blocks = serde_json::json!([
-            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-            {"type": "actions", "block_id": format!("card:{}", self.alias), "elements": buttons},
-        ]);
-        serde_json::from_value(blocks).expect("card blocks match slack-morphism's Block Kit model")
-    }
 }
 
 /// A message, independent of where it goes.
@@ -116,14 +89,10 @@ pub struct Reporter {
 }
 
 /// Builds slack-morphism's client for `base` (http allowed, for local fakes).
-pub fn slack_client(base: &str) -> Result<SlackHttpClient, ReportError> {
+pub fn slack_client(base: &str) -> Result<SlackHttpClient, SlackError> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
-        .map_err(|e| {
-            ReportError::Client(format!(
-                "no trusted CA certificates found ({e}); install the ca-certificates package"
-            ))
-        })?
+        .map_err(SlackError::NoCaCertificates)?
         // Tests and local fakes speak plain http; Slack itself is always https.
         .https_or_http()
         .enable_http1()
@@ -143,7 +112,7 @@ impl Reporter {
     }
 
     /// Sends a new message.
-    pub async fn post(&self, to: &ReplyTo, reply: &Reply) -> Result<Posted, ReportError> {
+    pub async fn post(&self, to: &ReplyTo, reply: &Reply) -> Result<Posted, SlackError> {
         match to {
             ReplyTo::ResponseUrl(url) => {
                 self.respond(url, reply, false).await?;
@@ -161,26 +130,26 @@ impl Reporter {
     /// narrowly), with a JSON body and the given token.
     pub async fn call(
         &self,
-        method: &str,
+        method: &'static str,
         token: &str,
         body: &serde_json::Value,
-    ) -> Result<serde_json::Value, ReportError> {
+    ) -> Result<serde_json::Value, SlackError> {
         let token = SlackApiToken::new(SlackApiTokenValue::new(token.to_owned()));
         self.client
             .open_session(&token)
             .http_session_api
             .http_post(method, body, None)
             .await
-            .map_err(|e| ReportError::Slack(format!("{method}: {e}")))
+            .map_err(|source| SlackError::Api { method, source })
     }
 
     /// Calls a Web API method with the bot token.
     pub async fn call_as_bot(
         &self,
-        method: &str,
+        method: &'static str,
         body: &serde_json::Value,
-    ) -> Result<serde_json::Value, ReportError> {
-        let token = self.bot_token.as_ref().ok_or(ReportError::NoBotToken)?;
+    ) -> Result<serde_json::Value, SlackError> {
+        let token = self.bot_token.as_ref().ok_or(SlackError::NoBotToken)?;
         let token = token.token_value.to_string();
         self.call(method, &token, body).await
     }
@@ -191,14 +160,14 @@ impl Reporter {
         to: &ReplyTo,
         posted: &Posted,
         reply: &Reply,
-    ) -> Result<Posted, ReportError> {
+    ) -> Result<Posted, SlackError> {
         match (to, posted) {
             (ReplyTo::ResponseUrl(url), _) => {
                 self.respond(url, reply, true).await?;
                 Ok(Posted::ResponseUrl)
             }
             (_, Posted::Message { channel, ts }) => {
-                let token = self.bot_token.as_ref().ok_or(ReportError::NoBotToken)?;
+                let token = self.bot_token.as_ref().ok_or(SlackError::NoBotToken)?;
                 let req = SlackApiChatUpdateRequest::new(
                     channel.clone().into(),
                     reply.content(),
@@ -208,7 +177,10 @@ impl Reporter {
                     .open_session(token)
                     .chat_update(&req)
                     .await
-                    .map_err(|e| ReportError::Slack(e.to_string()))?;
+                    .map_err(|source| SlackError::Api {
+                        method: "chat.update",
+                        source,
+                    })?;
                 Ok(posted.clone())
             }
             _ => self.post(to, reply).await,
@@ -216,7 +188,7 @@ impl Reporter {
     }
 
     /// Posts a top-level message in a channel (announcements).
-    pub async fn announce(&self, channel: &str, reply: &Reply) -> Result<(), ReportError> {
+    pub async fn announce(&self, channel: &str, reply: &Reply) -> Result<(), SlackError> {
         self.post_message(channel, None, reply).await.map(|_| ())
     }
 
@@ -226,8 +198,8 @@ impl Reporter {
         channel: &str,
         thread_ts: Option<&String>,
         reply: &Reply,
-    ) -> Result<Posted, ReportError> {
-        let token = self.bot_token.as_ref().ok_or(ReportError::NoBotToken)?;
+    ) -> Result<Posted, SlackError> {
+        let token = self.bot_token.as_ref().ok_or(SlackError::NoBotToken)?;
         let mut req =
             SlackApiChatPostMessageRequest::new(channel.to_owned().into(), reply.content());
         if let Some(ts) = thread_ts {
@@ -238,23 +210,27 @@ impl Reporter {
             .open_session(token)
             .chat_post_message(&req)
             .await
-            .map_err(|e| ReportError::Slack(e.to_string()))?;
+            .map_err(|source| SlackError::Api {
+                method: "chat.postMessage",
+                source,
+            })?;
         Ok(Posted::Message {
             channel: res.channel.to_string(),
             ts: res.ts.to_string(),
         })
     }
 
-    async fn respond(&self, url: &str, reply: &Reply, replace: bool) -> Result<(), ReportError> {
-        let url: url::Url = url
-            .parse()
-            .map_err(|e| ReportError::Slack(format!("response_url is not a URL: {e}")))?;
+    async fn respond(&self, url: &str, reply: &Reply, replace: bool) -> Result<(), SlackError> {
+        let url: url::Url = url.parse().map_err(SlackError::ResponseUrl)?;
         let req =
             SlackApiPostWebhookMessageRequest::new(reply.content()).with_replace_original(replace);
         self.client
             .respond_to_event(&SlackResponseUrl::new(url), &req)
             .await
-            .map_err(|e| ReportError::Slack(e.to_string()))?;
+            .map_err(|source| SlackError::Api {
+                method: "response_url",
+                source,
+            })?;
         Ok(())
     }
 }

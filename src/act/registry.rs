@@ -1,0 +1,234 @@
+//! The backends this process can use, and the one place they are set up from
+//! the config and the environment.
+//!
+//! The dry-run backend always exists; the others when an instance uses them. A
+//! backend whose credentials are missing is left out with a warning, and its
+//! instances then answer with a [`SetupError`] naming what is missing, so one
+//! broken backend never stops the bot from serving the others.
+
+use super::{
+    Backend, BackendError, DryRun, Github, Notebooks, NotebooksClient, Polling, TokenSource,
+};
+use crate::config::{BackendKind, Config};
+use crate::settings::Settings;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Why a backend could not be set up, or is not there when asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(
+        "the notebooks backend is not set up in this bot (Google credentials missing); tell the platform team"
+    )]
+    NoNotebooks,
+    #[error(
+        "the github backend is not set up in this bot (GITHUB_TOKEN or GitHub App missing); tell the platform team"
+    )]
+    NoGithub,
+    #[error(
+        "GOOGLE_APPLICATION_CREDENTIALS ({}) is not a usable service-account key: {source}",
+        path.display()
+    )]
+    ServiceAccountKey {
+        path: PathBuf,
+        source: gcp_auth::Error,
+    },
+    #[error(
+        "no Google credentials found (set GOOGLE_APPLICATION_CREDENTIALS or GOOGLE_OAUTH_ACCESS_TOKEN): {0}"
+    )]
+    NoGoogleCredentials(#[source] gcp_auth::Error),
+    #[error("cannot build the Notebooks HTTP client: {0}")]
+    NotebooksClient(#[source] reqwest::Error),
+    #[error(
+        "set GITHUB_TOKEN, or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID"
+    )]
+    NoGithubCredentials,
+    #[error(
+        "a GitHub App needs all of GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID"
+    )]
+    PartialGithubApp,
+    #[error("[backend.github] is missing")]
+    NoGithubSection,
+    #[error("GITHUB_API_URL \"{url}\" is not a URL: {source}")]
+    GithubUrl {
+        url: String,
+        source: octocrab::Error,
+    },
+    #[error("GITHUB_APP_PRIVATE_KEY is not an RSA private key in PEM form: {0}")]
+    GithubKey(#[source] octocrab::jsonwebtoken::errors::Error),
+    #[error("cannot build the GitHub client: {0}")]
+    GithubClient(#[source] octocrab::Error),
+    #[error("the {} backend cannot follow operations on {alias}", backend.as_str())]
+    CannotFollow { backend: BackendKind, alias: String },
+    #[error("no status came back for {0}")]
+    NoStatus(String),
+    #[error("{0} is run through GitHub, and this bot has no Google read access to show its state")]
+    NoStatusReader(String),
+}
+
+/// The backends this process can use, chosen per instance.
+#[derive(Clone)]
+pub struct Backends {
+    dry_run: Arc<DryRun>,
+    notebooks: Option<Arc<dyn Backend>>,
+    github: Option<Arc<dyn Backend>>,
+}
+
+impl Default for Backends {
+    fn default() -> Self {
+        Self::dry_run_only()
+    }
+}
+
+impl Backends {
+    pub fn dry_run_only() -> Self {
+        Self {
+            dry_run: Arc::new(DryRun::default()),
+            notebooks: None,
+            github: None,
+        }
+    }
+
+    /// Every backend the config uses, each left out with a warning when its
+    /// credentials are missing.
+    pub async fn build(config: &Config, settings: &Settings) -> Self {
+        let mut backends = Self::dry_run_only();
+        if used(config, BackendKind::Notebooks) {
+            match notebooks(config, settings).await {
+                Ok(n) => backends.notebooks = Some(Arc::new(n)),
+                Err(e) => tracing::warn!(error = %e, "the notebooks backend is not available"),
+            }
+        }
+        if used(config, BackendKind::Github) {
+            match github(config, settings, backends.notebooks.clone()).await {
+                Ok(g) => backends.github = Some(Arc::new(g)),
+                Err(e) => tracing::warn!(error = %e, "the github backend is not available"),
+            }
+        }
+        backends
+    }
+
+    /// Only the Notebooks API, as a GitHub Actions job acting for a dispatch
+    /// needs it: there, every instance acts through Google directly.
+    pub async fn notebooks_only(config: &Config, settings: &Settings) -> Result<Self, SetupError> {
+        let mut backends = Self::dry_run_only();
+        backends.notebooks = Some(Arc::new(notebooks(config, settings).await?));
+        Ok(backends)
+    }
+
+    /// A registry with the given backends, for tests that bring their own.
+    pub fn with(notebooks: Option<Arc<dyn Backend>>, github: Option<Arc<dyn Backend>>) -> Self {
+        Self {
+            dry_run: Arc::new(DryRun::default()),
+            notebooks,
+            github,
+        }
+    }
+
+    pub fn dry_run(&self) -> &DryRun {
+        &self.dry_run
+    }
+
+    pub fn get(&self, kind: BackendKind) -> Result<Arc<dyn Backend>, BackendError> {
+        match kind {
+            BackendKind::DryRun => Ok(self.dry_run.clone() as Arc<dyn Backend>),
+            BackendKind::Notebooks => self.notebooks.clone().ok_or(SetupError::NoNotebooks),
+            BackendKind::Github => self.github.clone().ok_or(SetupError::NoGithub),
+        }
+        .map_err(BackendError::from)
+    }
+}
+
+fn used(config: &Config, kind: BackendKind) -> bool {
+    config.default_backend == kind || config.instances.iter().any(|i| i.backend == kind)
+}
+
+/// Google credentials, in the order DESIGN.md gives: an access token handed to a
+/// workflow step, a service-account key file, then the rest of Application
+/// Default Credentials (gcloud's user file, the metadata server on Cloud Run).
+pub async fn google_tokens(settings: &Settings) -> Result<TokenSource, SetupError> {
+    if let Some(token) = &settings.google_oauth_access_token {
+        return Ok(TokenSource::Static(token.clone()));
+    }
+    if let Some(path) = &settings.google_application_credentials {
+        let account = gcp_auth::CustomServiceAccount::from_file(path).map_err(|source| {
+            SetupError::ServiceAccountKey {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        return Ok(TokenSource::Provider(Arc::new(account)));
+    }
+    gcp_auth::provider()
+        .await
+        .map(TokenSource::Provider)
+        .map_err(SetupError::NoGoogleCredentials)
+}
+
+async fn notebooks(config: &Config, settings: &Settings) -> Result<Notebooks, SetupError> {
+    let tokens = google_tokens(settings).await?;
+    let client = NotebooksClient::new(
+        &settings.notebooks_api_url,
+        tokens,
+        settings.timing.first_retry,
+    )?;
+    Ok(Notebooks::new(
+        client,
+        Polling {
+            first: settings.timing.first_poll,
+            max: settings.timing.max_poll,
+            timeout: config.operation_timeout,
+        },
+    ))
+}
+
+/// The GitHub App when all three of its variables are set, else `GITHUB_TOKEN`.
+pub fn github_auth(settings: &Settings) -> Result<super::GithubAuth, SetupError> {
+    use super::GithubAuth;
+    match (
+        settings.github_app_id,
+        &settings.github_app_private_key,
+        settings.github_app_installation_id,
+    ) {
+        (Some(app_id), Some(key), Some(installation_id)) => Ok(GithubAuth::App {
+            app_id,
+            // Secrets stored on one line often carry literal \n.
+            private_key_pem: key.expose().replace("\\n", "\n"),
+            installation_id,
+        }),
+        (None, None, None) => match &settings.github_token {
+            Some(t) => Ok(GithubAuth::Token(t.expose().to_owned())),
+            None => Err(SetupError::NoGithubCredentials),
+        },
+        _ => Err(SetupError::PartialGithubApp),
+    }
+}
+
+async fn github(
+    config: &Config,
+    settings: &Settings,
+    reader: Option<Arc<dyn Backend>>,
+) -> Result<Github, SetupError> {
+    let gh = config.github.clone().ok_or(SetupError::NoGithubSection)?;
+    // Status of GitHub-run instances is read from Google when the bot was given
+    // explicit read credentials; it does not go looking for ambient ones.
+    let reader = match reader {
+        Some(r) => Some(r),
+        None if settings.google_oauth_access_token.is_some()
+            || settings.google_application_credentials.is_some() =>
+        {
+            notebooks(config, settings)
+                .await
+                .ok()
+                .map(|n| Arc::new(n) as Arc<dyn Backend>)
+        }
+        None => None,
+    };
+    Github::new(
+        settings.github_api_url.as_deref(),
+        github_auth(settings)?,
+        gh,
+        reader,
+        settings.timing.run_poll,
+    )
+}

@@ -1,0 +1,225 @@
+//! Starting and stopping: the backend call, the progress message, and following
+//! a long-running operation under a lease in the store, so that a process that
+//! stops (or dies) mid-operation leaves it for another process to finish and
+//! report, exactly once.
+
+use super::App;
+use super::request::{Input, Request};
+use super::verdict::Verdict;
+use crate::act::{ActContext, Backend, BackendError, Outcome};
+use crate::config::{BackendKind, Instance};
+use crate::domain::{Origin, Verb};
+use crate::report::{Posted, Reply, messages};
+use crate::store::{OutcomeKind, PendingOperation};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::task::TaskTracker;
+
+/// How long a process holds a pending operation without renewing it. A process
+/// that died lets go after this; one that stops cleanly lets go at once.
+const LEASE: Duration = Duration::from_secs(60);
+
+impl App {
+    pub(super) async fn change(
+        &self,
+        req: &Request,
+        verb: Verb,
+        inst: &Instance,
+        progress: &mut Option<Posted>,
+    ) -> Verdict {
+        let started = Instant::now();
+        let backend = match self.backends.get(inst.backend) {
+            Ok(b) => b,
+            Err(e) => return Verdict::failed(inst, &e),
+        };
+        let ctx = ActContext {
+            request_id: req.id.clone(),
+            requested_by: req.principal.clone(),
+            origin: req.origin.clone(),
+        };
+        if inst.backend != BackendKind::DryRun {
+            let note = Reply::text(messages::progress(verb, inst));
+            match self.reporter.post(&req.reply_to, &note).await {
+                Ok(p) => *progress = Some(p),
+                Err(e) => tracing::warn!(error = %e, "could not post progress"),
+            }
+        }
+        let result = match verb {
+            Verb::Start => backend.start(inst, &ctx).await,
+            _ => backend.stop(inst, &ctx).await,
+        };
+        let result = match result {
+            Ok(Outcome::Pending { operation }) => {
+                let pending = PendingOperation {
+                    request_id: req.id.clone(),
+                    alias: inst.alias.to_string(),
+                    verb,
+                    operation,
+                    principal: req.principal.clone(),
+                    team: req.team.as_ref().map(|t| t.to_string()),
+                    entry_point: req.entry,
+                    reply_to: req.reply_to.clone(),
+                    posted: progress.clone(),
+                    started_at: chrono::Utc::now(),
+                };
+                if let Err(e) = self
+                    .store
+                    .db()
+                    .save_pending(&pending, &self.owner, LEASE)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not store the pending operation; following it anyway");
+                }
+                match self.follow(backend.as_ref(), inst, &pending).await {
+                    Some(r) => r,
+                    None => return Verdict::left_for_another(inst),
+                }
+            }
+            other => other,
+        };
+        let handed_off = matches!(result, Ok(Outcome::HandedOff { .. }));
+        let mut v = self.ended(req, verb, inst, result, started.elapsed());
+        if handed_off {
+            v.handoff = Some((backend, ctx));
+        }
+        v
+    }
+
+    /// Puts the end of a start or stop in a verdict, with a card when the state
+    /// is known.
+    fn ended(
+        &self,
+        req: &Request,
+        verb: Verb,
+        inst: &Instance,
+        result: Result<Outcome, BackendError>,
+        took: Duration,
+    ) -> Verdict {
+        let card = |state| self.card(&req.principal, inst, state);
+        match result {
+            Ok(Outcome::Done(s)) => Verdict::about(
+                inst,
+                OutcomeKind::Done(s.state.as_api().to_owned()),
+                messages::done(inst, &s, took),
+            )
+            .with_state(s.state.clone(), card(&s.state))
+            .announced(),
+            Ok(Outcome::AlreadyThere(s)) => Verdict::about(
+                inst,
+                OutcomeKind::Unchanged(s.state.as_api().to_owned()),
+                messages::already_there(verb, inst, &s),
+            )
+            .with_state(s.state.clone(), card(&s.state)),
+            Ok(Outcome::HandedOff { detail }) => {
+                Verdict::about(inst, OutcomeKind::HandedOff, messages::handed_off(&detail))
+                    .announced()
+            }
+            Ok(Outcome::Pending { operation }) => Verdict::about(
+                inst,
+                OutcomeKind::Pending,
+                messages::still_changing(inst, &operation),
+            )
+            .announced(),
+            Err(e) => Verdict::failed(inst, &e).announced(),
+        }
+    }
+
+    /// Waits for an operation while holding its lease. `None` when this process is
+    /// stopping (or lost the lease): the operation stays in the store, and the next
+    /// process reports it.
+    async fn follow(
+        &self,
+        backend: &dyn Backend,
+        inst: &Instance,
+        pending: &PendingOperation,
+    ) -> Option<Result<Outcome, BackendError>> {
+        let db = self.store.db();
+        let wait = backend.wait(inst, &pending.operation);
+        tokio::pin!(wait);
+        let mut renew = tokio::time::interval(LEASE / 3);
+        renew.tick().await;
+        let id = &pending.request_id;
+        loop {
+            tokio::select! {
+                result = &mut wait => {
+                    // Finished before reporting: a crash in between loses one
+                    // message rather than sending it twice.
+                    if let Err(e) = db.finish_pending(id).await {
+                        tracing::warn!(request_id = %id, error = %e, "could not clear the finished operation");
+                    }
+                    return Some(result);
+                }
+                _ = self.stopping.cancelled() => {
+                    if let Err(e) = db.release_pending(id, &self.owner).await {
+                        tracing::warn!(request_id = %id, error = %e, "could not release the operation");
+                    }
+                    tracing::info!(request_id = %id, "stopping; the next process will follow this operation");
+                    return None;
+                }
+                _ = renew.tick() => {
+                    if let Ok(false) = db.renew_pending(id, &self.owner, LEASE).await {
+                        tracing::info!(request_id = %id, "another process took over this operation");
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes over operations that a stopped or crashed process left, and follows
+    /// each to its end, reporting it once.
+    pub async fn resume_pending(self: &Arc<Self>, tasks: &TaskTracker) -> usize {
+        let claimed = match self.store.db().claim_pending(&self.owner, LEASE).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for pending operations");
+                return 0;
+            }
+        };
+        let n = claimed.len();
+        for pending in claimed {
+            let app = self.clone();
+            tasks.spawn(async move { app.resume_one(pending).await });
+        }
+        n
+    }
+
+    async fn resume_one(&self, pending: PendingOperation) {
+        let Some(inst) = self.config.instance(&pending.alias) else {
+            tracing::warn!(alias = %pending.alias, "a pending operation names an alias no longer in the config; dropping it");
+            let _ = self.store.db().finish_pending(&pending.request_id).await;
+            return;
+        };
+        let backend = match self.backends.get(inst.backend) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(alias = %inst.alias, error = %e, "cannot resume: backend not set up");
+                return;
+            }
+        };
+        tracing::info!(request_id = %pending.request_id, alias = %inst.alias, "resuming a pending operation");
+        let Some(result) = self.follow(backend.as_ref(), inst, &pending).await else {
+            return;
+        };
+        let took = (chrono::Utc::now() - pending.started_at)
+            .to_std()
+            .unwrap_or_default();
+        let verb = pending.verb;
+        let req = Request {
+            id: pending.request_id.clone(),
+            team: pending
+                .team
+                .as_deref()
+                .and_then(|t| crate::domain::TeamId::parse(t).ok()),
+            principal: pending.principal.clone(),
+            entry: pending.entry_point,
+            input: Input::Text(format!("{verb} {}", inst.alias)),
+            reply_to: pending.reply_to.clone(),
+            origin: Origin::default(),
+        };
+        let v = self.ended(&req, verb, inst, result, took);
+        let command = format!("{verb} {}", inst.alias);
+        self.conclude(&req, &command, &v, pending.posted.as_ref(), Instant::now())
+            .await;
+    }
+}

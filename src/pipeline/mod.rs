@@ -1,0 +1,187 @@
+//! The one path every request takes after its transport verified it:
+//! parse → decide → act → report → record.
+//!
+//! Transports (HTTP routes, Socket Mode, `handle-dispatch`) build a [`Request`]
+//! and call [`App::handle`]; nothing here knows a Slack wire format or a Google
+//! URL, so every entry point shares policy, limits and audit, and tests drive
+//! the pipeline without HTTP. The work of each command is in `commands.rs`;
+//! starting, stopping and following operations under a lease in `change.rs`.
+
+mod change;
+mod commands;
+mod request;
+mod verdict;
+
+#[cfg(test)]
+mod tests;
+
+pub use request::{Handled, Input, Request};
+
+use crate::act::Backends;
+use crate::config::Config;
+use crate::decide::Policy;
+use crate::domain::Command;
+use crate::parse::{self, CompatTarget, ParseError};
+use crate::report::{Posted, Reply, Reporter, messages};
+use crate::store::{AuditOutcome, AuditRecord, Store};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use verdict::{Delivery, Verdict};
+
+pub struct App {
+    pub(crate) config: Arc<Config>,
+    pub(crate) policy: Policy,
+    pub(crate) backends: Backends,
+    pub(crate) reporter: Reporter,
+    pub(crate) store: Store,
+    /// Cancelled when the process stops: pollers let go of their operations.
+    pub(crate) stopping: CancellationToken,
+    /// This process's name in the store's leases.
+    owner: String,
+    compat: CompatTarget,
+}
+
+impl App {
+    pub fn new(config: Arc<Config>, backends: Backends, reporter: Reporter, store: Store) -> Self {
+        let compat = CompatTarget {
+            repository: config.github.as_ref().map(|g| g.repository()),
+            event_type: config.github.as_ref().map(|g| g.event_type.clone()),
+        };
+        Self {
+            policy: Policy::new(config.clone()),
+            config,
+            backends,
+            reporter,
+            store,
+            stopping: CancellationToken::new(),
+            owner: uuid::Uuid::new_v4().simple().to_string(),
+            compat,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn backends(&self) -> &Backends {
+        &self.backends
+    }
+
+    /// Runs one request to its end: it is reported to the person and recorded.
+    pub async fn handle(&self, req: Request) -> Handled {
+        let span = tracing::info_span!(
+            "request",
+            request_id = %req.id,
+            entry_point = %req.entry,
+            principal = %req.principal,
+        );
+        self.handle_in(req).instrument(span).await
+    }
+
+    async fn handle_in(&self, req: Request) -> Handled {
+        let started = Instant::now();
+        let mut command = match &req.input {
+            Input::Text(t) => parse::normalise(t),
+            Input::Command(c) => c.to_string(),
+        };
+        let mut progress: Option<Posted> = None;
+        let verdict = match self.policy.admit(&req.principal) {
+            Err(refusal) => Verdict::refused(&refusal, None),
+            Ok(()) => match self.parse(&req.input) {
+                Err(e) => Verdict::invalid(
+                    "unparsed",
+                    messages::unparsed(&e, &self.help_text(&req.principal)),
+                ),
+                Ok(cmd) => {
+                    command = cmd.to_string();
+                    self.run(&req, &cmd, &mut progress).await
+                }
+            },
+        };
+        self.conclude(&req, &command, &verdict, progress.as_ref(), started)
+            .await;
+        self.post_handoff_link(&req, &verdict).await;
+        Handled {
+            ok: verdict.ok(),
+            reply: verdict.reply,
+            state: verdict.state,
+        }
+    }
+
+    fn parse(&self, input: &Input) -> Result<Command, ParseError> {
+        match input {
+            Input::Text(t) => parse::parse(t, &self.compat),
+            Input::Command(c) => Ok(c.clone()),
+        }
+    }
+
+    /// Report, announce and record: the last three steps of every request.
+    async fn conclude(
+        &self,
+        req: &Request,
+        command: &str,
+        verdict: &Verdict,
+        progress: Option<&Posted>,
+        started: Instant,
+    ) {
+        let mut report_failed = false;
+        if verdict.delivery == Delivery::Report {
+            let reported = match progress {
+                Some(p) => self.reporter.update(&req.reply_to, p, &verdict.reply).await,
+                None => self.reporter.post(&req.reply_to, &verdict.reply).await,
+            };
+            if let Err(e) = reported {
+                tracing::warn!(error = %e, "could not report to Slack");
+                report_failed = true;
+            }
+        }
+        if verdict.announce
+            && let Some(channel) = &self.config.announce_channel
+        {
+            let note = Reply::text(messages::announcement(
+                &req.principal,
+                command,
+                &verdict.reply.text,
+            ));
+            if let Err(e) = self.reporter.announce(channel, &note).await {
+                tracing::warn!(error = %e, "could not announce in the team channel");
+            }
+        }
+        let row = AuditRecord {
+            at: chrono::Utc::now(),
+            request_id: req.id.clone(),
+            team: req.team.as_ref().map(|t| t.to_string()),
+            principal: req.principal.to_string(),
+            entry_point: req.entry,
+            command: command.into(),
+            instance: verdict.instance.clone(),
+            decision: verdict.decision,
+            reason: verdict.reason.into(),
+            backend: verdict.backend.map(|b| b.as_str().to_owned()),
+            outcome: AuditOutcome {
+                kind: verdict.outcome.clone(),
+                report_failed,
+            },
+        };
+        crate::record::record(&self.store, row, started.elapsed());
+    }
+
+    /// Work handed to GitHub: find its workflow run and tell the person where it is.
+    async fn post_handoff_link(&self, req: &Request, verdict: &Verdict) {
+        let Some((backend, ctx)) = &verdict.handoff else {
+            return;
+        };
+        if let Some(url) = backend.handoff_link(ctx).await {
+            let note = Reply::text(messages::workflow_run(&url));
+            if let Err(e) = self.reporter.post(&req.reply_to, &note).await {
+                tracing::warn!(error = %e, "could not post the workflow run link");
+            }
+        }
+    }
+}

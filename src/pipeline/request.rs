@@ -1,0 +1,39 @@
+//! What enters the pipeline and what a transport gets back from it.
+
+use crate::act::State;
+use crate::domain::{Command, EntryPoint, Origin, Principal, TeamId};
+use crate::report::{Reply, ReplyTo};
+
+/// What the person sent: free text, or a command a form already structured.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Text(String),
+    Command(Command),
+}
+
+/// A verified, transport-neutral request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub id: String,
+    pub team: Option<TeamId>,
+    pub principal: Principal,
+    pub entry: EntryPoint,
+    pub input: Input,
+    pub reply_to: ReplyTo,
+    pub origin: Origin,
+}
+
+impl Request {
+    pub fn new_id() -> String {
+        uuid::Uuid::new_v4().simple().to_string()
+    }
+}
+
+/// How a request ended, for transports that must say more than a Slack message
+/// (exit codes, `functions.completeError`).
+#[derive(Debug, Clone)]
+pub struct Handled {
+    pub ok: bool,
+    pub reply: Reply,
+    pub state: Option<State>,
+}

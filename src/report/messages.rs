@@ -1,0 +1,257 @@
+//! Every sentence a person reads from the bot, in one place, so the wording
+//! stays consistent and can be reviewed without reading the pipeline.
+//!
+//! These functions take plain values and return Slack mrkdwn; deciding what to
+//! say is the pipeline's job, saying it is this module's.
+
+use crate::act::{BackendError, InstanceStatus, State};
+use crate::config::{BackendKind, Instance};
+use crate::decide::Refusal;
+use crate::domain::{Principal, Verb};
+use std::time::Duration;
+
+/// Appended to anything the dry-run backend caused.
+pub fn dry_tag(kind: BackendKind) -> &'static str {
+    if kind == BackendKind::DryRun {
+        " _(dry run: nothing was sent to Google or GitHub)_"
+    } else {
+        ""
+    }
+}
+
+pub fn refused(refusal: &Refusal) -> String {
+    format!(":no_entry: Sorry, {refusal}.")
+}
+
+pub fn unknown_instance(typed: &str, help: &str) -> String {
+    format!("I don't know an instance called \"{typed}\".\n\n{help}")
+}
+
+pub fn unparsed(error: &impl std::fmt::Display, help: &str) -> String {
+    format!("{error}\n\n{help}")
+}
+
+pub fn sees_nothing(ask: &str) -> String {
+    format!("You may not see any instance yet; ask {ask} for access.")
+}
+
+pub fn help(command: &str, visible: &[&str], ask: &str) -> String {
+    let known = if visible.is_empty() {
+        sees_nothing(ask)
+    } else {
+        let aliases: Vec<String> = visible.iter().map(|a| format!("`{a}`")).collect();
+        format!("Instances you can see: {}.", aliases.join(", "))
+    };
+    format!(
+        "*What I can do*\n\
+         • `{command} start NAME`: start an instance\n\
+         • `{command} stop NAME`: stop it (stop it when you are done: it costs money while it runs)\n\
+         • `{command} status [NAME]`: its state and JupyterLab link\n\
+         • `{command} list`: every instance you can see\n\
+         • `{command} whoami`: who I think you are and what you may do\n\
+         {known}"
+    )
+}
+
+/// What `whoami` tells: who, which groups, what they may operate and see.
+pub struct WhoAmI<'a> {
+    pub who: &'a Principal,
+    pub groups: Vec<&'a str>,
+    pub operate: Vec<&'a str>,
+    pub view: Vec<&'a str>,
+    pub admin: bool,
+}
+
+pub fn whoami(w: &WhoAmI<'_>) -> String {
+    fn list(items: &[&str], quote: bool) -> String {
+        if items.is_empty() {
+            return "none".to_owned();
+        }
+        let items: Vec<String> = items
+            .iter()
+            .map(|i| {
+                if quote {
+                    format!("`{i}`")
+                } else {
+                    format!("@{i}")
+                }
+            })
+            .collect();
+        items.join(", ")
+    }
+    let who = match w.who {
+        Principal::User(u) => format!("<@{u}> (`{u}`)"),
+        Principal::Workflow(b) => format!("the workflow `{b}`"),
+    };
+    let admin = if w.admin {
+        "\nYou are an admin: you may act on every instance."
+    } else {
+        ""
+    };
+    format!(
+        "You are {who}.\nYour groups: {}.\nYou may start and stop: {}.\nYou may see: {}.{admin}",
+        list(&w.groups, false),
+        list(&w.operate, true),
+        list(&w.view, true)
+    )
+}
+
+/// One line of `list`.
+pub fn list_line(
+    inst: &Instance,
+    status: &Result<InstanceStatus, BackendError>,
+    view_only: bool,
+) -> String {
+    let state = match status {
+        Ok(s) => s.state.describe().to_owned(),
+        Err(e) => format!("unknown ({})", e.side()),
+    };
+    let role = if view_only { " (view only)" } else { "" };
+    let dry = if inst.backend == BackendKind::DryRun {
+        " _(dry run)_"
+    } else {
+        ""
+    };
+    format!("• `{}`: {state}{role}{dry}", inst.alias)
+}
+
+pub fn list(lines: Vec<String>) -> String {
+    let mut out = vec!["*Instances you can see*".to_owned()];
+    out.extend(lines);
+    out.join("\n")
+}
+
+pub fn status(inst: &Instance, s: &InstanceStatus) -> String {
+    let mut out = format!(
+        "`{}` is *{}*{}",
+        inst.alias,
+        s.state.describe(),
+        jupyter_link(s)
+    );
+    if let Some(m) = &s.machine_type {
+        out.push_str(&format!("\n• machine type: {m}"));
+    }
+    if !s.accelerators.is_empty() {
+        out.push_str(&format!("\n• accelerators: {}", s.accelerators.join(", ")));
+    }
+    if let Some(t) = &s.update_time {
+        out.push_str(&format!("\n• since: {t}"));
+    }
+    out.push_str(dry_tag(inst.backend));
+    out
+}
+
+/// Posted while a start or stop runs, and replaced by its end.
+pub fn progress(verb: Verb, inst: &Instance) -> String {
+    let going = if verb == Verb::Start {
+        "Starting"
+    } else {
+        "Stopping"
+    };
+    format!(":hourglass_flowing_sand: {going} `{}`…", inst.alias)
+}
+
+pub fn done(inst: &Instance, s: &InstanceStatus, took: Duration) -> String {
+    format!(
+        ":white_check_mark: `{}` is {}{} (took {} s).{}",
+        inst.alias,
+        s.state.describe(),
+        jupyter_link(s),
+        took.as_secs(),
+        dry_tag(inst.backend)
+    )
+}
+
+pub fn already_there(verb: Verb, inst: &Instance, s: &InstanceStatus) -> String {
+    let already = if verb == Verb::Start {
+        "already running"
+    } else {
+        "already stopped"
+    };
+    let now = if s.state.describe() == already.trim_start_matches("already ") {
+        String::new()
+    } else {
+        format!(" (it is {})", s.state.describe())
+    };
+    format!(
+        ":information_source: `{}` is {already}{now}; nothing to do.{}{}",
+        inst.alias,
+        jupyter_link(s),
+        dry_tag(inst.backend)
+    )
+}
+
+pub fn handed_off(detail: &str) -> String {
+    format!(":outbox_tray: {detail}")
+}
+
+pub fn still_changing(inst: &Instance, operation: &str) -> String {
+    let alias = &inst.alias;
+    format!(
+        ":hourglass: `{alias}` is still changing (operation `{operation}`); check with `status {alias}`."
+    )
+}
+
+/// A failed start, stop or status, saying which side failed.
+pub fn failure(inst: &Instance, e: &BackendError) -> String {
+    let alias = &inst.alias;
+    match e {
+        BackendError::WrongState { .. } | BackendError::StillRunning { .. } => {
+            format!(":warning: {e}.")
+        }
+        BackendError::Google { .. } => format!(
+            ":x: Could not act on `{alias}`: {e}. This is on the Google Cloud side, not yours; if it persists tell the platform team."
+        ),
+        BackendError::Github { .. } => format!(
+            ":x: Could not hand `{alias}` to GitHub: {e}. This is on the GitHub side, not yours; if it persists tell the platform team."
+        ),
+        BackendError::Setup(_) => format!(":x: Could not act on `{alias}`: {e}."),
+    }
+}
+
+/// The team channel's copy of a start or stop result.
+pub fn announcement(who: &Principal, command: &str, result: &str) -> String {
+    let who = match who {
+        Principal::User(u) => format!("<@{u}>"),
+        Principal::Workflow(b) => format!("workflow `{b}`"),
+    };
+    format!("{who} asked to `{command}`: {result}")
+}
+
+pub fn workflow_run(url: &str) -> String {
+    format!(":arrow_forward: The GitHub workflow run: <{url}|{url}>")
+}
+
+pub fn may_operate_nothing(ask: &str) -> String {
+    format!("You may not start or stop any instance; ask {ask} for access.")
+}
+
+pub fn dialog_choose_instance() -> String {
+    "Choose one of the instances in the list.".to_owned()
+}
+
+pub fn dialog_may_not(alias: &str, ask: &str) -> String {
+    format!("You may not start or stop {alias}; ask {ask}.")
+}
+
+pub fn dialog_choose_action() -> String {
+    "Choose Start or Stop.".to_owned()
+}
+
+pub fn dispatch_refused(why: &str) -> String {
+    format!(":no_entry: The GitHub workflow refused this request: {why}.")
+}
+
+fn jupyter_link(s: &InstanceStatus) -> String {
+    match (&s.state, &s.proxy_uri) {
+        (State::Active, Some(uri)) => {
+            let uri = if uri.starts_with("http") {
+                uri.clone()
+            } else {
+                format!("https://{uri}")
+            };
+            format!(": <{uri}|open JupyterLab>")
+        }
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,70 @@
+//! What every transport shares: the immediate [`Answer`] to Slack, and the
+//! [`Spawner`] that runs the real work in a task (once per Slack event id), so
+//! the acknowledgement never waits for it.
+
+use crate::pipeline::{App, Request};
+use crate::verify::VerifyError;
+use std::future::Future;
+use std::sync::Arc;
+use tokio_util::task::TaskTracker;
+
+/// What a transport answers Slack, at once.
+#[derive(Debug)]
+pub enum Answer {
+    /// An empty 200 (closes a submitted dialog).
+    Ack,
+    /// An ephemeral message to the person, carried by the acknowledgement.
+    Ephemeral(String),
+    /// Sentences to show under a dialog's inputs: (block id, sentence).
+    DialogErrors(Vec<(&'static str, String)>),
+    BadRequest(String),
+    Refuse(VerifyError),
+}
+
+/// Runs work after the acknowledgement, tracked so shutdown can wait for it.
+#[derive(Clone)]
+pub struct Spawner {
+    app: Arc<App>,
+    tasks: TaskTracker,
+}
+
+impl Spawner {
+    pub fn new(app: Arc<App>, tasks: TaskTracker) -> Self {
+        Self { app, tasks }
+    }
+
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// Runs `work` in a task. With an event id, only the first delivery of that
+    /// event runs it: Slack retries, possibly to another replica, act once.
+    pub fn spawn_once<F, Fut>(&self, event_id: Option<String>, work: F)
+    where
+        F: FnOnce(Arc<App>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let app = self.app.clone();
+        self.tasks.spawn(async move {
+            if let Some(id) = event_id {
+                match app.store().claim_event(&id).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::info!(event_id = %id, "Slack event already handled; ignoring the retry");
+                        return;
+                    }
+                    // Acting twice is better than never answering; the log says why.
+                    Err(e) => tracing::warn!(event_id = %id, error = %e, "event dedup failed; acting anyway"),
+                }
+            }
+            work(app).await;
+        });
+    }
+
+    /// Runs a request through the pipeline in a task.
+    pub fn spawn(&self, event_id: Option<String>, req: Request) {
+        self.spawn_once(event_id, |app| async move {
+            app.handle(req).await;
+        });
+    }
+}
