@@ -168,6 +168,18 @@ struct RawGithub {
     repository: Spanned<String>,
     #[serde(default = "default_event_type")]
     event_type: String,
+    #[serde(default = "default_sender")]
+    sender: String,
+    #[serde(default = "default_max_age_minutes")]
+    max_age_minutes: u64,
+}
+
+fn default_sender() -> String {
+    "workbench-bot[bot]".into()
+}
+
+fn default_max_age_minutes() -> u64 {
+    60
 }
 
 fn default_event_type() -> String {
@@ -255,6 +267,11 @@ pub struct GithubConfig {
     pub owner: String,
     pub repo: String,
     pub event_type: String,
+    /// The GitHub account the bot dispatches as (`sender.login` of its events);
+    /// `handle-dispatch` refuses a dispatch from anyone else.
+    pub sender: String,
+    /// How old a signed dispatch may be when `handle-dispatch` runs it.
+    pub max_age: Duration,
 }
 
 impl GithubConfig {
@@ -410,6 +427,8 @@ impl Config {
                         owner: o.into(),
                         repo: r.into(),
                         event_type: gh.event_type.clone(),
+                        sender: gh.sender.clone(),
+                        max_age: Duration::from_secs(gh.max_age_minutes * 60),
                     })
                 }
                 _ => {

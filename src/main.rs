@@ -8,6 +8,10 @@ use workbench_bot::Config;
 use workbench_bot::Settings;
 use workbench_bot::{Application, shutdown_signal};
 
+/// Cloud Run allows 10 s from SIGTERM to exit: wait this long for work in
+/// flight, then mark what is left interrupted, flush the audit, and exit.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(6);
+
 #[derive(Parser)]
 #[command(
     name = "workbench-bot",
@@ -117,10 +121,7 @@ async fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match app
-                .run_until(shutdown_signal(), Duration::from_secs(20))
-                .await
-            {
+            match app.run_until(shutdown_signal(), SHUTDOWN_DRAIN).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("server failed: {e}");

@@ -1,11 +1,34 @@
 //! The record step: every request leaves one audit row, one structured log line
-//! and one metric, written together so the three never disagree.
+//! and one metric, built from the same values so the three never disagree.
+//!
+//! The row is on record before the person is told anything: a start or stop is
+//! queued as `running` when policy allows it ([`begin`]), and every row is
+//! settled with its outcome before the reply goes out ([`before_report`]), so a
+//! Slack that hangs or a process that dies never loses the trace of an action.
 
 use crate::store::{AuditRecord, Store};
 use std::time::Duration;
 
-/// Logs, counts and queues the row; never waits for the disk.
-pub fn record(store: &Store, row: AuditRecord, elapsed: Duration) {
+/// Queues the row of allowed work that is about to start.
+pub fn begin(store: &Store, row: AuditRecord) {
+    store.begin(row);
+}
+
+/// Puts the outcome on record: completes the begun row, or queues the whole row.
+pub fn before_report(store: &Store, row: &AuditRecord, begun: bool) {
+    if begun {
+        store.settle(&row.request_id, row.outcome.clone());
+    } else {
+        store.record(row.clone());
+    }
+}
+
+/// Notes a reply Slack did not take, then logs and counts the request.
+pub fn after_report(store: &Store, mut row: AuditRecord, report_failed: bool, elapsed: Duration) {
+    if report_failed {
+        row.outcome.report_failed = true;
+        store.settle(&row.request_id, row.outcome.clone());
+    }
     tracing::info!(
         target: "audit",
         request_id = %row.request_id,
@@ -22,5 +45,4 @@ pub fn record(store: &Store, row: AuditRecord, elapsed: Duration) {
         "request handled"
     );
     crate::metrics::request_handled(row.decision.as_str(), row.entry_point.as_str());
-    store.record(row);
 }

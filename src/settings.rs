@@ -31,6 +31,9 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub slack_signing_secret: Option<Secret>,
+    /// Also accepted while set, so the signing secret rotates without a
+    /// refused request.
+    pub slack_signing_secret_previous: Option<Secret>,
     pub slack_bot_token: Option<Secret>,
     pub slack_app_token: Option<Secret>,
     pub slack_api_url: String,
@@ -43,6 +46,13 @@ pub struct Settings {
     pub google_oauth_access_token: Option<Secret>,
     /// A service-account key file (ADC); its `token_uri` is honoured.
     pub google_application_credentials: Option<PathBuf>,
+    /// Shared with the ops workflow: the bot signs each dispatch with it, and
+    /// `handle-dispatch` refuses what it did not sign.
+    pub dispatch_secret: Option<Secret>,
+    /// Also accepted by `handle-dispatch` while set, for rotation.
+    pub dispatch_secret_previous: Option<Secret>,
+    /// When set, `/metrics` asks for it as a bearer token.
+    pub metrics_token: Option<Secret>,
     /// Tuning, not configuration: tests shorten these so they stay fast.
     pub timing: Timing,
     /// Cloud Run's contract: when set, listen on 0.0.0.0:$PORT.
@@ -59,6 +69,8 @@ pub struct Timing {
     pub max_poll: Duration,
     /// Wait between looks for the workflow run a dispatch started.
     pub run_poll: Duration,
+    /// How often a running process looks for operations nobody follows.
+    pub resume_every: Duration,
 }
 
 impl Default for Timing {
@@ -68,6 +80,7 @@ impl Default for Timing {
             first_poll: Duration::from_secs(2),
             max_poll: Duration::from_secs(15),
             run_poll: Duration::from_secs(3),
+            resume_every: Duration::from_secs(15),
         }
     }
 }
@@ -102,6 +115,10 @@ impl Settings {
         };
         Ok(Self {
             slack_signing_secret: secret("SLACK_SIGNING_SECRET"),
+            slack_signing_secret_previous: secret("SLACK_SIGNING_SECRET_PREVIOUS"),
+            dispatch_secret: secret("WORKBENCH_DISPATCH_SECRET"),
+            dispatch_secret_previous: secret("WORKBENCH_DISPATCH_SECRET_PREVIOUS"),
+            metrics_token: secret("WORKBENCH_METRICS_TOKEN"),
             slack_bot_token: secret("SLACK_BOT_TOKEN"),
             slack_app_token: secret("SLACK_APP_TOKEN"),
             slack_api_url: var("SLACK_API_URL").unwrap_or_else(|| DEFAULT_SLACK_API_URL.into()),

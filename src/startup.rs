@@ -48,7 +48,14 @@ impl Application {
         crate::tls::install();
         let config = Arc::new(config);
         let verifier = match (&settings.slack_signing_secret, config.slack_mode) {
-            (Some(s), _) => Some(Verifier::new(s.expose())),
+            (Some(s), _) => Some(
+                Verifier::new(s.expose()).with_previous(
+                    settings
+                        .slack_signing_secret_previous
+                        .as_ref()
+                        .map(|p| p.expose()),
+                ),
+            ),
             (None, SlackMode::Socket) => None,
             (None, SlackMode::Http) => return Err(StartupError::NoSigningSecret),
         };
@@ -78,8 +85,12 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
-        let housekeeping = tokio::spawn(housekeeping(app.clone()));
         let tasks = TaskTracker::new();
+        let housekeeping = tokio::spawn(housekeeping(
+            app.clone(),
+            tasks.clone(),
+            settings.timing.resume_every,
+        ));
         let resumed = app.resume_pending(&tasks).await;
         if resumed > 0 {
             tracing::info!(resumed, "following operations a previous process left");
@@ -89,6 +100,7 @@ impl Application {
             state: HttpState {
                 spawner: Spawner::new(app, tasks.clone()),
                 verifier,
+                metrics_token: settings.metrics_token.clone(),
             },
             tasks,
             housekeeping,
@@ -141,7 +153,11 @@ impl Application {
         }
         tasks.close();
         if tokio::time::timeout(drain, tasks.wait()).await.is_err() {
-            tracing::warn!("requests still running at shutdown; their audit rows so far are kept");
+            let interrupted = app.store.interrupt_unsettled();
+            tracing::warn!(
+                interrupted,
+                "requests still running at shutdown; their audit rows are marked interrupted"
+            );
         }
         housekeeping.abort();
         app.store.flush().await;
@@ -149,14 +165,27 @@ impl Application {
     }
 }
 
-/// Keeps memory and tables from growing with time.
-async fn housekeeping(app: Arc<App>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+/// Keeps memory and tables from growing with time, and picks up operations that
+/// a stopping or dead process let go of: in a rolling deploy the new process is
+/// already running when the old one stops, so start-up alone would miss them.
+async fn housekeeping(app: Arc<App>, tasks: TaskTracker, resume_every: Duration) {
+    let mut prune = tokio::time::interval(Duration::from_secs(60));
+    let mut resume = tokio::time::interval(resume_every);
+    resume.tick().await;
     loop {
-        tick.tick().await;
-        app.policy.forget_idle();
-        if let Err(e) = app.store.prune_events(Duration::from_secs(24 * 3600)).await {
-            tracing::warn!(error = %e, "could not prune old Slack event ids");
+        tokio::select! {
+            _ = prune.tick() => {
+                app.policy.forget_idle();
+                if let Err(e) = app.store.prune_events(Duration::from_secs(24 * 3600)).await {
+                    tracing::warn!(error = %e, "could not prune old Slack event ids");
+                }
+            }
+            _ = resume.tick() => {
+                let resumed = app.resume_pending(&tasks).await;
+                if resumed > 0 {
+                    tracing::info!(resumed, "following operations another process let go of");
+                }
+            }
         }
     }
 }

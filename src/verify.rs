@@ -42,18 +42,30 @@ impl VerifyError {
     }
 }
 
+/// Checks Slack's signature with the current signing secret, and with the
+/// previous one while a rotation is under way.
 #[derive(Clone)]
 pub struct Verifier {
-    inner: SlackEventSignatureVerifier,
+    current: SlackEventSignatureVerifier,
+    previous: Option<SlackEventSignatureVerifier>,
+}
+
+fn verifier(secret: &str) -> SlackEventSignatureVerifier {
+    SlackEventSignatureVerifier::new(&SlackSigningSecret::new(secret.to_owned()))
 }
 
 impl Verifier {
     pub fn new(signing_secret: &str) -> Self {
         Self {
-            inner: SlackEventSignatureVerifier::new(&SlackSigningSecret::new(
-                signing_secret.to_owned(),
-            )),
+            current: verifier(signing_secret),
+            previous: None,
         }
+    }
+
+    /// Also accepts `previous` (`SLACK_SIGNING_SECRET_PREVIOUS`) while it is set.
+    pub fn with_previous(mut self, previous: Option<&str>) -> Self {
+        self.previous = previous.map(verifier);
+        self
     }
 
     /// Checks the signature headers against the raw body.
@@ -66,7 +78,13 @@ impl Verifier {
             return Err(VerifyError::Unsigned);
         };
         let body = std::str::from_utf8(body).map_err(|_| VerifyError::NotUtf8)?;
-        match self.inner.verify(sig, body, ts) {
+        let checked = match (self.current.verify(sig, body, ts), &self.previous) {
+            (Err(SlackEventSignatureVerifierError::WrongSignatureError(_)), Some(previous)) => {
+                previous.verify(sig, body, ts)
+            }
+            (first, _) => first,
+        };
+        match checked {
             Ok(()) => Ok(body),
             Err(SlackEventSignatureVerifierError::IncorrectOrExpiredTimestampError(_)) => {
                 Err(VerifyError::Stale)
@@ -140,6 +158,26 @@ mod tests {
                 Err(VerifyError::Stale)
             );
         }
+    }
+
+    #[test]
+    fn the_previous_secret_is_accepted_only_while_it_is_set() {
+        let now = chrono::Utc::now().timestamp();
+        let body = "a=1";
+        let signed_with_old = headers(&sign("old", now, body), now);
+        assert_eq!(
+            Verifier::new("new").verify(&signed_with_old, body.as_bytes()),
+            Err(VerifyError::BadSignature)
+        );
+        let rotating = Verifier::new("new").with_previous(Some("old"));
+        assert_eq!(rotating.verify(&signed_with_old, body.as_bytes()), Ok(body));
+        let signed_with_new = headers(&sign("new", now, body), now);
+        assert_eq!(rotating.verify(&signed_with_new, body.as_bytes()), Ok(body));
+        let signed_with_other = headers(&sign("other", now, body), now);
+        assert_eq!(
+            rotating.verify(&signed_with_other, body.as_bytes()),
+            Err(VerifyError::BadSignature)
+        );
     }
 
     #[test]

@@ -6,8 +6,11 @@
 //! or with `GITHUB_TOKEN`. Status reads still go to Google when the bot has read
 //! credentials: a dispatch cannot answer "is it running?".
 
-use super::{ActContext, Backend, BackendError, InstanceStatus, Outcome, SetupError};
+use super::{
+    ActContext, Backend, BackendError, DispatchPayload, InstanceStatus, Outcome, SetupError,
+};
 use crate::config::{BackendKind, GithubConfig, Instance};
+use crate::settings::Secret;
 use async_trait::async_trait;
 use octocrab::Octocrab;
 use octocrab::service::middleware::retry::RetryConfig;
@@ -35,6 +38,7 @@ pub enum GithubAuth {
 pub struct Github {
     octo: Octocrab,
     config: GithubConfig,
+    dispatch_secret: Secret,
     /// For `status` and `list`: GitHub cannot tell an instance's state.
     reader: Option<Arc<dyn Backend>>,
     /// Bounded search for the workflow run a dispatch started.
@@ -60,11 +64,16 @@ impl Github {
         base: Option<&str>,
         auth: GithubAuth,
         config: GithubConfig,
+        dispatch_secret: Secret,
         reader: Option<Arc<dyn Backend>>,
         run_poll: Duration,
     ) -> Result<Self, SetupError> {
         // No automatic retries: a repeated dispatch would run the workflow twice.
-        let mut builder = Octocrab::builder().add_retry_config(RetryConfig::None);
+        let mut builder = Octocrab::builder()
+            .add_retry_config(RetryConfig::None)
+            // octocrab waits forever by default; a hung GitHub must not hold a request.
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(30)));
         if let Some(base) = base {
             builder = builder
                 .base_uri(base.trim_end_matches('/'))
@@ -92,23 +101,24 @@ impl Github {
         Ok(Self {
             octo,
             config,
+            dispatch_secret,
             reader,
             run_poll,
             run_poll_times: 20,
         })
     }
 
-    fn payload(inst: &Instance, action: &str, ctx: &ActContext) -> serde_json::Value {
-        serde_json::json!({
-            "notebook": inst.alias.as_ref(),
-            "command": action,
-            "request_id": ctx.request_id,
-            "requested_by": ctx.requested_by.to_string(),
-            "slack": {
-                "channel": ctx.origin.channel,
-                "thread_ts": ctx.origin.thread_ts,
-            },
-        })
+    /// The signed payload `handle-dispatch` will check.
+    fn payload(&self, inst: &Instance, action: &str, ctx: &ActContext) -> DispatchPayload {
+        DispatchPayload::signed(
+            inst.alias.as_ref(),
+            action,
+            &ctx.request_id,
+            &ctx.requested_by.to_string(),
+            &ctx.origin,
+            self.dispatch_secret.expose(),
+            chrono::Utc::now().timestamp(),
+        )
     }
 
     async fn dispatch(
@@ -121,7 +131,10 @@ impl Github {
             .repos(&self.config.owner, &self.config.repo)
             .dispatches()
             .create(&self.config.event_type)
-            .client_payload(Self::payload(inst, action, ctx))
+            .client_payload(
+                serde_json::to_value(self.payload(inst, action, ctx))
+                    .expect("a struct of strings always serialises"),
+            )
             .send()
             .await
             .map_err(|e| BackendError::Github {

@@ -8,6 +8,7 @@
 mod dry_run;
 mod github;
 mod notebooks;
+mod payload;
 mod registry;
 mod state;
 
@@ -17,6 +18,7 @@ pub use notebooks::{
     ApiAcceleratorConfig, ApiGceSetup, ApiInstance, ApiOperation, ApiStatus, Notebooks,
     NotebooksClient, NotebooksError, Polling, SCOPE, TokenSource,
 };
+pub use payload::{DispatchPayload, SignatureError, SlackPlace, Workbench};
 pub use registry::{Backends, SetupError, github_auth, google_tokens};
 pub use state::{InstanceStatus, State};
 

@@ -47,6 +47,10 @@ pub enum SetupError {
         "a GitHub App needs all of GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID"
     )]
     PartialGithubApp,
+    #[error(
+        "WORKBENCH_DISPATCH_SECRET is not set: the bot signs every dispatch with it, and the ops workflow refuses unsigned ones"
+    )]
+    NoDispatchSecret,
     #[error("[backend.github] is missing")]
     NoGithubSection,
     #[error("GITHUB_API_URL \"{url}\" is not a URL: {source}")]
@@ -224,10 +228,15 @@ async fn github(
         }
         None => None,
     };
+    let secret = settings
+        .dispatch_secret
+        .clone()
+        .ok_or(SetupError::NoDispatchSecret)?;
     Github::new(
         settings.github_api_url.as_deref(),
         github_auth(settings)?,
         gh,
+        secret,
         reader,
         settings.timing.run_poll,
     )

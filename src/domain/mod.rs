@@ -260,13 +260,23 @@ impl fmt::Display for EntryPoint {
     }
 }
 
-/// Where in chat a request came from: a channel and maybe a thread. Backends pass
-/// it on untouched to a system that reports back by itself (the GitHub workflow);
-/// they never read it.
+/// Where the requester waits for the end of a request that another process
+/// finishes (the GitHub workflow): a thread, their direct messages, or a
+/// Workflow Builder step to complete. Backends carry it on untouched.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Origin {
-    pub channel: Option<String>,
-    pub thread_ts: Option<String>,
+pub enum Origin {
+    #[default]
+    Nowhere,
+    Thread {
+        channel: String,
+        thread_ts: String,
+    },
+    Direct {
+        user: String,
+    },
+    Step {
+        execution_id: String,
+    },
 }
 
 /// What a person asked for, before the alias is resolved against the config.

@@ -3,13 +3,13 @@
 //! stops (or dies) mid-operation leaves it for another process to finish and
 //! report, exactly once.
 
-use super::App;
 use super::request::{Input, Request};
 use super::verdict::Verdict;
+use super::{App, InFlight};
 use crate::act::{ActContext, Backend, BackendError, Outcome};
 use crate::config::{BackendKind, Instance};
-use crate::domain::{Origin, Verb};
-use crate::report::{Posted, Reply, messages};
+use crate::domain::{Command, Origin, Verb};
+use crate::report::{Reply, messages};
 use crate::store::{OutcomeKind, PendingOperation};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,11 +23,16 @@ impl App {
     pub(super) async fn change(
         &self,
         req: &Request,
-        verb: Verb,
+        cmd: &Command,
         inst: &Instance,
-        progress: &mut Option<Posted>,
+        flight: &mut InFlight,
     ) -> Verdict {
         let started = Instant::now();
+        let verb = cmd.verb;
+        // On record before anything reaches a backend.
+        let begun = Verdict::about(inst, OutcomeKind::Running, String::new());
+        crate::record::begin(&self.store, self.audit_row(req, &cmd.to_string(), &begun));
+        flight.begun = true;
         let backend = match self.backends.get(inst.backend) {
             Ok(b) => b,
             Err(e) => return Verdict::failed(inst, &e),
@@ -40,7 +45,7 @@ impl App {
         if inst.backend != BackendKind::DryRun {
             let note = Reply::text(messages::progress(verb, inst));
             match self.reporter.post(&req.reply_to, &note).await {
-                Ok(p) => *progress = Some(p),
+                Ok(p) => flight.posted = Some(p),
                 Err(e) => tracing::warn!(error = %e, "could not post progress"),
             }
         }
@@ -59,7 +64,7 @@ impl App {
                     team: req.team.as_ref().map(|t| t.to_string()),
                     entry_point: req.entry,
                     reply_to: req.reply_to.clone(),
-                    posted: progress.clone(),
+                    posted: flight.posted.clone(),
                     started_at: chrono::Utc::now(),
                 };
                 if let Err(e) = self
@@ -219,7 +224,11 @@ impl App {
         };
         let v = self.ended(&req, verb, inst, result, took);
         let command = format!("{verb} {}", inst.alias);
-        self.conclude(&req, &command, &v, pending.posted.as_ref(), Instant::now())
+        let flight = InFlight {
+            posted: pending.posted.clone(),
+            begun: false,
+        };
+        self.conclude(&req, &command, &v, &flight, Instant::now())
             .await;
     }
 }

@@ -2,22 +2,18 @@
 //! what the person is told. Starting and stopping live in `change.rs`.
 
 use super::App;
+use super::InFlight;
 use super::request::Request;
 use super::verdict::Verdict;
 use crate::act::{BackendError, InstanceStatus, SetupError, State};
 use crate::config::{BackendKind, Instance};
 use crate::decide::Decision;
 use crate::domain::{Command, Principal, Verb};
-use crate::report::{Card, Posted, messages};
+use crate::report::{Card, messages};
 use crate::store::OutcomeKind;
 
 impl App {
-    pub(super) async fn run(
-        &self,
-        req: &Request,
-        cmd: &Command,
-        progress: &mut Option<Posted>,
-    ) -> Verdict {
+    pub(super) async fn run(&self, req: &Request, cmd: &Command, flight: &mut InFlight) -> Verdict {
         let who = &req.principal;
         match cmd.verb {
             Verb::Help => Verdict::info(self.help_text(who), OutcomeKind::Help),
@@ -33,11 +29,16 @@ impl App {
                     );
                 };
                 if let Decision::Deny(refusal) = self.policy.decide(who, cmd.verb, inst) {
+                    if !self.policy.may_view(who, inst) {
+                        // To someone who may not see it, it does not exist.
+                        let reply = messages::unknown_instance(typed, &self.help_text(who));
+                        return Verdict::refused(&refusal, Some(inst)).saying(reply);
+                    }
                     return Verdict::refused(&refusal, Some(inst));
                 }
                 match cmd.verb {
                     Verb::Status => self.status(who, inst).await,
-                    _ => self.change(req, cmd.verb, inst, progress).await,
+                    _ => self.change(req, cmd, inst, flight).await,
                 }
             }
         }
@@ -161,7 +162,10 @@ impl App {
     ) -> Result<Command, Vec<(&'static str, String)>> {
         use crate::report::blocks::{MODAL_ACTION_BLOCK, MODAL_INSTANCE_BLOCK};
         let mut errors = Vec::new();
-        let inst = alias.and_then(|a| self.config.instance(a));
+        // An instance the person may not see is as absent as one that is not there.
+        let inst = alias
+            .and_then(|a| self.config.instance(a))
+            .filter(|i| self.policy.may_view(who, i));
         match inst {
             None => errors.push((MODAL_INSTANCE_BLOCK, messages::dialog_choose_instance())),
             Some(i) if !self.policy.may_operate(who, i) => errors.push((

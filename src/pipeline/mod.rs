@@ -30,6 +30,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use verdict::{Delivery, Verdict};
 
+/// What a request leaves behind while it runs: the progress message to replace,
+/// and whether its audit row was begun.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    pub posted: Option<Posted>,
+    pub begun: bool,
+}
+
 pub struct App {
     pub(crate) config: Arc<Config>,
     pub(crate) policy: Policy,
@@ -90,7 +98,7 @@ impl App {
             Input::Text(t) => parse::normalise(t),
             Input::Command(c) => c.to_string(),
         };
-        let mut progress: Option<Posted> = None;
+        let mut flight = InFlight::default();
         let verdict = match self.policy.admit(&req.principal) {
             Err(refusal) => Verdict::refused(&refusal, None),
             Ok(()) => match self.parse(&req.input) {
@@ -100,15 +108,16 @@ impl App {
                 ),
                 Ok(cmd) => {
                     command = cmd.to_string();
-                    self.run(&req, &cmd, &mut progress).await
+                    self.run(&req, &cmd, &mut flight).await
                 }
             },
         };
-        self.conclude(&req, &command, &verdict, progress.as_ref(), started)
+        self.conclude(&req, &command, &verdict, &flight, started)
             .await;
         self.post_handoff_link(&req, &verdict).await;
         Handled {
             ok: verdict.ok(),
+            handed_off: verdict.outcome == crate::store::OutcomeKind::HandedOff,
             reply: verdict.reply,
             state: verdict.state,
         }
@@ -121,18 +130,21 @@ impl App {
         }
     }
 
-    /// Report, announce and record: the last three steps of every request.
+    /// Record, report, announce: the last steps of every request. The outcome is
+    /// on record before Slack is asked to show it.
     async fn conclude(
         &self,
         req: &Request,
         command: &str,
         verdict: &Verdict,
-        progress: Option<&Posted>,
+        flight: &InFlight,
         started: Instant,
     ) {
+        let row = self.audit_row(req, command, verdict);
+        crate::record::before_report(&self.store, &row, flight.begun);
         let mut report_failed = false;
         if verdict.delivery == Delivery::Report {
-            let reported = match progress {
+            let reported = match &flight.posted {
                 Some(p) => self.reporter.update(&req.reply_to, p, &verdict.reply).await,
                 None => self.reporter.post(&req.reply_to, &verdict.reply).await,
             };
@@ -153,7 +165,11 @@ impl App {
                 tracing::warn!(error = %e, "could not announce in the team channel");
             }
         }
-        let row = AuditRecord {
+        crate::record::after_report(&self.store, row, report_failed, started.elapsed());
+    }
+
+    fn audit_row(&self, req: &Request, command: &str, verdict: &Verdict) -> AuditRecord {
+        AuditRecord {
             at: chrono::Utc::now(),
             request_id: req.id.clone(),
             team: req.team.as_ref().map(|t| t.to_string()),
@@ -164,12 +180,8 @@ impl App {
             decision: verdict.decision,
             reason: verdict.reason.into(),
             backend: verdict.backend.map(|b| b.as_str().to_owned()),
-            outcome: AuditOutcome {
-                kind: verdict.outcome.clone(),
-                report_failed,
-            },
-        };
-        crate::record::record(&self.store, row, started.elapsed());
+            outcome: AuditOutcome::from(verdict.outcome.clone()),
+        }
     }
 
     /// Work handed to GitHub: find its workflow run and tell the person where it is.

@@ -36,4 +36,21 @@ pub struct Handled {
     pub ok: bool,
     pub reply: Reply,
     pub state: Option<State>,
+    /// The work went to the GitHub workflow, which tells the requester the end.
+    pub handed_off: bool,
+}
+
+impl Handled {
+    /// What a Workflow Builder step completes with.
+    pub fn step_end(&self) -> crate::report::StepEnd {
+        crate::report::StepEnd {
+            ok: self.ok,
+            state: self
+                .state
+                .as_ref()
+                .map(|s| s.describe().to_owned())
+                .unwrap_or_default(),
+            message: self.reply.text.clone(),
+        }
+    }
 }

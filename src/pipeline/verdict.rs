@@ -103,6 +103,12 @@ impl Verdict {
         self
     }
 
+    /// The same verdict, told in other words.
+    pub fn saying(mut self, reply: String) -> Self {
+        self.reply = Reply::text(reply);
+        self
+    }
+
     pub fn announced(mut self) -> Self {
         self.announce = true;
         self

@@ -10,6 +10,14 @@ use crate::decide::Refusal;
 use crate::domain::{Principal, Verb};
 use std::time::Duration;
 
+/// Escapes what Slack treats as markup (`&`, `<`, `>`), so text a person typed
+/// and the bot echoes can never become a live mention, broadcast or link.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// Appended to anything the dry-run backend caused.
 pub fn dry_tag(kind: BackendKind) -> &'static str {
     if kind == BackendKind::DryRun {
@@ -23,12 +31,18 @@ pub fn refused(refusal: &Refusal) -> String {
     format!(":no_entry: Sorry, {refusal}.")
 }
 
+/// Also the answer for an instance the person may not see: to them it does not
+/// exist, so the reply cannot tell them it does.
 pub fn unknown_instance(typed: &str, help: &str) -> String {
-    format!("I don't know an instance called \"{typed}\".\n\n{help}")
+    format!(
+        "I don't know an instance called \"{}\".\n\n{help}",
+        escape(typed)
+    )
 }
 
+/// A parse error quotes what the person typed; it is escaped here.
 pub fn unparsed(error: &impl std::fmt::Display, help: &str) -> String {
-    format!("{error}\n\n{help}")
+    format!("{}\n\n{help}", escape(&error.to_string()))
 }
 
 pub fn sees_nothing(ask: &str) -> String {
@@ -215,11 +229,15 @@ pub fn announcement(who: &Principal, command: &str, result: &str) -> String {
         Principal::User(u) => format!("<@{u}>"),
         Principal::Workflow(b) => format!("workflow `{b}`"),
     };
-    format!("{who} asked to `{command}`: {result}")
+    format!("{who} asked to `{}`: {result}", escape(command))
 }
 
 pub fn workflow_run(url: &str) -> String {
     format!(":arrow_forward: The GitHub workflow run: <{url}|{url}>")
+}
+
+pub fn foreign_workspace() -> String {
+    "Sorry, this bot is not set up for your workspace. Ask your Slack admins or the bot's platform team if you need it here.".to_owned()
 }
 
 pub fn may_operate_nothing(ask: &str) -> String {
@@ -239,7 +257,10 @@ pub fn dialog_choose_action() -> String {
 }
 
 pub fn dispatch_refused(why: &str) -> String {
-    format!(":no_entry: The GitHub workflow refused this request: {why}.")
+    format!(
+        ":no_entry: The GitHub workflow refused this request: {}.",
+        escape(why)
+    )
 }
 
 fn jupyter_link(s: &InstanceStatus) -> String {

@@ -14,6 +14,7 @@ pub use blocks::Card;
 
 use slack_morphism::prelude::*;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub type SlackHttpClient = SlackClient<SlackClientHyperHttpsConnector>;
 
@@ -25,6 +26,8 @@ pub enum SlackError {
         method: &'static str,
         source: slack_morphism::errors::SlackClientError,
     },
+    #[error("Slack did not answer {method} within {secs} s")]
+    Timeout { method: &'static str, secs: f32 },
     #[error("response_url is not a URL: {0}")]
     ResponseUrl(#[source] url::ParseError),
     #[error("cannot open a Socket Mode connection (check SLACK_APP_TOKEN): {source}")]
@@ -74,6 +77,15 @@ impl Reply {
     }
 }
 
+/// How a Workflow Builder step's request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepEnd {
+    pub ok: bool,
+    /// The instance's state in a person's words ("running"), empty if unknown.
+    pub state: String,
+    pub message: String,
+}
+
 /// A message already posted, so it can be updated in place.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Posted {
@@ -86,7 +98,11 @@ pub enum Posted {
 pub struct Reporter {
     client: Arc<SlackHttpClient>,
     bot_token: Option<SlackApiToken>,
+    timeout: Duration,
 }
+
+/// How long one Slack call may take before the bot gives up on it.
+pub const SLACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Builds slack-morphism's client for `base` (http allowed, for local fakes).
 pub fn slack_client(base: &str) -> Result<SlackHttpClient, SlackError> {
@@ -108,7 +124,14 @@ impl Reporter {
         Self {
             client,
             bot_token: bot_token.map(|t| SlackApiToken::new(SlackApiTokenValue::new(t))),
+            timeout: SLACK_TIMEOUT,
         }
+    }
+
+    /// A shorter bound, for tests and for a shutdown that must finish in time.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Sends a new message.
@@ -135,12 +158,41 @@ impl Reporter {
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, SlackError> {
         let token = SlackApiToken::new(SlackApiTokenValue::new(token.to_owned()));
-        self.client
-            .open_session(&token)
-            .http_session_api
-            .http_post(method, body, None)
-            .await
-            .map_err(|source| SlackError::Api { method, source })
+        let session = self.client.open_session(&token);
+        self.timed(
+            method,
+            session.http_session_api.http_post(method, body, None),
+        )
+        .await
+    }
+
+    /// Completes a Workflow Builder step with how its request ended:
+    /// `functions.completeSuccess` with the state and message as outputs, or
+    /// `functions.completeError` with the message. `token` is the step's own
+    /// `bot_access_token` when it is still fresh, else the bot token.
+    pub async fn complete_step(
+        &self,
+        token: Option<&str>,
+        execution_id: &str,
+        end: &StepEnd,
+    ) -> Result<(), SlackError> {
+        let (method, body) = if end.ok {
+            (
+                "functions.completeSuccess",
+                serde_json::json!({"function_execution_id": execution_id,
+                                   "outputs": {"state": end.state, "message": end.message}}),
+            )
+        } else {
+            (
+                "functions.completeError",
+                serde_json::json!({"function_execution_id": execution_id, "error": end.message}),
+            )
+        };
+        match token {
+            Some(t) => self.call(method, t, &body).await,
+            None => self.call_as_bot(method, &body).await,
+        }
+        .map(|_| ())
     }
 
     /// Calls a Web API method with the bot token.
@@ -173,14 +225,8 @@ impl Reporter {
                     reply.content(),
                     ts.clone().into(),
                 );
-                self.client
-                    .open_session(token)
-                    .chat_update(&req)
-                    .await
-                    .map_err(|source| SlackError::Api {
-                        method: "chat.update",
-                        source,
-                    })?;
+                let session = self.client.open_session(token);
+                self.timed("chat.update", session.chat_update(&req)).await?;
                 Ok(posted.clone())
             }
             _ => self.post(to, reply).await,
@@ -205,15 +251,10 @@ impl Reporter {
         if let Some(ts) = thread_ts {
             req = req.with_thread_ts(ts.clone().into());
         }
+        let session = self.client.open_session(token);
         let res = self
-            .client
-            .open_session(token)
-            .chat_post_message(&req)
-            .await
-            .map_err(|source| SlackError::Api {
-                method: "chat.postMessage",
-                source,
-            })?;
+            .timed("chat.postMessage", session.chat_post_message(&req))
+            .await?;
         Ok(Posted::Message {
             channel: res.channel.to_string(),
             ts: res.ts.to_string(),
@@ -224,13 +265,28 @@ impl Reporter {
         let url: url::Url = url.parse().map_err(SlackError::ResponseUrl)?;
         let req =
             SlackApiPostWebhookMessageRequest::new(reply.content()).with_replace_original(replace);
-        self.client
-            .respond_to_event(&SlackResponseUrl::new(url), &req)
-            .await
-            .map_err(|source| SlackError::Api {
-                method: "response_url",
-                source,
-            })?;
+        let response_url = SlackResponseUrl::new(url);
+        self.timed(
+            "response_url",
+            self.client.respond_to_event(&response_url, &req),
+        )
+        .await?;
         Ok(())
+    }
+
+    /// Every call to Slack is bounded: a Slack that does not answer must not
+    /// hold a request (or the shutdown drain) forever.
+    async fn timed<T>(
+        &self,
+        method: &'static str,
+        call: impl std::future::Future<Output = Result<T, slack_morphism::errors::SlackClientError>>,
+    ) -> Result<T, SlackError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result.map_err(|source| SlackError::Api { method, source }),
+            Err(_) => Err(SlackError::Timeout {
+                method,
+                secs: self.timeout.as_secs_f32(),
+            }),
+        }
     }
 }

@@ -8,7 +8,7 @@
 //! | `reason` | empty when allowed; a refusal's code when refused (`not_operator`, `not_viewer`, `rate_limited`, …, see `decide::Refusal::code`); `unparsed` or `unknown_instance` when invalid |
 //! | `entry_point` | `slash_command`, `mention`, `workflow_message`, `workflow_step`, `modal`, `button`, `dispatch` |
 //! | `backend` | `notebooks`, `github`, `dry-run`, or empty when no backend was chosen |
-//! | `outcome` | see [`OutcomeKind`]; `; report failed` is appended when Slack did not take the reply |
+//! | `outcome` | see [`OutcomeKind`]; `; report failed` is appended when Slack did not take the reply. A row is written as `running` when an allowed request starts work, and settled with its outcome when the work ends (before the reply is sent) |
 //!
 //! `principal` is a Slack user id (`U…`) or `workflow:B…`; `team` a workspace id
 //! (empty for a dispatch); `command` the normalised command text.
@@ -81,6 +81,11 @@ pub enum OutcomeKind {
     LeftForNextProcess,
     /// `error:SIDE`: failed on that side (`instance`, `google`, `github`, `bot`).
     Failed(Side),
+    /// `running`: allowed and under way; settled when it ends.
+    Running,
+    /// `interrupted`: the process stopped before the work ended and could not
+    /// hand it on; check the instance's state.
+    Interrupted,
 }
 
 const LEFT: &str = "pending:left for the next process";
@@ -100,6 +105,8 @@ impl fmt::Display for OutcomeKind {
             OutcomeKind::Pending => f.write_str("pending"),
             OutcomeKind::LeftForNextProcess => f.write_str(LEFT),
             OutcomeKind::Failed(side) => write!(f, "error:{side}"),
+            OutcomeKind::Running => f.write_str("running"),
+            OutcomeKind::Interrupted => f.write_str("interrupted"),
         }
     }
 }
@@ -113,6 +120,8 @@ impl OutcomeKind {
             "whoami" => OutcomeKind::Whoami,
             "handed_off" => OutcomeKind::HandedOff,
             "pending" => OutcomeKind::Pending,
+            "running" => OutcomeKind::Running,
+            "interrupted" => OutcomeKind::Interrupted,
             LEFT => OutcomeKind::LeftForNextProcess,
             _ => match s.split_once(':') {
                 Some(("list", n)) => OutcomeKind::Listed(n.parse().ok()?),
@@ -130,7 +139,7 @@ impl OutcomeKind {
 
     /// Whether the person's request did not get what it asked for.
     pub fn is_failure(&self) -> bool {
-        matches!(self, OutcomeKind::Failed(_))
+        matches!(self, OutcomeKind::Failed(_) | OutcomeKind::Interrupted)
     }
 }
 
@@ -195,6 +204,26 @@ pub struct AuditRecord {
     pub outcome: AuditOutcome,
 }
 
+/// One change to the audit trail, applied in the order queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditWrite {
+    Insert(AuditRecord),
+    /// Sets the outcome of the latest row with this request id.
+    Settle {
+        request_id: String,
+        outcome: AuditOutcome,
+    },
+}
+
+impl AuditWrite {
+    pub fn request_id(&self) -> &str {
+        match self {
+            AuditWrite::Insert(r) => &r.request_id,
+            AuditWrite::Settle { request_id, .. } => request_id,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +242,8 @@ mod tests {
             OutcomeKind::Pending,
             OutcomeKind::LeftForNextProcess,
             OutcomeKind::Failed(Side::Google),
+            OutcomeKind::Running,
+            OutcomeKind::Interrupted,
         ];
         for kind in kinds {
             for report_failed in [false, true] {

@@ -10,12 +10,13 @@
 pub mod audit;
 mod sqlite;
 
-pub use audit::{AuditDecision, AuditOutcome, AuditRecord, OutcomeKind};
+pub use audit::{AuditDecision, AuditOutcome, AuditRecord, AuditWrite, OutcomeKind};
 
 use crate::domain::{EntryPoint, Principal, Verb};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -52,7 +53,8 @@ pub struct PendingOperation {
 /// What a database must do for the bot.
 #[async_trait]
 pub trait StoreBackend: Send + Sync {
-    async fn write_audit(&self, rows: &[AuditRecord]) -> Result<(), StoreError>;
+    /// Applies the writes in order, in one transaction.
+    async fn write_audit(&self, writes: &[AuditWrite]) -> Result<(), StoreError>;
     /// True the first time an event id is claimed, false for every later claim.
     async fn claim_event(&self, event_id: &str) -> Result<bool, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
@@ -86,7 +88,7 @@ pub trait StoreBackend: Send + Sync {
 }
 
 enum WriterMsg {
-    Row(Box<AuditRecord>),
+    Write(Box<AuditWrite>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -94,6 +96,9 @@ enum WriterMsg {
 pub struct Store {
     db: Arc<dyn StoreBackend>,
     tx: mpsc::UnboundedSender<WriterMsg>,
+    /// Requests whose row was begun and not yet settled: what a shutdown marks
+    /// interrupted. A std mutex, never held across an await.
+    unsettled: Arc<Mutex<HashSet<String>>>,
 }
 
 /// Most rows one transaction takes; larger bursts become several transactions.
@@ -109,20 +114,74 @@ impl Store {
         Ok(Self::with_backend(db))
     }
 
+    /// A store that lives only as long as the process: for a GitHub Actions
+    /// job, whose container keeps nothing and may not be able to write a file.
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        Self::open("sqlite::memory:").await
+    }
+
     pub fn with_backend(db: Arc<dyn StoreBackend>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(write_loop(db.clone(), rx));
-        Self { db, tx }
+        Self {
+            db,
+            tx,
+            unsettled: Arc::default(),
+        }
     }
 
-    /// Queues an audit row; never waits.
-    pub fn record(&self, row: AuditRecord) {
-        if let Err(e) = self.tx.send(WriterMsg::Row(Box::new(row))) {
-            // The writer is gone only after close(): keep the row in the log at least.
-            if let WriterMsg::Row(row) = e.0 {
-                tracing::error!(request_id = %row.request_id, "audit writer closed; row not stored");
+    fn send(&self, write: AuditWrite) {
+        if let Err(e) = self.tx.send(WriterMsg::Write(Box::new(write))) {
+            // The writer is gone only when the runtime is: the log line keeps the row.
+            if let WriterMsg::Write(w) = e.0 {
+                tracing::error!(request_id = %w.request_id(), "audit writer closed; row not stored");
             }
         }
+    }
+
+    /// Queues a finished request's row; never waits.
+    pub fn record(&self, row: AuditRecord) {
+        self.send(AuditWrite::Insert(row));
+    }
+
+    /// Queues the row of a request whose work is starting, as `running`, so an
+    /// action that happens is on record even if the process dies mid-way.
+    pub fn begin(&self, mut row: AuditRecord) {
+        row.outcome = OutcomeKind::Running.into();
+        self.unsettled
+            .lock()
+            .expect("unsettled lock")
+            .insert(row.request_id.clone());
+        self.send(AuditWrite::Insert(row));
+    }
+
+    /// Completes the latest row of a request with how it ended.
+    pub fn settle(&self, request_id: &str, outcome: AuditOutcome) {
+        self.unsettled
+            .lock()
+            .expect("unsettled lock")
+            .remove(request_id);
+        self.send(AuditWrite::Settle {
+            request_id: request_id.to_owned(),
+            outcome,
+        });
+    }
+
+    /// At shutdown: every row still `running` becomes `interrupted`.
+    pub fn interrupt_unsettled(&self) -> usize {
+        let ids: Vec<String> = self
+            .unsettled
+            .lock()
+            .expect("unsettled lock")
+            .drain()
+            .collect();
+        for id in &ids {
+            self.send(AuditWrite::Settle {
+                request_id: id.clone(),
+                outcome: OutcomeKind::Interrupted.into(),
+            });
+        }
+        ids.len()
     }
 
     /// Waits until every row queued so far is written.
@@ -155,14 +214,14 @@ impl Store {
 }
 
 async fn write_loop(db: Arc<dyn StoreBackend>, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
-    let mut batch: Vec<AuditRecord> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<AuditWrite> = Vec::with_capacity(BATCH);
     let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         // Take whatever else is already queued: under load rows share a transaction.
         while let Some(msg) = next.take() {
             match msg {
-                WriterMsg::Row(r) => batch.push(*r),
+                WriterMsg::Write(w) => batch.push(*w),
                 WriterMsg::Flush(ack) => acks.push(ack),
             }
             if batch.len() < BATCH {

@@ -1,6 +1,9 @@
 //! SQLite, the embedded default for a laptop or a single VM.
 
-use super::{AuditDecision, AuditOutcome, AuditRecord, PendingOperation, StoreBackend, StoreError};
+use super::{
+    AuditDecision, AuditOutcome, AuditRecord, AuditWrite, PendingOperation, StoreBackend,
+    StoreError,
+};
 use crate::domain::EntryPoint;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -38,26 +41,42 @@ impl Sqlite {
 
 #[async_trait]
 impl StoreBackend for Sqlite {
-    async fn write_audit(&self, rows: &[AuditRecord]) -> Result<(), StoreError> {
+    async fn write_audit(&self, writes: &[AuditWrite]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for r in rows {
-            sqlx::query(
-                "INSERT INTO audit (at, request_id, team, principal, entry_point, command, instance, decision, reason, backend, outcome)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(r.at.to_rfc3339())
-            .bind(&r.request_id)
-            .bind(&r.team)
-            .bind(&r.principal)
-            .bind(r.entry_point.as_str())
-            .bind(&r.command)
-            .bind(&r.instance)
-            .bind(r.decision.as_str())
-            .bind(&r.reason)
-            .bind(&r.backend)
-            .bind(r.outcome.to_string())
-            .execute(&mut *tx)
-            .await?;
+        for w in writes {
+            match w {
+                AuditWrite::Insert(r) => {
+                    sqlx::query(
+                        "INSERT INTO audit (at, request_id, team, principal, entry_point, command, instance, decision, reason, backend, outcome)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(r.at.to_rfc3339())
+                    .bind(&r.request_id)
+                    .bind(&r.team)
+                    .bind(&r.principal)
+                    .bind(r.entry_point.as_str())
+                    .bind(&r.command)
+                    .bind(&r.instance)
+                    .bind(r.decision.as_str())
+                    .bind(&r.reason)
+                    .bind(&r.backend)
+                    .bind(r.outcome.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                AuditWrite::Settle {
+                    request_id,
+                    outcome,
+                } => {
+                    sqlx::query(
+                        "UPDATE audit SET outcome = ? WHERE id = (SELECT MAX(id) FROM audit WHERE request_id = ?)",
+                    )
+                    .bind(outcome.to_string())
+                    .bind(request_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
         }
         tx.commit().await?;
         Ok(())

@@ -3,7 +3,6 @@
 //! the acknowledgement never waits for it.
 
 use crate::pipeline::{App, Request};
-use crate::verify::VerifyError;
 use std::future::Future;
 use std::sync::Arc;
 use tokio_util::task::TaskTracker;
@@ -18,7 +17,6 @@ pub enum Answer {
     /// Sentences to show under a dialog's inputs: (block id, sentence).
     DialogErrors(Vec<(&'static str, String)>),
     BadRequest(String),
-    Refuse(VerifyError),
 }
 
 /// Runs work after the acknowledgement, tracked so shutdown can wait for it.

@@ -5,14 +5,18 @@ use super::answer::{Answer, Spawner};
 use super::dialog;
 use crate::domain::{EntryPoint, Origin, Principal, SlackUserId};
 use crate::pipeline::{Input, Request};
-use crate::report::ReplyTo;
+use crate::report::{ReplyTo, messages};
 use crate::verify::allowed_team;
 use slack_morphism::prelude::*;
 
 pub fn slash_command(spawner: &Spawner, form: SlackCommandEvent) -> Answer {
     let team = match allowed_team(spawner.app().config(), form.team_id.as_ref()) {
         Ok(t) => t,
-        Err(e) => return Answer::Refuse(e),
+        Err(e) => {
+            // Signed by Slack, so a person is waiting: tell them, politely.
+            tracing::info!(reason = %e, "slash command from a workspace this bot does not serve");
+            return Answer::Ephemeral(messages::foreign_workspace());
+        }
     };
     let Ok(user) = SlackUserId::parse(form.user_id.as_ref()) else {
         return Answer::BadRequest("user_id is not a Slack user id".into());
@@ -36,9 +40,9 @@ pub fn slash_command(spawner: &Spawner, form: SlackCommandEvent) -> Answer {
             entry: EntryPoint::SlashCommand,
             input: Input::Text(text),
             reply_to: ReplyTo::ResponseUrl(form.response_url.value().to_string()),
-            origin: Origin {
-                channel: Some(form.channel_id.to_string()),
-                thread_ts: None,
+            // The response_url is a capability: another process tells the end in DM.
+            origin: Origin::Direct {
+                user: form.user_id.to_string(),
             },
         },
     );

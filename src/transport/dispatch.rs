@@ -1,18 +1,22 @@
 //! `workbench-bot handle-dispatch`: the transport a GitHub Actions job runs for a
 //! `repository_dispatch` the bot sent.
 //!
-//! It trusts nothing in the event. The payload may only hold the fields the bot
-//! sends; the command must be start or stop; the alias must be in the config and
-//! the instance path comes from the config; the requester is checked by the same
-//! core policy as in Slack. Then it acts through the Notebooks API, reports in the
-//! Slack thread, writes the job summary, and exits non-zero on any refusal or
-//! failure.
+//! It trusts nothing in the event until it has proved the bot sent it: the
+//! event's `sender` must be `backend.github.sender`, and the payload must carry
+//! the bot's signature (`WORKBENCH_DISPATCH_SECRET`) over every field used here,
+//! issued within `backend.github.max_age_minutes`. Even then the command must be
+//! start or stop, the alias must be in the config, the instance path comes from
+//! the config, and the requester is checked by the same policy as in Slack. It
+//! acts through the Notebooks API, tells the requester how it ended through the
+//! door they used, writes the job summary, and exits non-zero on any refusal or
+//! failure. Nothing it refuses before the signature holds is posted to Slack:
+//! a forged payload must not make the bot message anyone.
 
-use crate::act::Backends;
+use crate::act::{Backends, DispatchPayload};
 use crate::config::{BackendKind, Config};
 use crate::domain::{Command, EntryPoint, Origin, Principal, Verb};
-use crate::pipeline::{App, Input, Request};
-use crate::report::{Reply, ReplyTo, Reporter, messages, slack_client};
+use crate::pipeline::{App, Handled, Input, Request};
+use crate::report::{Reply, ReplyTo, Reporter, StepEnd, messages, slack_client};
 use crate::settings::Settings;
 use crate::store::Store;
 use serde::Deserialize;
@@ -22,40 +26,12 @@ use std::sync::Arc;
 #[derive(Deserialize)]
 struct Event {
     client_payload: serde_json::Value,
+    sender: Option<Sender>,
 }
 
-/// Exactly what the bot's GitHub backend sends; anything else is refused.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Payload {
-    notebook: String,
-    command: String,
-    #[serde(default)]
-    request_id: Option<String>,
-    requested_by: String,
-    #[serde(default)]
-    slack: Option<PayloadSlack>,
-}
-
-/// Where the requester waits. Unknown keys are refused; values that do not look
-/// like Slack ids are dropped (see [`PayloadSlack::place`]).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PayloadSlack {
-    #[serde(default)]
-    channel: Option<String>,
-    #[serde(default)]
-    thread_ts: Option<String>,
-}
-
-impl PayloadSlack {
-    /// The place to report, keeping only values shaped like Slack ids.
-    fn place(self) -> Origin {
-        Origin {
-            channel: self.channel.filter(|c| looks_like_channel(c)),
-            thread_ts: self.thread_ts.filter(|t| looks_like_ts(t)),
-        }
-    }
+struct Sender {
+    login: String,
 }
 
 /// How the job ended: its exit code and the one line that says why.
@@ -65,60 +41,88 @@ pub struct DispatchResult {
     pub line: String,
 }
 
-fn looks_like_channel(s: &str) -> bool {
-    s.len() >= 3
-        && s.starts_with(['C', 'D', 'G'])
-        && s.bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+fn refused(why: impl std::fmt::Display) -> DispatchResult {
+    DispatchResult {
+        ok: false,
+        line: format!("refused: {why}"),
+    }
 }
 
-fn looks_like_ts(s: &str) -> bool {
-    matches!(s.split_once('.'), Some((a, b)) if !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit()))
-}
-
-/// A request id is echoed into Slack and the summary: keep it to what the bot makes.
-fn clean_request_id(id: Option<String>) -> String {
-    id.filter(|i| {
-        (1..=64).contains(&i.len()) && i.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    })
-    .unwrap_or_else(Request::new_id)
+fn failed(why: impl std::fmt::Display) -> DispatchResult {
+    DispatchResult {
+        ok: false,
+        line: format!("failed: {why}"),
+    }
 }
 
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_owned()
 }
 
-pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> DispatchResult {
-    crate::tls::install();
-    let refuse = |line: String| DispatchResult { ok: false, line };
+/// Reads the event and proves the bot sent it; every refusal here is silent
+/// in Slack, since nothing in the payload can be believed yet.
+fn authenticated(
+    event_path: &Path,
+    config: &Config,
+    settings: &Settings,
+) -> Result<DispatchPayload, DispatchResult> {
+    let text = std::fs::read_to_string(event_path).map_err(|e| {
+        refused(format!(
+            "cannot read the dispatch event at {}: {e}",
+            event_path.display()
+        ))
+    })?;
+    let event: Event = serde_json::from_str(&text)
+        .map_err(|e| refused(format!("the dispatch event is not JSON GitHub sends: {e}")))?;
+    let github = config.github.as_ref().ok_or_else(|| {
+        failed("the config has no [backend.github] section naming the bot's sender")
+    })?;
+    let sender = event.sender.map(|s| s.login).unwrap_or_default();
+    if sender != github.sender {
+        return Err(refused(format!(
+            "the dispatch was sent by `{sender}`, not by the bot's account `{}` (backend.github.sender)",
+            github.sender
+        )));
+    }
+    let payload: DispatchPayload = serde_json::from_value(event.client_payload)
+        .map_err(|e| refused(format!("the payload is not what workbench-bot sends ({e})")))?;
+    let current = settings.dispatch_secret.as_ref().ok_or_else(|| {
+        failed("WORKBENCH_DISPATCH_SECRET is not set in the workflow; add the secret the bot signs with")
+    })?;
+    let mut secrets = vec![current.expose()];
+    secrets.extend(
+        settings
+            .dispatch_secret_previous
+            .as_ref()
+            .map(|s| s.expose()),
+    );
+    let max_minutes = (github.max_age.as_secs() / 60) as i64;
+    payload
+        .verify(&secrets, chrono::Utc::now().timestamp(), max_minutes)
+        .map_err(refused)?;
+    Ok(payload)
+}
 
-    let event: Event = match std::fs::read_to_string(event_path)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-    {
-        Ok(e) => e,
-        Err(e) => {
-            return refuse(format!(
-                "refused: cannot read the dispatch event at {}: {e}",
-                event_path.display()
-            ));
-        }
-    };
-    // Where to report is read on its own first, so even a payload refused below
-    // is answered in its thread.
-    let place = event
-        .client_payload
-        .get("slack")
-        .and_then(|s| serde_json::from_value::<PayloadSlack>(s.clone()).ok())
-        .map(PayloadSlack::place)
-        .unwrap_or_default();
-    let reply_to = match (&place.channel, &place.thread_ts) {
-        (Some(channel), Some(thread_ts)) => ReplyTo::Thread {
+/// Where the requester hears the end: their thread or their DMs; a workflow
+/// step is completed instead.
+fn reply_to(origin: &Origin) -> ReplyTo {
+    match origin {
+        Origin::Thread { channel, thread_ts } => ReplyTo::Thread {
             channel: channel.clone(),
             thread_ts: thread_ts.clone(),
         },
-        _ => ReplyTo::Nowhere,
+        Origin::Direct { user } => ReplyTo::Direct(user.clone()),
+        Origin::Step { .. } | Origin::Nowhere => ReplyTo::Nowhere,
+    }
+}
+
+pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> DispatchResult {
+    crate::tls::install();
+    let payload = match authenticated(event_path, &config, &settings) {
+        Ok(p) => p,
+        Err(result) => return result,
     };
+    let origin = payload.origin();
     let reporter = match slack_client(&settings.slack_api_url) {
         Ok(c) => Reporter::new(
             Arc::new(c),
@@ -127,40 +131,27 @@ pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> D
                 .as_ref()
                 .map(|t| t.expose().to_owned()),
         ),
-        Err(e) => return refuse(format!("failed: {e}")),
+        Err(e) => return failed(e),
     };
-    let say_refused = |why: String| {
-        let reporter = reporter.clone();
-        let reply_to = reply_to.clone();
-        async move {
-            let reply = Reply::text(messages::dispatch_refused(&why));
-            if let Err(e) = reporter.post(&reply_to, &reply).await {
-                tracing::warn!(error = %e, "could not report the refusal in Slack");
-            }
-            refuse(format!("refused: {why}"))
-        }
-    };
-
-    let payload: Payload = match serde_json::from_value(event.client_payload) {
-        Ok(p) => p,
-        Err(e) => {
-            return say_refused(format!("the payload is not what workbench-bot sends ({e})")).await;
-        }
+    let tell = Teller {
+        reporter: &reporter,
+        origin: &origin,
     };
     let verb = match payload.command.as_str() {
         "start" => Verb::Start,
         "stop" => Verb::Stop,
-        _ => return say_refused("the command must be `start` or `stop`".into()).await,
+        _ => return tell.refused("the command must be `start` or `stop`").await,
     };
     let Some(instance) = config.instance(&payload.notebook) else {
-        return say_refused("the notebook is not an alias in this repository's config".into())
+        return tell
+            .refused("the notebook is not an alias in this repository's config")
             .await;
     };
     let alias = instance.alias.to_string();
-    // The strictly parsed payload decides; it names the same place as read above.
-    let place = payload.slack.map(PayloadSlack::place).unwrap_or_default();
     let Some(principal) = Principal::parse(&payload.requested_by) else {
-        return say_refused("requested_by is not a Slack user id or workflow".into()).await;
+        return tell
+            .refused("requested_by is not a Slack user id or workflow")
+            .await;
     };
 
     // This job is where the work really happens: every instance acts through Google.
@@ -168,23 +159,24 @@ pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> D
         inst.backend = BackendKind::Notebooks;
     }
     let config = Arc::new(config);
-    let store = match Store::open(&config.store_url).await {
-        Ok(s) => s,
-        Err(e) => return refuse(format!("failed: {e}")),
-    };
     let backends = match Backends::notebooks_only(&config, &settings).await {
         Ok(b) => b,
         Err(e) => {
-            let line = say_refused(format!("the workflow has no Google credentials: {e}"))
-                .await
-                .line;
-            return refuse(line.replacen("refused", "failed", 1));
+            let why = format!("the workflow has no Google credentials: {e}");
+            tell.say(&messages::dispatch_refused(&why)).await;
+            return failed(why);
         }
     };
-    let app = App::new(config, backends, reporter, store);
+    // The job keeps nothing: the audit of record is the bot's; this one is
+    // for the job's own run and its log.
+    let store = match Store::in_memory().await {
+        Ok(s) => s,
+        Err(e) => return failed(e),
+    };
+    let app = App::new(config, backends, reporter.clone(), store);
     let handled = app
         .handle(Request {
-            id: clean_request_id(payload.request_id),
+            id: payload.request_id.clone(),
             team: None,
             principal,
             entry: EntryPoint::Dispatch,
@@ -192,14 +184,59 @@ pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> D
                 verb,
                 target: Some(alias),
             }),
-            reply_to,
-            origin: place,
+            reply_to: reply_to(&origin),
+            origin: Origin::Nowhere,
         })
         .await;
     app.store().flush().await;
+    tell.complete_step(&handled).await;
     DispatchResult {
         ok: handled.ok,
         line: first_line(&handled.reply.text),
+    }
+}
+
+/// Tells the requester, once the payload is known to be the bot's.
+struct Teller<'a> {
+    reporter: &'a Reporter,
+    origin: &'a Origin,
+}
+
+impl Teller<'_> {
+    async fn say(&self, text: &str) {
+        match self.origin {
+            Origin::Step { execution_id } => {
+                let end = StepEnd {
+                    ok: false,
+                    state: String::new(),
+                    message: text.to_owned(),
+                };
+                if let Err(e) = self.reporter.complete_step(None, execution_id, &end).await {
+                    tracing::warn!(error = %e, "could not complete the workflow step");
+                }
+            }
+            origin => {
+                let to = reply_to(origin);
+                if let Err(e) = self.reporter.post(&to, &Reply::text(text)).await {
+                    tracing::warn!(error = %e, "could not report in Slack");
+                }
+            }
+        }
+    }
+
+    async fn refused(&self, why: &str) -> DispatchResult {
+        self.say(&messages::dispatch_refused(why)).await;
+        refused(why)
+    }
+
+    /// A Workflow Builder step waits for the end, whatever it was.
+    async fn complete_step(&self, handled: &Handled) {
+        if let Origin::Step { execution_id } = self.origin {
+            let end = handled.step_end();
+            if let Err(e) = self.reporter.complete_step(None, execution_id, &end).await {
+                tracing::warn!(error = %e, "could not complete the workflow step");
+            }
+        }
     }
 }
 

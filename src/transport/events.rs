@@ -8,14 +8,13 @@ use super::answer::Spawner;
 use crate::config::Config;
 use crate::domain::{BotId, Command, EntryPoint, Origin, Principal, SlackUserId, Verb};
 use crate::pipeline::{Input, Request};
-use crate::report::ReplyTo;
-use crate::verify::{VerifyError, allowed_team};
+use crate::report::{ReplyTo, StepEnd};
+use crate::verify::allowed_team;
 use serde::Deserialize;
 use slack_morphism::prelude::*;
 
 pub enum EventAction {
     Challenge(String),
-    Refuse(VerifyError),
     Ignore,
     Handle {
         event_id: String,
@@ -101,8 +100,21 @@ pub fn classify(config: &Config, event: SlackPushEvent) -> EventAction {
     };
     let team = match allowed_team(config, cb.team_id.as_ref()) {
         Ok(t) => t,
-        Err(e) => return EventAction::Refuse(e),
+        Err(e) => {
+            // Acknowledged, never refused: Slack retries a 401 and disables event
+            // subscriptions that keep failing (an org-wide install sends events
+            // from every workspace).
+            tracing::info!(reason = %e, "event from a workspace this bot does not serve; ignored");
+            return EventAction::Ignore;
+        }
     };
+    // The bot's own user: a mention it posted itself is never acted on.
+    let own_user = cb
+        .authorizations
+        .iter()
+        .flatten()
+        .find(|a| a.is_bot == Some(true))
+        .map(|a| a.user_id.to_string());
     let event_id = cb.event_id.to_string();
     let request =
         |principal, entry, text: String, channel: String, ts: String, thread_ts: Option<String>| {
@@ -119,15 +131,18 @@ pub fn classify(config: &Config, event: SlackPushEvent) -> EventAction {
                         channel: channel.clone(),
                         thread_ts: thread.clone(),
                     },
-                    origin: Origin {
-                        channel: Some(channel),
-                        thread_ts: Some(thread),
+                    origin: Origin::Thread {
+                        channel,
+                        thread_ts: thread,
                     },
                 }),
             }
         };
     match cb.event {
         SlackEventCallbackBody::AppMention(m) => {
+            if own_user.as_deref() == Some(m.user.as_ref()) {
+                return EventAction::Ignore;
+            }
             let Ok(user) = SlackUserId::parse(m.user.as_ref()) else {
                 return EventAction::Ignore;
             };
@@ -235,7 +250,9 @@ fn function_call(
                 target: Some(notebook),
             }),
             reply_to: ReplyTo::Nowhere,
-            origin: Origin::default(),
+            origin: Origin::Step {
+                execution_id: execution_id.clone(),
+            },
         })
     })();
     EventAction::Function {
@@ -249,32 +266,32 @@ fn function_call(
     }
 }
 
-/// Runs the step through the pipeline, then completes it with its outputs or error.
+/// Runs the step through the pipeline, then completes it with its outputs or
+/// error; work handed to the GitHub workflow is completed by that workflow when
+/// it has ended.
 pub fn spawn_function(spawner: &Spawner, event_id: String, call: FunctionCall) {
     spawner.spawn_once(Some(event_id), |app| async move {
-        let (method, body) = match call.request {
-            Err(why) => (
-                "functions.completeError",
-                serde_json::json!({"function_execution_id": call.execution_id, "error": why.to_string()}),
-            ),
+        let end = match call.request {
+            Err(why) => StepEnd {
+                ok: false,
+                state: String::new(),
+                message: why.to_string(),
+            },
             Ok(req) => {
                 let handled = app.handle(req).await;
-                if handled.ok {
-                    let state = handled.state.as_ref().map(|s| s.describe().to_owned()).unwrap_or_default();
-                    (
-                        "functions.completeSuccess",
-                        serde_json::json!({"function_execution_id": call.execution_id,
-                                           "outputs": {"state": state, "message": handled.reply.text}}),
-                    )
-                } else {
-                    (
-                        "functions.completeError",
-                        serde_json::json!({"function_execution_id": call.execution_id, "error": handled.reply.text}),
-                    )
+                if handled.handed_off {
+                    tracing::info!("the GitHub workflow completes this step when the work ends");
+                    return;
                 }
+                handled.step_end()
             }
         };
-        if let Err(e) = app.reporter.call(method, &call.bot_access_token, &body).await {
+        let token = Some(call.bot_access_token.as_str());
+        if let Err(e) = app
+            .reporter
+            .complete_step(token, &call.execution_id, &end)
+            .await
+        {
             tracing::warn!(team = %call.team, error = %e, "could not complete the workflow step");
         }
     });

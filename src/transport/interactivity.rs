@@ -14,7 +14,7 @@ use crate::report::blocks::{
     ACTION_REFRESH, ACTION_START, ACTION_STOP, MODAL_ACTION_ACTION, MODAL_ACTION_BLOCK,
     MODAL_CALLBACK, MODAL_INSTANCE_ACTION, MODAL_INSTANCE_BLOCK,
 };
-use crate::verify::{VerifyError, allowed_team};
+use crate::verify::allowed_team;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -75,12 +75,14 @@ pub fn handle(spawner: &Spawner, payload: &str) -> Answer {
         Ok(i) => i,
         Err(e) => return Answer::BadRequest(format!("interaction payload: {e}")),
     };
-    let Some(team) = &it.team else {
-        return Answer::Refuse(VerifyError::TeamNotAllowed("(none)".into()));
-    };
-    let team = match allowed_team(spawner.app().config(), &team.id) {
+    let team_id = it.team.as_ref().map(|t| t.id.as_str()).unwrap_or_default();
+    let team = match allowed_team(spawner.app().config(), team_id) {
         Ok(t) => t,
-        Err(e) => return Answer::Refuse(e),
+        Err(e) => {
+            // Signed by Slack: acknowledged, so Slack shows no error, and ignored.
+            tracing::info!(reason = %e, "interaction from a workspace this bot does not serve; ignored");
+            return Answer::Ack;
+        }
     };
     let Some(user) = it
         .user
@@ -122,6 +124,7 @@ struct Actor {
 impl Actor {
     /// A press or submission is authorised as the person who made it.
     fn request(self, entry: EntryPoint, command: Command, reply_to: ReplyTo) -> Request {
+        let user_id = self.user.to_string();
         Request {
             id: Request::new_id(),
             team: Some(self.team),
@@ -129,10 +132,7 @@ impl Actor {
             entry,
             input: Input::Command(command),
             reply_to,
-            origin: Origin {
-                channel: self.channel,
-                thread_ts: None,
-            },
+            origin: Origin::Direct { user: user_id },
         }
     }
 }

@@ -37,10 +37,6 @@ async fn on_command(
             SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text))
                 .with_response_type(SlackMessageResponseType::Ephemeral)
         }
-        Answer::Refuse(e) => {
-            tracing::info!(reason = %e, "Socket Mode command refused");
-            empty_command_response()
-        }
         Answer::BadRequest(e) => {
             tracing::info!(error = %e, "malformed Socket Mode command");
             empty_command_response()
@@ -69,10 +65,6 @@ async fn on_interaction(
             tracing::info!(%text, "Socket Mode interaction answered with nothing to show");
             Ok(SlackInteractionResponse::Empty)
         }
-        Answer::Refuse(e) => {
-            tracing::info!(reason = %e, "Socket Mode interaction refused");
-            Ok(SlackInteractionResponse::Empty)
-        }
         Answer::BadRequest(e) => {
             tracing::info!(error = %e, "malformed Socket Mode interaction");
             Ok(SlackInteractionResponse::Empty)
@@ -92,7 +84,6 @@ async fn on_push(
     match events::classify(s.app().config(), SlackPushEvent::EventCallback(event)) {
         EventAction::Handle { event_id, request } => s.spawn(Some(event_id), *request),
         EventAction::Function { event_id, call } => events::spawn_function(&s, event_id, *call),
-        EventAction::Refuse(e) => tracing::info!(reason = %e, "Socket Mode event refused"),
         EventAction::Challenge(_) | EventAction::Ignore => {}
     }
     Ok(())

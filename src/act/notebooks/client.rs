@@ -49,6 +49,10 @@ pub enum NotebooksError {
     },
     #[error("could not reach the Notebooks API: {0}")]
     Network(#[source] reqwest::Error),
+    #[error(
+        "the Notebooks API did not answer in time; Google is slow or unreachable right now, try again in a minute"
+    )]
+    Timeout(#[source] reqwest::Error),
     #[error("the Notebooks API answered something unreadable: {0}")]
     Decode(#[source] serde_json::Error),
     #[error("the operation failed: {message} (code {code})")]
@@ -60,7 +64,7 @@ impl NotebooksError {
     pub(super) fn is_transient(&self) -> bool {
         match self {
             NotebooksError::Status { status, .. } => *status == 429 || *status >= 500,
-            NotebooksError::Network(_) => true,
+            NotebooksError::Network(_) | NotebooksError::Timeout(_) => true,
             _ => false,
         }
     }
@@ -223,10 +227,13 @@ impl NotebooksClient {
             // start and stop take an empty request message.
             req = req.json(&serde_json::json!({}));
         }
-        let res = req
-            .send()
-            .await
-            .map_err(|e| NotebooksError::Network(e.without_url()))?;
+        let res = req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                NotebooksError::Timeout(e.without_url())
+            } else {
+                NotebooksError::Network(e.without_url())
+            }
+        })?;
         let status = res.status().as_u16();
         let body = res.text().await.map_err(NotebooksError::Network)?;
         if !(200..300).contains(&status) {

@@ -204,7 +204,7 @@ impl Backend for Notebooks {
                 .client
                 .get_operation(operation)
                 .await
-                .map_err(|e| explain(e, "notebooks.operations.get", &inst.name))?;
+                .map_err(|e| explain_operation(e, operation, &inst.name))?;
             if op.done {
                 return self.finish(inst, op, "requested").await;
             }
@@ -233,7 +233,14 @@ impl Backend for Notebooks {
 fn explain(e: NotebooksError, permission: &str, name: &InstanceName) -> BackendError {
     let advice = match &e {
         NotebooksError::Status {
-            status: 401 | 403,
+            status: 401,
+            message,
+            ..
+        } => format!(
+            "Google did not accept the bot's credentials (HTTP 401: {message}): the access token is expired or revoked. On Cloud Run this fixes itself at the next token; in a GitHub workflow, the step that mints GOOGLE_OAUTH_ACCESS_TOKEN must run again"
+        ),
+        NotebooksError::Status {
+            status: 403,
             message,
             ..
         } => format!(
@@ -260,5 +267,19 @@ fn explain(e: NotebooksError, permission: &str, name: &InstanceName) -> BackendE
     BackendError::Google {
         advice,
         source: Arc::new(e),
+    }
+}
+
+/// A failure while following an operation: a 404 there means Google no longer
+/// knows the operation, not that the instance is gone.
+fn explain_operation(e: NotebooksError, operation: &str, name: &InstanceName) -> BackendError {
+    match e {
+        NotebooksError::Status { status: 404, .. } => BackendError::Google {
+            advice: format!(
+                "Google no longer knows the operation {operation} on {name}, so the bot cannot tell how it ended; check the instance's state with `status`"
+            ),
+            source: Arc::new(e),
+        },
+        other => explain(other, "notebooks.operations.get", name),
     }
 }
