@@ -1,10 +1,13 @@
-//! The GitHub backend, `handle-dispatch` and the Actions workflow (issue 4).
+//! The GitHub backend, `handle-dispatch` and the Actions workflow.
 
+use crate::entry_points::{function_executed, interact, view_submission};
 use crate::fake_google::{FakeGoogle, TOKEN as GOOGLE_TOKEN, test_private_key_pem};
 use crate::helpers::*;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use workbench_bot::act::DispatchPayload;
+use workbench_bot::domain::Origin;
 use workbench_bot::settings::{Secret, Settings, Timing};
 
 const INSTALLATION_TOKEN: &str = "ghs_fakeInstallationToken0000000000000000";
@@ -58,6 +61,7 @@ fn github_settings(github: &Fake, app: bool) -> Settings {
             run_poll: Duration::from_millis(20),
             ..Timing::default()
         },
+        dispatch_secret: Some(Secret::new(DISPATCH_SECRET)),
         ..Default::default()
     };
     if app {
@@ -101,10 +105,25 @@ async fn dispatch_once_and_check(app: bool) {
     assert_eq!(p["slack"]["channel"], "C0CHANNEL");
     assert_eq!(p["slack"]["thread_ts"], "1700000000.000100");
     assert_eq!(p["request_id"].as_str().unwrap().len(), 32);
+    let mut keys: Vec<&str> = p.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    keys.sort();
     assert_eq!(
-        p.as_object().unwrap().len(),
-        5,
-        "nothing else in the payload: {p}"
+        keys,
+        [
+            "command",
+            "notebook",
+            "request_id",
+            "requested_by",
+            "slack",
+            "workbench"
+        ],
+        "the documented fields, and what is new nested under one: {p}"
+    );
+    let signed: DispatchPayload = serde_json::from_value(p.clone()).unwrap();
+    assert_eq!(signed.verify(&[DISPATCH_SECRET], now(), 60), Ok(()));
+    assert!(
+        !p.to_string().contains("/response/"),
+        "no response_url leaves the bot: {p}"
     );
     let token = if app { INSTALLATION_TOKEN } else { PAT };
     assert!(
@@ -188,7 +207,9 @@ async fn job(foo_state: &str) -> Job {
     let google = FakeGoogle::start(&[(FOO_PATH, foo_state)]).await;
     let slack = fake_slack().await;
     let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite://{}", dir.path().join("job.db").display());
+    // Inside the Actions container the config's store path may not exist or be
+    // writable; the job keeps no store of its own.
+    let store = "sqlite:///proc/no-such-dir/workbench-bot.db".to_owned();
     let config = dir.path().join("workbench-bot.toml");
     std::fs::write(
         &config,
@@ -208,9 +229,26 @@ fn event(payload: Value) -> Value {
            "repository": {"full_name": "example-org/notebook-ops"}, "sender": {"login": "workbench-bot[bot]"}})
 }
 
+/// A payload as the bot sends it for a mention in a thread, signed with `secret`.
+fn signed_with(notebook: &str, command: &str, requested_by: &str, secret: &str) -> Value {
+    let thread = Origin::Thread {
+        channel: "C0CHANNEL".into(),
+        thread_ts: "1700000000.000100".into(),
+    };
+    let p = DispatchPayload::signed(
+        notebook,
+        command,
+        "0123456789abcdef0123456789abcdef",
+        requested_by,
+        &thread,
+        secret,
+        now(),
+    );
+    serde_json::to_value(p).unwrap()
+}
+
 fn payload(notebook: &str, command: &str, requested_by: &str) -> Value {
-    json!({"notebook": notebook, "command": command, "request_id": "0123456789abcdef0123456789abcdef",
-           "requested_by": requested_by, "slack": {"channel": "C0CHANNEL", "thread_ts": "1700000000.000100"}})
+    signed_with(notebook, command, requested_by, DISPATCH_SECRET)
 }
 
 impl Job {
@@ -227,6 +265,7 @@ impl Job {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap())
             .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+            .env("WORKBENCH_DISPATCH_SECRET", DISPATCH_SECRET)
             .env("SLACK_API_URL", format!("{}/api", self.slack.url))
             .env("NOTEBOOKS_API_URL", &self.google.fake.url)
             .env("GOOGLE_OAUTH_ACCESS_TOKEN", GOOGLE_TOKEN)
@@ -287,11 +326,34 @@ async fn handle_dispatch_starts_and_stops_and_reports_in_the_thread() {
     );
 }
 
+/// Runs one refused case and checks: exit 1 with a one-line reason, nothing
+/// reached Google, and `slack_posts` messages reached Slack.
+async fn refused_case(what: &str, ev: &Value, slack_posts: usize) {
+    let j = job("STOPPED").await;
+    let (out, summary) = j.run(ev).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{what}: must fail: {stderr}");
+    let reason = stderr.lines().last().unwrap_or_default();
+    assert!(
+        reason.starts_with("refused") || reason.contains("Sorry"),
+        "{what}: one-line reason, got {stderr}"
+    );
+    assert!(
+        j.google.fake.calls().is_empty(),
+        "{what}: Google was called: {:#?}",
+        j.google.fake.calls()
+    );
+    let slack = j.slack.calls();
+    assert_eq!(slack.len(), slack_posts, "{what}: {slack:#?}");
+    if slack_posts > 0 {
+        assert_eq!(slack[0].path, "/api/chat.postMessage");
+    }
+    assert!(!summary.contains(": done"), "{what}: {summary}");
+}
+
 #[tokio::test]
 async fn handle_dispatch_refuses_hostile_payloads_without_touching_google() {
-    let mut with_instance = payload("foo", "start", OPERATOR);
-    with_instance["instance"] =
-        json!("projects/evil-project/locations/us-central1-a/instances/crypto-miner");
+    // Signed by the bot, so the refusal is told in the thread.
     let cases = [
         ("command delete", event(payload("foo", "delete", OPERATOR))),
         (
@@ -303,33 +365,172 @@ async fn handle_dispatch_refuses_hostile_payloads_without_touching_google() {
             event(payload("$(curl evil)", "start", OPERATOR)),
         ),
         ("unknown alias", event(payload("bar", "start", OPERATOR))),
-        ("instance override", event(with_instance)),
         ("not an operator", event(payload("foo", "start", STRANGER))),
     ];
     for (what, ev) in cases {
-        let j = job("STOPPED").await;
-        let (out, summary) = j.run(&ev).await;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{what}: must fail");
-        let reason = stderr.lines().last().unwrap_or_default();
-        assert!(
-            reason.starts_with("refused") || reason.contains("Sorry"),
-            "{what}: one-line reason, got {stderr}"
-        );
-        assert!(
-            j.google.fake.calls().is_empty(),
-            "{what}: Google was called: {:#?}",
-            j.google.fake.calls()
-        );
-        let slack = j.slack.calls();
-        assert_eq!(
-            slack.len(),
-            1,
-            "{what}: only the refusal is posted: {slack:#?}"
-        );
-        assert_eq!(slack[0].path, "/api/chat.postMessage");
-        assert!(!summary.contains(": done"), "{what}: {summary}");
+        refused_case(what, &ev, 1).await;
     }
+}
+
+#[tokio::test]
+async fn handle_dispatch_refuses_every_dispatch_the_bot_did_not_sign_and_tells_nobody() {
+    let mut forged_requester = payload("foo", "start", STRANGER);
+    forged_requester["requested_by"] = json!(ADMIN);
+    let mut edited_alias = payload("foo", "start", OPERATOR);
+    edited_alias["notebook"] = json!("secret");
+    let mut edited_thread = payload("foo", "start", OPERATOR);
+    edited_thread["slack"]["channel"] = json!("C0ELSEWHERE");
+    let mut unsigned = payload("foo", "start", OPERATOR);
+    unsigned["workbench"]["signature"] = json!("");
+    let mut no_workbench = payload("foo", "start", OPERATOR);
+    no_workbench.as_object_mut().unwrap().remove("workbench");
+    let mut stale = payload("foo", "start", OPERATOR);
+    let p: DispatchPayload = serde_json::from_value(stale.clone()).unwrap();
+    let thread = p.origin();
+    stale = serde_json::to_value(DispatchPayload::signed(
+        "foo",
+        "start",
+        &p.request_id,
+        OPERATOR,
+        &thread,
+        DISPATCH_SECRET,
+        now() - 2 * 3600,
+    ))
+    .unwrap();
+    let mut with_instance = payload("foo", "start", OPERATOR);
+    with_instance["instance"] =
+        json!("projects/evil-project/locations/us-central1-a/instances/crypto-miner");
+    let mut foreign_sender = event(payload("foo", "start", OPERATOR));
+    foreign_sender["sender"]["login"] = json!("someone-with-write-access");
+    let cases = [
+        ("a forged requested_by", event(forged_requester)),
+        ("an edited alias", event(edited_alias)),
+        ("an edited thread", event(edited_thread)),
+        ("no signature", event(unsigned)),
+        ("no workbench block", event(no_workbench)),
+        (
+            "a signature by another secret",
+            event(signed_with("foo", "start", OPERATOR, "not-the-bots-secret")),
+        ),
+        ("a stale payload", event(stale)),
+        ("an instance override", event(with_instance)),
+        ("a foreign sender", foreign_sender),
+    ];
+    for (what, ev) in cases {
+        // Nothing in these can be believed, so nobody is messaged either.
+        refused_case(what, &ev, 0).await;
+    }
+}
+
+#[tokio::test]
+async fn handle_dispatch_accepts_the_previous_secret_during_a_rotation() {
+    let j = job("STOPPED").await;
+    let path = j.dir.path().join("event.json");
+    let ev = event(signed_with("foo", "start", OPERATOR, "the-old-secret"));
+    std::fs::write(&path, ev.to_string()).unwrap();
+    let out = tokio::process::Command::new(BIN)
+        .args(["handle-dispatch", "--event-path"])
+        .arg(&path)
+        .arg("--config")
+        .arg(&j.config)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+        .env("WORKBENCH_DISPATCH_SECRET", DISPATCH_SECRET)
+        .env("WORKBENCH_DISPATCH_SECRET_PREVIOUS", "the-old-secret")
+        .env("SLACK_API_URL", format!("{}/api", j.slack.url))
+        .env("NOTEBOOKS_API_URL", &j.google.fake.url)
+        .env("GOOGLE_OAUTH_ACCESS_TOKEN", GOOGLE_TOKEN)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(j.google.posts("start").len(), 1);
+}
+
+/// The dispatch the bot really sent for a request, as the job's event.
+async fn sent_dispatch(github: &Fake) -> Value {
+    let body = github.wait_for("/dispatches", 1).await[0].json();
+    event(body["client_payload"].clone())
+}
+
+#[tokio::test]
+async fn a_slash_command_on_a_github_instance_is_told_the_final_state_in_a_dm() {
+    let (t, github) = spawn_github(false).await;
+    t.command(OPERATOR, "start foo").await;
+    let ev = sent_dispatch(&github).await;
+    assert_eq!(ev["client_payload"]["workbench"]["dm"], OPERATOR);
+    let j = job("STOPPED").await;
+    let (out, _) = j.run(&ev).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dm = j.slack.calls_to("/api/chat.update");
+    let last = dm.last().expect("the progress DM is updated").json();
+    assert_eq!(last["channel"], OPERATOR, "in the requester's DMs");
+    assert!(
+        last["text"].as_str().unwrap().contains("`foo` is running"),
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn a_dialog_submission_on_a_github_instance_is_told_the_final_state_in_a_dm() {
+    let (t, github) = spawn_github(false).await;
+    let res = interact(&t, &view_submission(OPERATOR, Some("foo"), Some("start"))).await;
+    assert_eq!(res.status(), 200);
+    let ev = sent_dispatch(&github).await;
+    assert_eq!(ev["client_payload"]["workbench"]["dm"], OPERATOR);
+    let j = job("STOPPED").await;
+    let (out, _) = j.run(&ev).await;
+    assert!(out.status.success());
+    let last = j.slack.calls_to("/api/chat.update").last().unwrap().json();
+    assert_eq!(last["channel"], OPERATOR);
+    assert!(last["text"].as_str().unwrap().contains("`foo` is running"));
+}
+
+#[tokio::test]
+async fn a_workflow_step_on_a_github_instance_completes_only_when_the_work_has_ended() {
+    let (t, github) = spawn_github(false).await;
+    t.event(
+        &function_executed("Ev0STEPGH", OPERATOR, "foo", "start"),
+        None,
+    )
+    .await;
+    let ev = sent_dispatch(&github).await;
+    assert_eq!(ev["client_payload"]["workbench"]["step"], "Fx0EXECUTION1");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        t.slack
+            .calls_to("/api/functions.completeSuccess")
+            .is_empty()
+            && t.slack.calls_to("/api/functions.completeError").is_empty(),
+        "not completed at hand-off: {:#?}",
+        t.slack.calls()
+    );
+    let j = job("STOPPED").await;
+    let (out, _) = j.run(&ev).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = j.slack.calls_to("/api/functions.completeSuccess");
+    assert_eq!(done.len(), 1, "{:#?}", j.slack.calls());
+    let body = done[0].json();
+    assert_eq!(body["function_execution_id"], "Fx0EXECUTION1");
+    assert_eq!(body["outputs"]["state"], "running");
+    assert_eq!(
+        done[0].header("authorization"),
+        Some(format!("Bearer {BOT_TOKEN}").as_str()),
+        "completed with the bot token: the step's own token may have expired"
+    );
 }
 
 // ---- the workflow --------------------------------------------------------------
@@ -429,12 +630,19 @@ fn the_workflow_runs_handle_dispatch_with_least_permissions() {
     assert_eq!(perms.len(), 2);
     assert_eq!(doc["permissions"]["contents"].as_str(), Some("read"));
     assert_eq!(doc["permissions"]["id-token"].as_str(), Some("write"));
-    assert!(
-        doc["concurrency"]["group"]
-            .as_str()
-            .unwrap()
-            .contains("client_payload.notebook")
-    );
+    // A concurrency group would cancel a queued run when a third arrives, and
+    // that request would vanish without a word.
+    assert!(doc["concurrency"].is_badvalue(), "no concurrency group");
+    for step in doc["jobs"]["control"]["steps"].as_vec().unwrap() {
+        if let Some(uses) = step["uses"].as_str() {
+            let (_, pin) = uses.split_once('@').unwrap();
+            assert!(
+                pin.len() == 40 && pin.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{uses} is pinned by commit SHA"
+            );
+        }
+    }
+    assert!(WORKFLOW.contains("secrets.WORKBENCH_DISPATCH_SECRET"));
     assert!(
         doc["run-name"]
             .as_str()

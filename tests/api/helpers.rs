@@ -18,6 +18,7 @@ use workbench_bot::verify::sign;
 
 pub const SECRET: &str = "test-signing-secret";
 pub const BOT_TOKEN: &str = "xoxb-test-token";
+pub const DISPATCH_SECRET: &str = "test-dispatch-secret";
 pub const TEAM: &str = "T0123ABCD";
 pub const OPERATOR: &str = "U01AAAAAAAA";
 pub const OPERATOR2: &str = "U01BBBBBBBB";

@@ -565,7 +565,9 @@ async fn refusals_on_the_notebooks_backend_reach_nothing_at_google() {
         "{texts:?}"
     );
     assert!(
-        texts.iter().any(|x| x.contains("you may not see secret")),
+        texts
+            .iter()
+            .any(|x| x.contains("I don't know an instance called \"secret\"")),
         "{texts:?}"
     );
     assert!(

@@ -57,12 +57,25 @@ async fn a_user_who_is_not_an_operator_is_refused_with_the_reason_and_nothing_ch
 async fn a_viewer_cannot_see_an_instance_it_is_not_named_on() {
     let t = spawn_app().await;
     t.command(OPERATOR2, "status secret").await;
-    let text = t.slack.wait_for("/response/1", 1).await[0].text();
-    assert!(text.contains("you may not see secret"), "{text}");
+    let hidden = t.slack.wait_for("/response/1", 1).await[0].text();
+    t.command(OPERATOR2, "status nosuch").await;
+    let unknown = t.slack.wait_for("/response/1", 2).await[1].text();
+    // Someone who may not see an instance cannot tell it exists.
+    assert_eq!(
+        hidden.replace("\"secret\"", "\"X\""),
+        unknown.replace("\"nosuch\"", "\"X\""),
+        "the two answers must read the same"
+    );
+    assert!(
+        hidden.contains("I don't know an instance called"),
+        "{hidden}"
+    );
+    let rows = t.wait_audit(2).await;
+    assert_eq!(rows[0].reason, "not_viewer", "the audit still says why");
 }
 
 #[tokio::test]
-async fn unsigned_wrongly_signed_stale_and_foreign_team_requests_get_401_and_do_nothing() {
+async fn unsigned_wrongly_signed_and_stale_requests_get_401_and_do_nothing() {
     let t = spawn_app().await;
     let form = command_form(OPERATOR, "start foo", &t.response_url(1), TEAM);
     let client = reqwest::Client::new();
@@ -98,8 +111,20 @@ async fn unsigned_wrongly_signed_stale_and_foreign_team_requests_get_401_and_do_
         .await;
     assert_eq!(stale.status(), 401);
 
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        t.slack.calls().is_empty(),
+        "nothing may reach Slack: {:#?}",
+        t.slack.calls()
+    );
+    assert!(t.audit().await.is_empty(), "nothing reached the core");
+}
+
+#[tokio::test]
+async fn a_foreign_workspace_is_acknowledged_told_politely_and_nothing_happens() {
+    let t = spawn_app().await;
     let foreign = command_form(OPERATOR, "start foo", &t.response_url(1), "T0OTHERTEAM");
-    let other_team = t
+    let command = t
         .post_signed(
             "/slack/commands",
             "application/x-www-form-urlencoded",
@@ -108,14 +133,25 @@ async fn unsigned_wrongly_signed_stale_and_foreign_team_requests_get_401_and_do_
             now(),
         )
         .await;
-    assert_eq!(other_team.status(), 401);
+    assert_eq!(command.status(), 200, "a person is waiting: no error page");
+    let body: serde_json::Value = command.json().await.unwrap();
+    assert_eq!(body["response_type"], "ephemeral");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .contains("not set up for your workspace"),
+        "{body}"
+    );
 
+    // An org-wide install delivers every workspace's events: a 401 would be
+    // retried and get the subscription disabled, so they are acknowledged.
     let foreign_event = {
         let mut e = mention_event("Ev0FOREIGN", OPERATOR, "<@U0OURBOT> start foo");
         e["team_id"] = "T0OTHERTEAM".into();
         e
     };
-    assert_eq!(t.event(&foreign_event, None).await.status(), 401);
+    assert_eq!(t.event(&foreign_event, None).await.status(), 200);
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -123,7 +159,13 @@ async fn unsigned_wrongly_signed_stale_and_foreign_team_requests_get_401_and_do_
         "nothing may reach Slack: {:#?}",
         t.slack.calls()
     );
-    assert!(t.audit().await.is_empty(), "nothing reached the core");
+    assert!(t.audit().await.is_empty(), "nothing reached the pipeline");
+    let foo = t.app.config().instance("foo").unwrap();
+    use workbench_bot::act::Backend;
+    assert_eq!(
+        t.app.backends().dry_run().status(foo).await.unwrap().state,
+        workbench_bot::act::State::Stopped
+    );
 }
 
 #[tokio::test]
