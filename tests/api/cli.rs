@@ -3,6 +3,7 @@
 use crate::helpers::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use workbench_bot::sign;
 
 const BIN: &str = env!("CARGO_BIN_EXE_workbench-bot");
 
@@ -161,4 +162,82 @@ fn the_local_example_serves_simulate_works_and_sigterm_keeps_the_audit() {
     });
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(rows[0].outcome, "done:ACTIVE");
+}
+
+/// A `response_url` host that accepts connections and never answers.
+fn black_hole() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/response", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+/// Cloud Run gives 10 s from SIGTERM to exit: with Slack hanging on every reply,
+/// the bot still exits 0 in time, and every request is on record.
+#[test]
+fn sigterm_with_twenty_replies_hanging_exits_in_time_with_every_row_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let db = dir.path().join("audit.db");
+    let config = std::fs::read_to_string("examples/local.toml")
+        .unwrap()
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
+        .replace(
+            "sqlite://workbench-bot.db",
+            &format!("sqlite://{}", db.display()),
+        );
+    let path = dir.path().join("local.toml");
+    std::fs::write(&path, config).unwrap();
+    let (_hole, response_url) = black_hole();
+    workbench_bot::install_tls();
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("SLACK_SIGNING_SECRET", "local-dev-secret")
+            .env_remove("PORT")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while reqwest::blocking::get(format!("http://127.0.0.1:{port}/healthz")).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(5), "never healthy");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let http = reqwest::blocking::Client::new();
+    for i in 0..20 {
+        // Twenty people, so no one meets the per-person limit.
+        let user = format!("U0{i:09}");
+        let form = command_form(&user, "status foo", &response_url, "T0123ABCD");
+        let ts = chrono::Utc::now().timestamp();
+        let res = http
+            .post(format!("http://127.0.0.1:{port}/slack/commands"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", sign("local-dev-secret", ts, &form))
+            .body(form)
+            .send()
+            .unwrap();
+        assert_eq!(res.status(), 200, "acknowledged at once");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let term = Instant::now();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status();
+    let status = child.0.wait().unwrap();
+    let took = term.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(10), "exit took {took:?}");
+    let rows = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = workbench_bot::store::Store::open(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        store.audit_rows().await.unwrap()
+    });
+    assert_eq!(rows.len(), 20, "{rows:#?}");
+    assert!(
+        rows.iter().all(|r| r.outcome == "STOPPED"),
+        "each row says what the request found: {rows:#?}"
+    );
 }

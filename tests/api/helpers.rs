@@ -208,6 +208,8 @@ pub struct TestApp {
 
 #[derive(Default)]
 pub struct Spawn {
+    /// Another process's store, to run a second replica beside it.
+    pub store_url: Option<String>,
     pub extra_config: String,
     pub replace: Vec<(String, String)>,
     pub settings: Settings,
@@ -225,7 +227,9 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
 
 pub async fn spawn_with_slack(opts: Spawn, slack: Fake) -> TestApp {
     let dir = opts.dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
-    let store_url = format!("sqlite://{}", dir.path().join("audit.db").display());
+    let store_url = opts
+        .store_url
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("audit.db").display()));
     let mut text = base_config(&store_url, &opts.extra_config);
     for (from, to) in &opts.replace {
         assert!(text.contains(from.as_str()), "config has no {from}");

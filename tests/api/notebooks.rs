@@ -25,6 +25,7 @@ fn fast() -> Timing {
 
 #[derive(Default)]
 struct Opts {
+    store_url: Option<String>,
     replace: Vec<(String, String)>,
     google: Option<FakeGoogle>,
     dir: Option<tempfile::TempDir>,
@@ -54,6 +55,7 @@ async fn spawn_notebooks(o: Opts) -> Env {
     )];
     replace.extend(o.replace);
     let spawn = Spawn {
+        store_url: o.store_url,
         replace,
         extra_config: format!(
             "[[instance]]\nalias = \"gpu\"\nname = \"{GPU_PATH}\"\noperators = [\"{ADMIN}\"]\nviewers = [\"*\"]\n"
@@ -447,6 +449,57 @@ async fn a_pending_operation_survives_a_restart_and_is_reported_once() {
         rows[0].request_id, rows[1].request_id,
         "the resumed row belongs to the same request"
     );
+}
+
+/// A rolling deploy: B is already running when A stops mid-operation. B picks
+/// the operation up on its own, without a restart, and reports it once.
+#[tokio::test]
+async fn in_a_rolling_restart_the_running_replica_reports_the_operation_once() {
+    let often = Timing {
+        resume_every: Duration::from_millis(100),
+        ..fast()
+    };
+    let Env { t: a, google } = spawn_notebooks(Opts {
+        timing: Some(often),
+        ..Default::default()
+    })
+    .await;
+    google.behave(OpBehaviour::Never);
+    a.command(OPERATOR, "start foo").await;
+    a.slack.wait_for("/response/1", 1).await; // "Starting foo…"
+    wait_until(Duration::from_secs(5), || {
+        (!google.posts("start").is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+    let b = spawn_notebooks(Opts {
+        google: Some(google.clone()),
+        slack: Some(a.slack.clone()),
+        store_url: Some(a.store_url.clone()),
+        timing: Some(often),
+        ..Default::default()
+    })
+    .await
+    .t;
+    // B sweeps while A holds the lease: nothing for B yet.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a.slack.calls_to("/response/1").len(), 1);
+    google.behave(OpBehaviour::DoneAfter(1));
+    let slack = a.slack.clone();
+    a.stop().await; // SIGTERM to A: it lets go of the operation
+    let replies = slack.wait_for("/response/1", 2).await;
+    assert!(
+        replies[1].text().contains("`foo` is running"),
+        "{replies:#?}"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        slack.calls_to("/response/1").len(),
+        2,
+        "reported exactly once"
+    );
+    assert_eq!(google.posts("start").len(), 1, "B only polls");
+    assert_eq!(b.app.store().db().pending_count().await.unwrap(), 0);
 }
 
 #[tokio::test]

@@ -168,6 +168,29 @@ async fn a_foreign_workspace_is_acknowledged_told_politely_and_nothing_happens()
     );
 }
 
+/// Slack sends a typed `<` as `&lt;`; the bot decodes it to parse, and must
+/// escape it again in anything it echoes, or `<!here>` becomes a live @here.
+#[tokio::test]
+async fn echoed_text_carries_no_live_mention_or_link() {
+    let t = spawn_app().await;
+    let typed = [
+        "status &lt;!here&gt;",
+        "status <!here>",
+        "start <https://evil.example|x>",
+        "start &lt;https://evil.example|JupyterLab&gt;",
+        "&lt;!channel&gt; please",
+        "status foo &lt;@U02CCCCCCCC&gt;",
+    ];
+    for (n, text) in typed.iter().enumerate() {
+        t.command(OPERATOR, text).await;
+        let replies = t.slack.wait_for("/response/1", n + 1).await;
+        let reply = replies[n].text();
+        for live in ["<!", "<http", "<@U02"] {
+            assert!(!reply.contains(live), "{text:?} echoed {live}: {reply}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn oversized_and_malformed_bodies_are_refused_without_a_panic() {
     let t = spawn_app().await;
