@@ -211,6 +211,26 @@ impl fmt::Display for Principal {
     }
 }
 
+/// Which backend carries out an instance's starts and stops: named in the
+/// config, implemented in `act`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    Notebooks,
+    Github,
+    DryRun,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Notebooks => "notebooks",
+            BackendKind::Github => "github",
+            BackendKind::DryRun => "dry-run",
+        }
+    }
+}
+
 /// Which door a request came through. Its text form is stored in the audit
 /// trail and in pending operations (see the store's audit schema).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -7,6 +7,23 @@ use workbench_bot::sign;
 
 const BIN: &str = env!("CARGO_BIN_EXE_workbench-bot");
 
+/// The README's example config with its address and store moved, as values.
+fn local_example(listen: &str, store_url: &str) -> Example {
+    let text = std::fs::read_to_string("examples/local.toml").unwrap();
+    let mut table: toml::Table = toml::from_str(&text).unwrap();
+    table["server"]["listen"] = listen.into();
+    table["store"]["url"] = store_url.into();
+    Example(table)
+}
+
+struct Example(toml::Table);
+
+impl Example {
+    fn write(&self, path: &std::path::Path) {
+        std::fs::write(path, toml::to_string(&self.0).unwrap()).unwrap();
+    }
+}
+
 fn check_config(path: impl AsRef<std::ffi::OsStr>) -> std::process::Output {
     Command::new(BIN)
         .arg("check-config")
@@ -29,10 +46,16 @@ fn check_config_accepts_the_local_example() {
 #[test]
 fn check_config_lists_every_problem_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
-    let text = base_config("sqlite://x.db", "")
-        .replace("admins = [\"@platform\"]", "admins = [\"@platfrom\"]")
-        .replace(FOO_PATH, "not/a/path")
-        + "\n[[instance]]\nalias = \"foo\"\nname = \"projects/example-project/locations/us-central1-a/instances/dup\"\n";
+    let mut config = TestConfig::new("sqlite://x.db");
+    config.access.admins = vec!["@platfrom".into()];
+    config.instance[0].name = "not/a/path".into();
+    config.instance.push(Instance::new(
+        "foo",
+        "projects/example-project/locations/us-central1-a/instances/dup",
+        &[],
+        &[],
+    ));
+    let text = config.toml();
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, &text).unwrap();
     let out = check_config(&path);
@@ -55,7 +78,8 @@ fn check_config_lists_every_problem_with_its_line() {
     );
     assert!(err.contains("alias \"foo\" is defined twice"), "{err}");
 
-    std::fs::write(&path, text.replace("[limits]", "[limits]\nburst = 3")).unwrap();
+    config.limits.unknown.insert("burst".into(), 3);
+    config.write(&path);
     let out = check_config(&path);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("burst"));
@@ -86,15 +110,12 @@ fn the_local_example_serves_simulate_works_and_sigterm_keeps_the_audit() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let db = dir.path().join("audit.db");
-    let config = std::fs::read_to_string("examples/local.toml")
-        .unwrap()
-        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
-        .replace(
-            "sqlite://workbench-bot.db",
-            &format!("sqlite://{}", db.display()),
-        );
     let path = dir.path().join("local.toml");
-    std::fs::write(&path, config).unwrap();
+    local_example(
+        &format!("127.0.0.1:{port}"),
+        &format!("sqlite://{}", db.display()),
+    )
+    .write(&path);
 
     workbench_bot::install_tls();
     let started = Instant::now();
@@ -178,15 +199,12 @@ fn sigterm_with_twenty_replies_hanging_exits_in_time_with_every_row_stored() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let db = dir.path().join("audit.db");
-    let config = std::fs::read_to_string("examples/local.toml")
-        .unwrap()
-        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
-        .replace(
-            "sqlite://workbench-bot.db",
-            &format!("sqlite://{}", db.display()),
-        );
     let path = dir.path().join("local.toml");
-    std::fs::write(&path, config).unwrap();
+    local_example(
+        &format!("127.0.0.1:{port}"),
+        &format!("sqlite://{}", db.display()),
+    )
+    .write(&path);
     let (_hole, response_url) = black_hole();
     workbench_bot::install_tls();
     let mut child = KillOnDrop(
@@ -239,5 +257,91 @@ fn sigterm_with_twenty_replies_hanging_exits_in_time_with_every_row_stored() {
     assert!(
         rows.iter().all(|r| r.outcome == "STOPPED"),
         "each row says what the request found: {rows:#?}"
+    );
+}
+
+/// Every config the tests use, valid or not, is judged the same by
+/// `check-config` (the binary) and by the path `serve` takes (load, then build
+/// the whole application).
+#[tokio::test]
+async fn check_config_and_serve_agree_on_every_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("agree.db").display());
+    let base = || TestConfig::new(&store);
+    let mut fixtures: Vec<(&str, TestConfig)> = vec![("the default", base())];
+    let mut edit = |what, f: fn(&mut TestConfig)| {
+        let mut c = base();
+        f(&mut c);
+        fixtures.push((what, c));
+    };
+    edit("github default", |c| c.backend.default = "github".into());
+    edit("notebooks default", |c| {
+        c.backend.default = "notebooks".into()
+    });
+    edit("socket mode", |c| c.slack.mode = Some("socket".into()));
+    edit("announce channel", |c| {
+        c.slack.announce_channel = Some("C0ANNOUNCE".into())
+    });
+    edit("a misspelt group", |c| {
+        c.access.admins = vec!["@platfrom".into()]
+    });
+    edit("a malformed name", |c| {
+        c.instance[0].name = "not/a/path".into()
+    });
+    edit("an unknown key", |c| {
+        c.limits.unknown.insert("burst".into(), 3);
+    });
+    edit("everyone an admin", |c| c.access.admins = vec!["*".into()]);
+    edit("a postgres store", |c| {
+        c.store.url = "postgres://bot@db.internal/workbench".into()
+    });
+    edit("two aliases, one instance", |c| {
+        let twin = Instance::new("twin", FOO_PATH, &[], &[]);
+        c.instance.push(twin)
+    });
+    edit("github without its section", |c| {
+        c.backend.default = "github".into();
+        c.backend.github = None;
+    });
+    edit("no teams", |c| c.slack.teams.clear());
+    edit("a zero rate limit", |c| c.limits.per_user_per_minute = 0);
+    let example = local_example("127.0.0.1:0", &store);
+    let mut checked = 0;
+    for (what, config) in fixtures {
+        let path = dir.path().join("fixture.toml");
+        config.write(&path);
+        agree(what, &path).await;
+        checked += 1;
+    }
+    let path = dir.path().join("local.toml");
+    example.write(&path);
+    agree("the local example", &path).await;
+    assert!(checked > 10);
+}
+
+async fn agree(what: &str, path: &std::path::Path) {
+    let check = check_config(path);
+    let settings = workbench_bot::Settings {
+        slack_signing_secret: Some(workbench_bot::Secret::new(SECRET)),
+        slack_app_token: Some(workbench_bot::Secret::new("xapp-1-A0OURAPP-test")),
+        github_token: Some(workbench_bot::Secret::new("github_pat_fake")),
+        dispatch_secret: Some(workbench_bot::Secret::new(DISPATCH_SECRET)),
+        slack_api_url: "http://127.0.0.1:9/api".into(),
+        notebooks_api_url: "http://127.0.0.1:9".into(),
+        ..Default::default()
+    };
+    let served = match workbench_bot::Config::load(path) {
+        Ok(config) => workbench_bot::Application::build(config, settings)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    assert_eq!(
+        check.status.success(),
+        served.is_ok(),
+        "{what}: check-config said {:?} ({}), serve said {served:?}",
+        check.status.code(),
+        String::from_utf8_lossy(&check.stderr)
     );
 }

@@ -1,5 +1,5 @@
 //! Buttons, the dialog, the Workflow Builder step, workflow messages and the
-//! manifest (issue 5). Payloads follow Slack's documented shapes.
+//! manifest. Payloads follow Slack's documented shapes.
 
 use crate::helpers::*;
 use serde_json::{Value, json};
@@ -102,7 +102,7 @@ fn workflow_message(event_id: &str, bot_id: &str, app_id: &str, text: &str) -> V
 
 #[tokio::test]
 async fn a_status_card_offers_start_to_an_operator_and_only_refresh_to_a_viewer() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     t.command(OPERATOR, "status foo").await;
     t.command(STRANGER, "status foo").await;
     let replies = t.slack.wait_for("/response/1", 2).await;
@@ -127,7 +127,7 @@ async fn a_status_card_offers_start_to_an_operator_and_only_refresh_to_a_viewer(
 
 #[tokio::test]
 async fn stop_on_a_card_asks_for_confirmation() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     t.command(OPERATOR, "start foo").await;
     let card = t.slack.wait_for("/response/1", 1).await[0].json();
     let stop = card["blocks"][1]["elements"]
@@ -142,7 +142,7 @@ async fn stop_on_a_card_asks_for_confirmation() {
 
 #[tokio::test]
 async fn a_button_acts_as_the_person_who_pressed_it() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     let res = interact(
         &t,
         &block_actions(OPERATOR, "notebook_start", "foo", &t.response_url(7)),
@@ -160,7 +160,7 @@ async fn a_button_acts_as_the_person_who_pressed_it() {
 
 #[tokio::test]
 async fn a_button_pressed_by_a_non_operator_is_refused_and_audited() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     interact(
         &t,
         &block_actions(STRANGER, "notebook_start", "foo", &t.response_url(7)),
@@ -183,7 +183,7 @@ async fn a_button_pressed_by_a_non_operator_is_refused_and_audited() {
 
 #[tokio::test]
 async fn an_unsigned_interaction_is_refused() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     let form = serde_urlencoded::to_string([(
         "payload",
         block_actions(OPERATOR, "notebook_start", "foo", &t.response_url(7)).to_string(),
@@ -205,7 +205,7 @@ async fn an_unsigned_interaction_is_refused() {
 
 #[tokio::test]
 async fn a_bare_slash_command_opens_the_dialog_with_the_instances_the_user_operates() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     assert_eq!(t.command(OPERATOR2, "").await.status(), 200);
     let open = t.slack.wait_for("/api/views.open", 1).await;
     let body = open[0].json();
@@ -240,7 +240,7 @@ async fn a_bare_slash_command_opens_the_dialog_with_the_instances_the_user_opera
 
 #[tokio::test]
 async fn the_global_shortcut_opens_the_same_dialog() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     let shortcut = json!({"type": "shortcut", "token": "unused", "action_ts": "1700000000.000100", "team": {"id": TEAM, "domain": "example"},
         "user": {"id": OPERATOR, "username": "someone", "team_id": TEAM}, "is_enterprise_install": false, "enterprise": null,
         "callback_id": "open_notebook_dialog", "trigger_id": "944799105734.773906753841.38b5894552bdd4a780554ee59d1f3638"});
@@ -251,7 +251,7 @@ async fn the_global_shortcut_opens_the_same_dialog() {
 
 #[tokio::test]
 async fn submitting_the_dialog_acts_like_the_slash_command() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     let res = interact(&t, &view_submission(OPERATOR, Some("foo"), Some("start"))).await;
     assert_eq!(res.status(), 200);
     assert!(
@@ -274,7 +274,7 @@ async fn submitting_the_dialog_acts_like_the_slash_command() {
 
 #[tokio::test]
 async fn an_invalid_dialog_submission_gets_errors_on_the_right_block_and_does_nothing() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     let res = interact(&t, &view_submission(OPERATOR2, Some("secret"), None)).await;
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["response_action"], "errors");
@@ -297,7 +297,7 @@ async fn an_invalid_dialog_submission_gets_errors_on_the_right_block_and_does_no
 
 #[tokio::test]
 async fn the_workflow_step_acts_as_the_invoking_user_and_completes() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     assert_eq!(
         t.event(&function_executed("Ev0FN1", OPERATOR, "foo", "start"), None)
             .await
@@ -335,7 +335,7 @@ async fn the_workflow_step_acts_as_the_invoking_user_and_completes() {
 
 #[tokio::test]
 async fn the_workflow_step_fails_with_the_reason_for_refusals_and_bad_inputs() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     t.event(&function_executed("Ev0FN2", STRANGER, "foo", "start"), None)
         .await;
     t.event(
@@ -365,7 +365,7 @@ async fn the_workflow_step_fails_with_the_reason_for_refusals_and_bad_inputs() {
 
 #[tokio::test]
 async fn a_listed_workflow_message_acts_as_the_workflow() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     t.event(
         &workflow_message(
             "Ev0WF1",
@@ -388,12 +388,11 @@ async fn a_listed_workflow_message_acts_as_the_workflow() {
 
 #[tokio::test]
 async fn unlisted_bots_and_the_bots_own_messages_do_nothing() {
-    let t = spawn_with(Spawn {
-        // Even listed, the bot's own messages are ignored.
-        replace: vec![(
-            "workflow_bots = [\"B0WORKFLOW1\"]".into(),
-            "workflow_bots = [\"B0WORKFLOW1\", \"B0OURBOT\"]".into(),
-        )],
+    let mut config = TestConfig::default();
+    // Even listed, the bot's own messages are ignored.
+    config.slack.workflow_bots.push("B0OURBOT".into());
+    let t = spawn_app(Spawn {
+        config,
         ..Default::default()
     })
     .await;

@@ -1,58 +1,15 @@
 //! The GitHub backend, `handle-dispatch` and the Actions workflow.
 
 use crate::entry_points::{function_executed, interact, view_submission};
-use crate::fake_google::{FakeGoogle, TOKEN as GOOGLE_TOKEN, test_private_key_pem};
+use crate::fakes::github::{INSTALLATION_TOKEN, PAT, fake_github};
+use crate::fakes::google::{FakeGoogle, TOKEN as GOOGLE_TOKEN, test_private_key_pem};
 use crate::helpers::*;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use workbench_bot::act::DispatchPayload;
 use workbench_bot::domain::Origin;
 use workbench_bot::settings::{Secret, Settings, Timing};
-
-const INSTALLATION_TOKEN: &str = "ghs_fakeInstallationToken0000000000000000";
-const PAT: &str = "github_pat_fake_for_tests";
-
-/// GitHub's REST API as the bot uses it: installation tokens, dispatches, runs.
-async fn fake_github() -> Fake {
-    let last_request_id: Arc<Mutex<Option<String>>> = Arc::default();
-    Fake::start(Arc::new(move |call: &Call| {
-        let path = call.path.as_str();
-        if call.method == "POST" && path == "/app/installations/4242/access_tokens" {
-            let bearer = call.header("authorization").unwrap_or_default();
-            // An App JWT: three base64url parts.
-            if !bearer.starts_with("Bearer ") || bearer.split('.').count() != 3 {
-                return (401, json!({"message": "A JSON web token could not be decoded"}));
-            }
-            return (
-                201,
-                json!({"token": INSTALLATION_TOKEN, "expires_at": "2099-01-01T00:00:00Z",
-                       "permissions": {"contents": "write", "actions": "read", "metadata": "read"},
-                       "repository_selection": "selected"}),
-            );
-        }
-        let auth = call.header("authorization").unwrap_or_default();
-        if !(auth.ends_with(INSTALLATION_TOKEN) || auth.ends_with(PAT)) {
-            return (401, json!({"message": "Bad credentials"}));
-        }
-        match (call.method.as_str(), path) {
-            ("POST", "/repos/example-org/notebook-ops/dispatches") => {
-                let id = call.json()["client_payload"]["request_id"].as_str().map(str::to_owned);
-                *last_request_id.lock().unwrap() = id;
-                (204, Value::Null)
-            }
-            ("GET", "/repos/example-org/notebook-ops/actions/runs") => {
-                let id = last_request_id.lock().unwrap().clone().unwrap_or_default();
-                (200, json!({"total_count": 2, "workflow_runs": [
-                    {"id": 1, "display_title": "stop bar (someone-else)", "html_url": "https://github.com/example-org/notebook-ops/actions/runs/1", "status": "completed"},
-                    {"id": 2, "display_title": format!("start foo ({id})"), "html_url": "https://github.com/example-org/notebook-ops/actions/runs/2", "status": "in_progress"}
-                ]}))
-            }
-            _ => (404, json!({"message": "Not Found"})),
-        }
-    }))
-    .await
-}
 
 fn github_settings(github: &Fake, app: bool) -> Settings {
     let mut s = Settings {
@@ -74,13 +31,17 @@ fn github_settings(github: &Fake, app: bool) -> Settings {
     s
 }
 
+/// Every instance goes through the GitHub workflow.
+fn github_config() -> TestConfig {
+    let mut c = TestConfig::default();
+    c.backend.default = "github".into();
+    c
+}
+
 async fn spawn_github(app: bool) -> (TestApp, Fake) {
     let github = fake_github().await;
-    let t = spawn_with(Spawn {
-        replace: vec![(
-            "default = \"dry-run\"".into(),
-            "default = \"github\"".into(),
-        )],
+    let t = spawn_app(Spawn {
+        config: github_config(),
         settings: github_settings(&github, app),
         ..Default::default()
     })
@@ -211,11 +172,9 @@ async fn job(foo_state: &str) -> Job {
     // writable; the job keeps no store of its own.
     let store = "sqlite:///proc/no-such-dir/workbench-bot.db".to_owned();
     let config = dir.path().join("workbench-bot.toml");
-    std::fs::write(
-        &config,
-        base_config(&store, "").replace("default = \"dry-run\"", "default = \"github\""),
-    )
-    .unwrap();
+    let mut typed = github_config();
+    typed.store.url = store;
+    typed.write(&config);
     Job {
         google,
         slack,
@@ -678,11 +637,8 @@ async fn a_dispatch_github_refuses_is_reported_as_githubs_side_and_not_repeated(
             )
         }))
         .await;
-        let t = spawn_with(Spawn {
-            replace: vec![(
-                "default = \"dry-run\"".into(),
-                "default = \"github\"".into(),
-            )],
+        let t = spawn_app(Spawn {
+            config: github_config(),
             settings: github_settings(&github, false),
             ..Default::default()
         })

@@ -1,20 +1,16 @@
 //! Shared test harness: the real app on 127.0.0.1:0, its own store file, and
 //! recording fakes of the outside world.
 
-#![allow(dead_code)]
-
-use axum::Router;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::IntoResponse;
+pub use crate::fakes::{Call, Fake, fake_slack, wait_until};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use workbench_bot::App;
-use workbench_bot::config::Config;
 use workbench_bot::settings::{Secret, Settings};
 use workbench_bot::startup::Application;
 use workbench_bot::verify::sign;
+
+pub use crate::config::{Instance, TestConfig};
 
 pub const SECRET: &str = "test-signing-secret";
 pub const BOT_TOKEN: &str = "xoxb-test-token";
@@ -27,174 +23,6 @@ pub const STRANGER: &str = "U09ZZZZZZZZ";
 pub const FOO_PATH: &str =
     "projects/example-project/locations/us-central1-a/instances/research-and-development-foo";
 
-/// One request that reached a fake.
-#[derive(Debug, Clone)]
-pub struct Call {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-impl Call {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The `text` a Slack message call carried (JSON or form body).
-    pub fn text(&self) -> String {
-        if let Some(t) = self.json().get("text").and_then(|t| t.as_str()) {
-            return t.to_owned();
-        }
-        serde_urlencoded::from_str::<Vec<(String, String)>>(&self.body)
-            .ok()
-            .and_then(|f| f.into_iter().find(|(k, _)| k == "text").map(|(_, v)| v))
-            .unwrap_or_default()
-    }
-}
-
-pub type Responder = Arc<dyn Fn(&Call) -> (u16, Value) + Send + Sync>;
-
-/// A recording HTTP fake on 127.0.0.1:0 whose answers come from a responder.
-#[derive(Clone)]
-pub struct Fake {
-    pub url: String,
-    calls: Arc<Mutex<Vec<Call>>>,
-}
-
-impl Fake {
-    pub async fn start(responder: Responder) -> Self {
-        let calls: Arc<Mutex<Vec<Call>>> = Arc::default();
-        let recorded = calls.clone();
-        let router = Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let recorded = recorded.clone();
-                let responder = responder.clone();
-                async move {
-                    let call = Call {
-                        method: method.to_string(),
-                        path: uri.path().to_owned(),
-                        query: uri.query().unwrap_or_default().to_owned(),
-                        headers,
-                        body: String::from_utf8_lossy(&body).into_owned(),
-                    };
-                    let (status, value) = responder(&call);
-                    recorded.lock().unwrap().push(call);
-                    if status == 204 {
-                        return StatusCode::NO_CONTENT.into_response();
-                    }
-                    (StatusCode::from_u16(status).unwrap(), axum::Json(value)).into_response()
-                }
-            },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
-        });
-        Self { url, calls }
-    }
-
-    pub fn calls(&self) -> Vec<Call> {
-        self.calls.lock().unwrap().clone()
-    }
-
-    pub fn calls_to(&self, path_suffix: &str) -> Vec<Call> {
-        self.calls()
-            .into_iter()
-            .filter(|c| c.path.ends_with(path_suffix))
-            .collect()
-    }
-
-    /// Waits until `n` calls whose path ends with `suffix` arrived, or panics.
-    pub async fn wait_for(&self, suffix: &str, n: usize) -> Vec<Call> {
-        let calls = wait_until(Duration::from_secs(10), || {
-            let c = self.calls_to(suffix);
-            (c.len() >= n).then_some(c)
-        })
-        .await;
-        calls.unwrap_or_else(|| panic!("expected {n} call(s) to {suffix}; got {:#?}", self.calls()))
-    }
-}
-
-/// Slack Web API and response_url fake, with answers shaped as Slack documents them.
-pub async fn fake_slack() -> Fake {
-    Fake::start(Arc::new(slack_answer)).await
-}
-
-/// How the fake Slack answers a call.
-pub fn slack_answer(call: &Call) -> (u16, Value) {
-    {
-        let body = call.json();
-        let channel = body.get("channel").cloned().unwrap_or(json!("C0CHANNEL"));
-        match call.path.as_str() {
-            "/api/chat.postMessage" => (
-                200,
-                json!({"ok": true, "channel": channel, "ts": "1700000100.000200",
-                       "message": {"type": "message", "ts": "1700000100.000200", "text": body.get("text"), "bot_id": "B0OURBOT"}}),
-            ),
-            "/api/chat.update" => (
-                200,
-                json!({"ok": true, "channel": channel, "ts": body.get("ts"), "text": body.get("text"),
-                       "message": {"text": body.get("text")}}),
-            ),
-            p if p.starts_with("/response/") => (200, json!({"ok": true})),
-            _ => (200, json!({"ok": true})),
-        }
-    }
-}
-
-pub fn base_config(store_url: &str, extra: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-
-[store]
-url = "{store_url}"
-
-[slack]
-command = "/notebook"
-teams = ["{TEAM}"]
-workflow_bots = ["B0WORKFLOW1"]
-
-[backend]
-default = "dry-run"
-
-[backend.github]
-repository = "example-org/notebook-ops"
-event_type = "control_vertex_ai_workbench_notebook"
-
-[limits]
-per_user_per_minute = 10
-
-[groups]
-researchers = ["{OPERATOR}", "{OPERATOR2}"]
-platform = ["{ADMIN}"]
-
-[access]
-admins = ["@platform"]
-
-[[instance]]
-alias = "foo"
-name = "{FOO_PATH}"
-operators = ["@researchers", "workflow:B0WORKFLOW1"]
-viewers = ["*"]
-
-[[instance]]
-alias = "secret"
-name = "projects/example-project/locations/us-central1-a/instances/secret-project"
-operators = ["{OPERATOR}"]
-{extra}
-"#
-    )
-}
-
 pub struct TestApp {
     pub url: String,
     pub app: Arc<App>,
@@ -206,36 +34,31 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// How to start one app: its config (its store is filled in unless set), the
+/// environment's settings, and the folder that holds its store.
 #[derive(Default)]
 pub struct Spawn {
-    /// Another process's store, to run a second replica beside it.
-    pub store_url: Option<String>,
-    pub extra_config: String,
-    pub replace: Vec<(String, String)>,
+    pub config: TestConfig,
     pub settings: Settings,
     pub dir: Option<tempfile::TempDir>,
+    /// Another app's Slack fake, to see both apps' messages in one place.
+    pub slack: Option<Fake>,
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_with(Spawn::default()).await
-}
-
-pub async fn spawn_with(opts: Spawn) -> TestApp {
-    let slack = fake_slack().await;
-    spawn_with_slack(opts, slack).await
-}
-
-pub async fn spawn_with_slack(opts: Spawn, slack: Fake) -> TestApp {
+/// The one way tests start the app: the real server on 127.0.0.1:0 with its
+/// own store, against a fake Slack (a new one unless given).
+pub async fn spawn_app(opts: Spawn) -> TestApp {
+    let slack = match opts.slack {
+        Some(s) => s,
+        None => fake_slack().await,
+    };
     let dir = opts.dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
-    let store_url = opts
-        .store_url
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("audit.db").display()));
-    let mut text = base_config(&store_url, &opts.extra_config);
-    for (from, to) in &opts.replace {
-        assert!(text.contains(from.as_str()), "config has no {from}");
-        text = text.replace(from.as_str(), to);
+    let mut test_config = opts.config;
+    if test_config.store.url.is_empty() {
+        test_config.store.url = format!("sqlite://{}", dir.path().join("audit.db").display());
     }
-    let config = Config::parse(&text).unwrap_or_else(|p| panic!("test config invalid: {p:?}"));
+    let store_url = test_config.store.url.clone();
+    let config = test_config.load();
     let mut settings = opts.settings;
     settings
         .slack_signing_secret
@@ -392,19 +215,6 @@ impl TestApp {
         }
         let dir = tempfile::tempdir().unwrap();
         std::mem::replace(&mut self.dir, dir)
-    }
-}
-
-pub async fn wait_until<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -1,10 +1,11 @@
 //! Integration tests: the real server on 127.0.0.1:0, local fakes only.
 
+mod config;
+mod fakes;
 mod helpers;
 
 mod cli;
 mod entry_points;
-mod fake_google;
 mod github;
 mod notebooks;
 mod slack_core;

@@ -1,6 +1,7 @@
-//! The Notebooks API v2 backend against a stateful local fake (issue 3).
+//! The Notebooks API v2 backend against a stateful local fake.
 
-use crate::fake_google::*;
+use crate::config::Notebooks;
+use crate::fakes::google::*;
 use crate::helpers::*;
 use std::time::Duration;
 use workbench_bot::settings::{Settings, Timing};
@@ -25,8 +26,9 @@ fn fast() -> Timing {
 
 #[derive(Default)]
 struct Opts {
+    /// Another replica's store, to run beside it.
     store_url: Option<String>,
-    replace: Vec<(String, String)>,
+    configure: Option<fn(&mut TestConfig)>,
     google: Option<FakeGoogle>,
     dir: Option<tempfile::TempDir>,
     slack: Option<Fake>,
@@ -49,17 +51,19 @@ async fn spawn_notebooks(o: Opts) -> Env {
     let dir = o.dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
     let key = dir.path().join("key.json");
     std::fs::write(&key, google.key_json()).unwrap();
-    let mut replace = vec![(
-        "default = \"dry-run\"".to_owned(),
-        "default = \"notebooks\"".to_owned(),
-    )];
-    replace.extend(o.replace);
+    let mut config = TestConfig::default();
+    config.backend.default = "notebooks".into();
+    config
+        .instance
+        .push(Instance::new("gpu", GPU_PATH, &[ADMIN], &["*"]));
+    if let Some(url) = o.store_url {
+        config.store.url = url;
+    }
+    if let Some(configure) = o.configure {
+        configure(&mut config);
+    }
     let spawn = Spawn {
-        store_url: o.store_url,
-        replace,
-        extra_config: format!(
-            "[[instance]]\nalias = \"gpu\"\nname = \"{GPU_PATH}\"\noperators = [\"{ADMIN}\"]\nviewers = [\"*\"]\n"
-        ),
+        config,
         settings: Settings {
             notebooks_api_url: google.fake.url.clone(),
             google_application_credentials: Some(key),
@@ -67,11 +71,9 @@ async fn spawn_notebooks(o: Opts) -> Env {
             ..Default::default()
         },
         dir: Some(dir),
+        slack: o.slack,
     };
-    let t = match o.slack {
-        Some(slack) => spawn_with_slack(spawn, slack).await,
-        None => spawn_with(spawn).await,
-    };
+    let t = spawn_app(spawn).await;
     Env { t, google }
 }
 
@@ -365,10 +367,11 @@ async fn an_operation_that_ends_in_error_is_reported_as_googles_failure() {
 #[tokio::test]
 async fn an_operation_that_never_finishes_tells_the_user_how_to_check() {
     let Env { t, google } = spawn_notebooks(Opts {
-        replace: vec![(
-            "[limits]".into(),
-            "[backend.notebooks]\noperation_timeout_seconds = 1\n\n[limits]".into(),
-        )],
+        configure: Some(|c| {
+            c.backend.notebooks = Some(Notebooks {
+                operation_timeout_seconds: 1,
+            })
+        }),
         timing: Some(Timing {
             first_retry: Duration::from_millis(5),
             first_poll: Duration::from_millis(20),
@@ -537,10 +540,7 @@ async fn list_shows_every_visible_instance_in_one_message_and_nothing_else() {
 #[tokio::test]
 async fn starts_and_stops_are_announced_in_the_team_channel() {
     let Env { t, .. } = spawn_notebooks(Opts {
-        replace: vec![(
-            "workflow_bots = [\"B0WORKFLOW1\"]".into(),
-            "workflow_bots = [\"B0WORKFLOW1\"]\nannounce_channel = \"C0ANNOUNCE\"".into(),
-        )],
+        configure: Some(|c| c.slack.announce_channel = Some("C0ANNOUNCE".into())),
         ..Default::default()
     })
     .await;
@@ -568,11 +568,10 @@ async fn an_unreachable_notebooks_api_is_reported_as_googles_side() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let t = spawn_with(Spawn {
-        replace: vec![(
-            "default = \"dry-run\"".into(),
-            "default = \"notebooks\"".into(),
-        )],
+    let mut config = TestConfig::default();
+    config.backend.default = "notebooks".into();
+    let t = spawn_app(Spawn {
+        config,
         settings: Settings {
             notebooks_api_url: format!("http://{closed}"),
             google_application_credentials: Some(key),

@@ -1,4 +1,4 @@
-//! Slash commands and mentions through the one core path (issue 2).
+//! Slash commands and mentions through the one core path.
 
 use crate::helpers::*;
 use std::time::{Duration, Instant};
@@ -6,7 +6,7 @@ use workbench_bot::act::State;
 
 #[tokio::test]
 async fn an_operator_starts_foo_and_hears_back_through_response_url() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     let started = Instant::now();
     let res = t.command(OPERATOR, "start foo").await;
     assert_eq!(res.status(), 200);
@@ -34,7 +34,7 @@ async fn an_operator_starts_foo_and_hears_back_through_response_url() {
 
 #[tokio::test]
 async fn a_user_who_is_not_an_operator_is_refused_with_the_reason_and_nothing_changes() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     assert_eq!(t.command(STRANGER, "start foo").await.status(), 200);
 
     let text = t.slack.wait_for("/response/1", 1).await[0].text();
@@ -55,7 +55,7 @@ async fn a_user_who_is_not_an_operator_is_refused_with_the_reason_and_nothing_ch
 
 #[tokio::test]
 async fn a_viewer_cannot_see_an_instance_it_is_not_named_on() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     t.command(OPERATOR2, "status secret").await;
     let hidden = t.slack.wait_for("/response/1", 1).await[0].text();
     t.command(OPERATOR2, "status nosuch").await;
@@ -76,7 +76,7 @@ async fn a_viewer_cannot_see_an_instance_it_is_not_named_on() {
 
 #[tokio::test]
 async fn unsigned_wrongly_signed_and_stale_requests_get_401_and_do_nothing() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     let form = command_form(OPERATOR, "start foo", &t.response_url(1), TEAM);
     let client = reqwest::Client::new();
 
@@ -122,7 +122,7 @@ async fn unsigned_wrongly_signed_and_stale_requests_get_401_and_do_nothing() {
 
 #[tokio::test]
 async fn a_foreign_workspace_is_acknowledged_told_politely_and_nothing_happens() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     let foreign = command_form(OPERATOR, "start foo", &t.response_url(1), "T0OTHERTEAM");
     let command = t
         .post_signed(
@@ -172,7 +172,7 @@ async fn a_foreign_workspace_is_acknowledged_told_politely_and_nothing_happens()
 /// escape it again in anything it echoes, or `<!here>` becomes a live @here.
 #[tokio::test]
 async fn echoed_text_carries_no_live_mention_or_link() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     let typed = [
         "status &lt;!here&gt;",
         "status <!here>",
@@ -193,7 +193,7 @@ async fn echoed_text_carries_no_live_mention_or_link() {
 
 #[tokio::test]
 async fn oversized_and_malformed_bodies_are_refused_without_a_panic() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     let huge = "text=".to_owned() + &"a".repeat(300 * 1024);
     let res = t
         .post_signed(
@@ -232,7 +232,7 @@ async fn oversized_and_malformed_bodies_are_refused_without_a_panic() {
 
 #[tokio::test]
 async fn a_mention_is_answered_in_its_thread_and_a_retry_does_not_act_twice() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     let event = mention_event("Ev0MENTION1", OPERATOR, "<@U0OURBOT> stop foo");
     assert_eq!(t.event(&event, None).await.status(), 200);
     let posts = t.slack.wait_for("/api/chat.postMessage", 1).await;
@@ -263,7 +263,7 @@ async fn a_mention_is_answered_in_its_thread_and_a_retry_does_not_act_twice() {
 
 #[tokio::test]
 async fn url_verification_echoes_the_challenge() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     let body = serde_json::json!({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"});
     let res = t.event(&body, None).await;
     assert_eq!(res.status(), 200);
@@ -275,7 +275,7 @@ async fn url_verification_echoes_the_challenge() {
 
 #[tokio::test]
 async fn the_actions_bot_form_acts_like_the_plain_command() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     let event = mention_event(
         "Ev0COMPAT1",
         OPERATOR,
@@ -290,7 +290,7 @@ async fn the_actions_bot_form_acts_like_the_plain_command() {
 
 #[tokio::test]
 async fn an_actions_bot_key_trying_to_override_the_target_is_refused() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     for (i, extra) in [
         "repo:evil-org/other",
         "event:delete",
@@ -330,11 +330,10 @@ async fn an_actions_bot_key_trying_to_override_the_target_is_refused() {
 
 #[tokio::test]
 async fn the_rate_limit_stops_one_user_and_not_another() {
-    let t = spawn_with(Spawn {
-        replace: vec![(
-            "per_user_per_minute = 10".into(),
-            "per_user_per_minute = 2".into(),
-        )],
+    let mut config = TestConfig::default();
+    config.limits.per_user_per_minute = 2;
+    let t = spawn_app(Spawn {
+        config,
         ..Default::default()
     })
     .await;
@@ -370,7 +369,7 @@ async fn the_rate_limit_stops_one_user_and_not_another() {
 
 #[tokio::test]
 async fn an_unknown_command_or_alias_gets_help_naming_what_exists() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     t.command(OPERATOR2, "reboot foo").await;
     t.command(OPERATOR2, "start bar").await;
     let texts: Vec<String> = t
@@ -401,7 +400,7 @@ async fn an_unknown_command_or_alias_gets_help_naming_what_exists() {
 
 #[tokio::test]
 async fn whoami_list_and_help_answer_with_the_dry_run_backend() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     t.command(OPERATOR, "whoami").await;
     let who = t.slack.wait_for("/response/1", 1).await[0].text();
     assert!(
@@ -425,7 +424,7 @@ async fn whoami_list_and_help_answer_with_the_dry_run_backend() {
 
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     assert_eq!(t.get("/healthz").await.status(), 200);
     assert_eq!(t.get("/readyz").await.status(), 200);
     t.command(OPERATOR, "help").await;
@@ -439,7 +438,7 @@ async fn health_readiness_and_metrics_answer() {
 
 #[tokio::test]
 async fn audit_rows_queued_before_shutdown_are_on_disk_after_it() {
-    let t = spawn_app().await;
+    let t = spawn_app(Spawn::default()).await;
     for _ in 0..5 {
         t.command(OPERATOR, "status foo").await;
     }

@@ -1,52 +1,12 @@
-//! Socket Mode against a local WebSocket fake (issue 5).
+//! Socket Mode against a local WebSocket fake.
 
+use crate::fakes::slack_answer;
+use crate::fakes::socket::fake_socket;
 use crate::helpers::*;
-use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message;
 use workbench_bot::settings::{Secret, Settings};
-
-/// A Socket Mode server: says hello, sends `envelopes` on the first connection,
-/// and records every frame the bot sends back.
-async fn fake_socket(envelopes: Vec<Value>) -> (String, Arc<Mutex<Vec<Value>>>) {
-    let acks: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "ws://{}/link/?ticket=fake-ticket&app_id=A0OURAPP",
-        listener.local_addr().unwrap()
-    );
-    let recorded = acks.clone();
-    tokio::spawn(async move {
-        let mut first = true;
-        while let Ok((stream, _)) = listener.accept().await {
-            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
-                continue;
-            };
-            let to_send = if first { envelopes.clone() } else { Vec::new() };
-            first = false;
-            let recorded = recorded.clone();
-            tokio::spawn(async move {
-                let hello = json!({"type": "hello", "num_connections": 1,
-                    "debug_info": {"host": "applink-fake", "build_number": 1, "approximate_connection_time": 18060},
-                    "connection_info": {"app_id": "A0OURAPP"}});
-                ws.send(Message::text(hello.to_string())).await.unwrap();
-                for e in to_send {
-                    ws.send(Message::text(e.to_string())).await.unwrap();
-                }
-                while let Some(Ok(msg)) = ws.next().await {
-                    if let Message::Text(t) = msg
-                        && let Ok(v) = serde_json::from_str::<Value>(&t)
-                    {
-                        recorded.lock().unwrap().push(v);
-                    }
-                }
-            });
-        }
-    });
-    (url, acks)
-}
 
 #[tokio::test]
 async fn socket_mode_acknowledges_every_envelope_and_acts_once_on_each() {
@@ -106,20 +66,15 @@ async fn socket_mode_acknowledges_every_envelope_and_acts_once_on_each() {
     let (ws, acks) = fake_socket(vec![command, mention, button, foreign]).await;
     *slack_for_ws.lock().unwrap() = Some(ws);
 
-    let t = spawn_with_slack(
-        Spawn {
-            replace: vec![(
-                "workflow_bots = [\"B0WORKFLOW1\"]".into(),
-                "workflow_bots = [\"B0WORKFLOW1\"]\nmode = \"socket\"".into(),
-            )],
-            settings: Settings {
-                slack_app_token: Some(Secret::new("xapp-1-A0OURAPP-test")),
-                ..Default::default()
-            },
+    let t = spawn_app(Spawn {
+        config: socket_config(),
+        settings: Settings {
+            slack_app_token: Some(Secret::new("xapp-1-A0OURAPP-test")),
             ..Default::default()
         },
-        slack.clone(),
-    )
+        slack: Some(slack.clone()),
+        ..Default::default()
+    })
     .await;
 
     let started = slack.wait_for("/response/1", 1).await;
@@ -188,14 +143,18 @@ async fn socket_mode_acknowledges_every_envelope_and_acts_once_on_each() {
 async fn socket_mode_without_an_app_token_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}", dir.path().join("a.db").display());
-    let text = base_config(&store, "").replace(
-        "workflow_bots = [\"B0WORKFLOW1\"]",
-        "workflow_bots = [\"B0WORKFLOW1\"]\nmode = \"socket\"",
-    );
-    let config = workbench_bot::config::Config::parse(&text).unwrap();
+    let mut typed = socket_config();
+    typed.store.url = store;
+    let config = typed.load();
     let err = workbench_bot::startup::Application::build(config, Settings::default())
         .await
         .err()
         .expect("refused");
     assert!(err.to_string().contains("SLACK_APP_TOKEN"), "{err}");
+}
+
+fn socket_config() -> TestConfig {
+    let mut c = TestConfig::default();
+    c.slack.mode = Some("socket".into());
+    c
 }

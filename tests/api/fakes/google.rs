@@ -1,7 +1,7 @@
 //! A stateful fake of Google's OAuth token endpoint and the Notebooks API v2,
 //! answering only what the discovery document describes.
 
-use crate::helpers::{Call, Fake};
+use super::http::{Call, Fake};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub const TOKEN: &str = "ya29.fake-access-token";
 /// Google's discovery document, copied from `shared/reference/` (`.ci/run`
 /// checks the copy has not drifted).
-const DISCOVERY: &str = include_str!("../fixtures/notebooks-v2-discovery.json");
+const DISCOVERY: &str = include_str!("../../fixtures/notebooks-v2-discovery.json");
 
 /// Every (HTTP method, flatPath) of the discovery document.
 pub fn discovery_methods() -> Vec<(String, String)> {

@@ -1,0 +1,199 @@
+//! Loads and validates the TOML config that the platform team owns.
+//!
+//! Every problem is reported with its line and a plain sentence, all at once, so
+//! `check-config` in a pull request shows everything to fix in one run, and it
+//! refuses exactly what `serve` would. The file is read as written (`raw`), then
+//! each section is checked by its own validator (`sections`), all feeding one
+//! list of problems. Secrets never live here: they come from the environment
+//! (`settings`).
+
+mod raw;
+mod sections;
+
+pub use crate::domain::BackendKind;
+
+use crate::domain::{Alias, BotId, InstanceName, Principal, TeamId};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::time::Duration;
+
+/// One thing wrong with a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config {path} has {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        path: String,
+        problems: Vec<Problem>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlackMode {
+    #[default]
+    Http,
+    Socket,
+}
+
+/// A set of principals as the config names them.
+#[derive(Debug, Clone, Default)]
+pub struct Members {
+    pub(super) anyone: bool,
+    pub(super) principals: HashSet<Principal>,
+    /// The entries as written (`@platform`, `U01…`), to tell a refused person who
+    /// to ask.
+    pub written: Vec<String>,
+}
+
+impl Members {
+    pub fn contains(&self, who: &Principal) -> bool {
+        // "*" means any person in an allowed team; a workflow must be named.
+        (self.anyone && matches!(who, Principal::User(_))) || self.principals.contains(who)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GithubConfig {
+    pub owner: String,
+    pub repo: String,
+    pub event_type: String,
+    /// The GitHub account the bot dispatches as (`sender.login` of its events);
+    /// `handle-dispatch` refuses a dispatch from anyone else.
+    pub sender: String,
+    /// How old a signed dispatch may be when `handle-dispatch` runs it.
+    pub max_age: Duration,
+}
+
+impl GithubConfig {
+    pub fn repository(&self) -> String {
+        format!("{}/{}", self.owner, self.repo)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub alias: Alias,
+    pub name: InstanceName,
+    pub operators: Members,
+    pub viewers: Members,
+    pub backend: BackendKind,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub store_url: String,
+    pub slack_command: String,
+    pub teams: Vec<TeamId>,
+    pub workflow_bots: Vec<BotId>,
+    pub slack_mode: SlackMode,
+    pub announce_channel: Option<String>,
+    pub default_backend: BackendKind,
+    pub github: Option<GithubConfig>,
+    pub operation_timeout: Duration,
+    pub per_user_per_minute: NonZeroU32,
+    /// Group name to its members, nested groups already expanded.
+    pub groups: BTreeMap<String, BTreeSet<String>>,
+    pub admins: Members,
+    pub instances: Vec<Instance>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|problems| ConfigError::Invalid {
+            path: path.display().to_string(),
+            problems,
+        })
+    }
+
+    /// Looks up what a person typed; the only way from text to an [`Alias`].
+    pub fn instance(&self, typed: &str) -> Option<&Instance> {
+        self.instances
+            .iter()
+            .find(|i| i.alias.as_ref().eq_ignore_ascii_case(typed))
+    }
+
+    pub fn team_allowed(&self, team: &str) -> bool {
+        self.teams.iter().any(|t| t.as_ref() == team)
+    }
+
+    /// Names of the groups a principal belongs to, for `whoami`.
+    pub fn groups_of(&self, who: &Principal) -> Vec<&str> {
+        let key = who.to_string();
+        self.groups
+            .iter()
+            .filter(|(_, m)| m.contains(&key))
+            .map(|(g, _)| g.as_str())
+            .collect()
+    }
+
+    pub fn parse(text: &str) -> Result<Self, Vec<Problem>> {
+        let mut p = sections::Problems::new(text);
+        let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
+            vec![Problem {
+                line: e.span().and_then(|s| p.line_of(s)),
+                message: e.message().trim_end().to_owned(),
+            }]
+        })?;
+        let listen = sections::server(&raw.server, &mut p);
+        let store_url = sections::store(&raw.store, &mut p);
+        let slack = sections::slack(&raw.slack, &mut p);
+        let github = sections::backend(&raw.backend, &mut p);
+        let per_user_per_minute = sections::limits(&raw.limits, &mut p);
+        let groups = sections::groups(&raw.groups);
+        let members = sections::MemberLists { groups: &groups };
+        for (name, list) in &raw.groups {
+            members.resolve(list.get_ref(), &format!("groups.{name}"), &mut p);
+        }
+        let admins = sections::admins(&raw.access, &members, &mut p);
+        let instances = sections::instances(&raw, &members, &mut p);
+        p.finish()?;
+        Ok(Config {
+            listen,
+            store_url,
+            slack_command: slack.command,
+            teams: slack.teams,
+            workflow_bots: slack.workflow_bots,
+            slack_mode: raw.slack.mode,
+            announce_channel: raw.slack.announce_channel,
+            default_backend: raw.backend.default,
+            github,
+            operation_timeout: Duration::from_secs(raw.backend.notebooks.operation_timeout_seconds),
+            per_user_per_minute,
+            groups,
+            admins,
+            instances,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! The config file as written: serde structs that keep each value's position
+//! (`Spanned`), so every problem can name its line. Nothing here is checked yet.
+
+use super::SlackMode;
+use crate::domain::BackendKind;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub(super) server: RawServer,
+    #[serde(default)]
+    pub(super) store: RawStore,
+    pub(super) slack: RawSlack,
+    #[serde(default)]
+    pub(super) backend: RawBackend,
+    #[serde(default)]
+    pub(super) limits: RawLimits,
+    #[serde(default)]
+    pub(super) groups: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub(super) access: RawAccess,
+    #[serde(default)]
+    pub(super) instance: Vec<RawInstance>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub(super) listen: Spanned<String>,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: Spanned::new(0..0, "127.0.0.1:8080".into()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    pub(super) url: Spanned<String>,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            url: Spanned::new(0..0, "sqlite://workbench-bot.db".into()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSlack {
+    #[serde(default = "default_command")]
+    pub(super) command: Spanned<String>,
+    pub(super) teams: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub(super) workflow_bots: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) mode: SlackMode,
+    #[serde(default)]
+    pub(super) announce_channel: Option<String>,
+}
+
+fn default_command() -> Spanned<String> {
+    Spanned::new(0..0, "/notebook".into())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBackend {
+    #[serde(default = "default_backend")]
+    pub(super) default: BackendKind,
+    pub(super) github: Option<Spanned<RawGithub>>,
+    #[serde(default)]
+    pub(super) notebooks: RawNotebooks,
+}
+
+fn default_backend() -> BackendKind {
+    BackendKind::DryRun
+}
+
+impl Default for RawBackend {
+    fn default() -> Self {
+        Self {
+            default: default_backend(),
+            github: None,
+            notebooks: RawNotebooks::default(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGithub {
+    pub(super) repository: Spanned<String>,
+    #[serde(default = "default_event_type")]
+    pub(super) event_type: String,
+    #[serde(default = "default_sender")]
+    pub(super) sender: String,
+    #[serde(default = "default_max_age_minutes")]
+    pub(super) max_age_minutes: u64,
+}
+
+fn default_sender() -> String {
+    "workbench-bot[bot]".into()
+}
+
+fn default_max_age_minutes() -> u64 {
+    60
+}
+
+fn default_event_type() -> String {
+    "control_vertex_ai_workbench_notebook".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNotebooks {
+    #[serde(default = "default_operation_timeout")]
+    pub(super) operation_timeout_seconds: u64,
+}
+
+fn default_operation_timeout() -> u64 {
+    600
+}
+
+impl Default for RawNotebooks {
+    fn default() -> Self {
+        Self {
+            operation_timeout_seconds: default_operation_timeout(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    #[serde(default = "default_per_minute")]
+    pub(super) per_user_per_minute: Spanned<u32>,
+}
+
+fn default_per_minute() -> Spanned<u32> {
+    Spanned::new(0..0, 10)
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            per_user_per_minute: default_per_minute(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAccess {
+    #[serde(default)]
+    pub(super) admins: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInstance {
+    pub(super) alias: Spanned<String>,
+    pub(super) name: Spanned<String>,
+    #[serde(default)]
+    pub(super) operators: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) viewers: Vec<Spanned<String>>,
+    pub(super) backend: Option<BackendKind>,
+}

@@ -1,0 +1,313 @@
+//! One validator per section of the config file, each adding what is wrong to
+//! one shared list of [`Problems`], so every problem is reported in one run.
+
+use super::raw::{RawAccess, RawBackend, RawConfig, RawLimits, RawServer, RawSlack, RawStore};
+use super::{GithubConfig, Instance, Members, Problem};
+use crate::domain::{Alias, BackendKind, BotId, InstanceName, Principal, TeamId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::ops::Range;
+use std::time::Duration;
+use toml::Spanned;
+
+/// Problems found so far, with the text they were found in, so a value's
+/// position becomes a line number.
+pub(super) struct Problems<'t> {
+    text: &'t str,
+    found: Vec<Problem>,
+}
+
+impl<'t> Problems<'t> {
+    pub fn new(text: &'t str) -> Self {
+        Self {
+            text,
+            found: Vec::new(),
+        }
+    }
+
+    /// The 1-based line a span starts on; none for a default that has no span.
+    pub fn line_of(&self, span: Range<usize>) -> Option<usize> {
+        (span != (0..0) || self.text.is_empty()).then(|| {
+            self.text[..span.start.min(self.text.len())]
+                .matches('\n')
+                .count()
+                + 1
+        })
+    }
+
+    pub fn add(&mut self, span: Range<usize>, message: String) {
+        let line = self.line_of(span);
+        self.found.push(Problem { line, message });
+    }
+
+    /// Every problem in file order, so the list reads top to bottom.
+    pub fn finish(mut self) -> Result<(), Vec<Problem>> {
+        if self.found.is_empty() {
+            return Ok(());
+        }
+        self.found.sort_by_key(|p| p.line.unwrap_or(0));
+        Err(self.found)
+    }
+}
+
+pub(super) fn server(raw: &RawServer, p: &mut Problems) -> SocketAddr {
+    raw.listen.get_ref().parse().unwrap_or_else(|_| {
+        p.add(
+            raw.listen.span(),
+            format!(
+                "server.listen \"{}\" is not an address like 127.0.0.1:8080",
+                raw.listen.get_ref()
+            ),
+        );
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    })
+}
+
+/// Only what `serve` can open passes: a `sqlite:` URL. The URL's scheme alone
+/// is quoted back, since a URL may carry a password.
+pub(super) fn store(raw: &RawStore, p: &mut Problems) -> String {
+    let url = raw.url.get_ref();
+    if !url.starts_with("sqlite:") {
+        let scheme = url.split(':').next().unwrap_or_default();
+        p.add(
+            raw.url.span(),
+            format!(
+                "store.url names a \"{scheme}\" database, which this build cannot open; use sqlite://PATH"
+            ),
+        );
+    }
+    url.clone()
+}
+
+/// The `[slack]` values that need checking.
+pub(super) struct Slack {
+    pub command: String,
+    pub teams: Vec<TeamId>,
+    pub workflow_bots: Vec<BotId>,
+}
+
+pub(super) fn slack(raw: &RawSlack, p: &mut Problems) -> Slack {
+    let command = raw.command.get_ref().clone();
+    if !command.starts_with('/') || command.len() < 2 || command.contains(char::is_whitespace) {
+        p.add(
+            raw.command.span(),
+            format!("slack.command \"{command}\" must be a slash command like /notebook"),
+        );
+    }
+    let teams = parsed(raw.teams.get_ref(), "slack.teams", TeamId::parse, p);
+    if raw.teams.get_ref().is_empty() {
+        p.add(
+            raw.teams.span(),
+            "slack.teams is empty: name at least one workspace id (T…), or every request is refused".into(),
+        );
+    }
+    let workflow_bots = parsed(&raw.workflow_bots, "slack.workflow_bots", BotId::parse, p);
+    Slack {
+        command,
+        teams,
+        workflow_bots,
+    }
+}
+
+/// Each value that parses, and a problem for each that does not.
+fn parsed<T, E: std::fmt::Display>(
+    values: &[Spanned<String>],
+    field: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+    p: &mut Problems,
+) -> Vec<T> {
+    values
+        .iter()
+        .filter_map(|v| match parse(v.get_ref()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                p.add(v.span(), format!("{field}: {e}"));
+                None
+            }
+        })
+        .collect()
+}
+
+pub(super) fn backend(raw: &RawBackend, p: &mut Problems) -> Option<GithubConfig> {
+    if raw.default == BackendKind::Github && raw.github.is_none() {
+        p.add(
+            0..0,
+            "backend.default is \"github\" but [backend.github] is missing".into(),
+        );
+    }
+    let gh = raw.github.as_ref()?.get_ref();
+    let repo = gh.repository.get_ref();
+    let well_formed = |o: &str, r: &str| {
+        !o.is_empty()
+            && !r.is_empty()
+            && !r.contains('/')
+            && repo
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+    };
+    match repo.split_once('/') {
+        Some((o, r)) if well_formed(o, r) => Some(GithubConfig {
+            owner: o.into(),
+            repo: r.into(),
+            event_type: gh.event_type.clone(),
+            sender: gh.sender.clone(),
+            max_age: Duration::from_secs(gh.max_age_minutes * 60),
+        }),
+        _ => {
+            p.add(
+                gh.repository.span(),
+                format!("backend.github.repository \"{repo}\" must be OWNER/REPO"),
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn limits(raw: &RawLimits, p: &mut Problems) -> NonZeroU32 {
+    NonZeroU32::new(*raw.per_user_per_minute.get_ref()).unwrap_or_else(|| {
+        p.add(
+            raw.per_user_per_minute.span(),
+            "limits.per_user_per_minute must be at least 1".into(),
+        );
+        NonZeroU32::MIN
+    })
+}
+
+/// Each group's members with nested groups expanded, once, here, so policy
+/// checks are set look-ups. Undefined groups are reported where they are named.
+pub(super) fn groups(
+    raw: &BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out = BTreeMap::new();
+    for name in raw.keys() {
+        let mut seen = BTreeSet::new();
+        let mut members = BTreeSet::new();
+        let mut stack = vec![name.clone()];
+        while let Some(g) = stack.pop() {
+            if !seen.insert(g.clone()) {
+                continue;
+            }
+            for m in raw.get(&g).map(|l| l.get_ref().as_slice()).unwrap_or(&[]) {
+                match m.get_ref().strip_prefix('@') {
+                    Some(inner) => stack.push(inner.to_owned()),
+                    None => {
+                        members.insert(m.get_ref().clone());
+                    }
+                }
+            }
+        }
+        out.insert(name.clone(), members);
+    }
+    out
+}
+
+/// Turns member lists (`U…`, `@group`, `workflow:B…`, `*`) into [`Members`].
+pub(super) struct MemberLists<'g> {
+    pub groups: &'g BTreeMap<String, BTreeSet<String>>,
+}
+
+impl MemberLists<'_> {
+    pub fn resolve(&self, list: &[Spanned<String>], field: &str, p: &mut Problems) -> Members {
+        let mut m = Members::default();
+        for entry in list {
+            let s = entry.get_ref();
+            m.written.push(s.clone());
+            if s == "*" {
+                m.anyone = true;
+            } else if let Some(g) = s.strip_prefix('@') {
+                match self.groups.get(g) {
+                    Some(members) => m
+                        .principals
+                        .extend(members.iter().filter_map(|p| Principal::parse(p))),
+                    None => p.add(
+                        entry.span(),
+                        format!(
+                            "{field} names group \"@{g}\", which is not defined under [groups]"
+                        ),
+                    ),
+                }
+            } else {
+                match Principal::parse(s) {
+                    Some(principal) => {
+                        m.principals.insert(principal);
+                    }
+                    None => p.add(
+                        entry.span(),
+                        format!(
+                            "{field}: \"{s}\" is not a Slack user id (U…), @group, workflow:B… or *"
+                        ),
+                    ),
+                }
+            }
+        }
+        m
+    }
+}
+
+/// Admins may act on every instance, so "everyone in the workspace" is never one.
+pub(super) fn admins(raw: &RawAccess, members: &MemberLists, p: &mut Problems) -> Members {
+    for entry in raw.admins.iter().filter(|e| e.get_ref() == "*") {
+        p.add(
+            entry.span(),
+            "access.admins may not be \"*\": that would let anyone in the workspace start and stop every instance; name people or @groups".into(),
+        );
+    }
+    members.resolve(&raw.admins, "access.admins", p)
+}
+
+pub(super) fn instances(raw: &RawConfig, members: &MemberLists, p: &mut Problems) -> Vec<Instance> {
+    let mut out = Vec::new();
+    let mut aliases: BTreeMap<String, Option<usize>> = BTreeMap::new();
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for inst in &raw.instance {
+        let written = inst.alias.get_ref();
+        let alias = Alias::parse(written)
+            .map_err(|e| p.add(inst.alias.span(), e.to_string()))
+            .ok();
+        let line = p.line_of(inst.alias.span());
+        if let Some(first) = aliases.insert(written.to_ascii_lowercase(), line) {
+            let where_ = first
+                .map(|l| format!(" (first defined on line {l})"))
+                .unwrap_or_default();
+            p.add(
+                inst.alias.span(),
+                format!("alias \"{written}\" is defined twice{where_}"),
+            );
+        }
+        let name = InstanceName::parse(inst.name.get_ref())
+            .map_err(|e| p.add(inst.name.span(), e.to_string()))
+            .ok();
+        // Two aliases for one instance would split its leases, locks and audit.
+        if let Some(other) = names.insert(inst.name.get_ref().clone(), written.clone()) {
+            p.add(
+                inst.name.span(),
+                format!(
+                    "instance \"{written}\" names the same instance as \"{other}\"; give each instance one alias"
+                ),
+            );
+        }
+        let field = |f: &str| format!("instance \"{written}\" {f}");
+        let operators = members.resolve(&inst.operators, &field("operators"), p);
+        let viewers = members.resolve(&inst.viewers, &field("viewers"), p);
+        let backend = inst.backend.unwrap_or(raw.backend.default);
+        if backend == BackendKind::Github && raw.backend.github.is_none() {
+            p.add(
+                inst.alias.span(),
+                format!(
+                    "instance \"{written}\" uses the github backend but [backend.github] is missing"
+                ),
+            );
+        }
+        if let (Some(alias), Some(name)) = (alias, name) {
+            out.push(Instance {
+                alias,
+                name,
+                operators,
+                viewers,
+                backend,
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,198 @@
+//! Every problem is found, with its line and a sentence a platform engineer can act on.
+
+use super::*;
+use crate::domain::SlackUserId;
+
+const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+
+[store]
+url = "sqlite://workbench-bot.db"
+
+[slack]
+command = "/notebook"
+teams = ["T0123ABCD"]
+workflow_bots = ["B0WORKFLOW1"]
+
+[backend]
+default = "dry-run"
+
+[backend.github]
+repository = "example-org/notebook-ops"
+event_type = "control_vertex_ai_workbench_notebook"
+
+[limits]
+per_user_per_minute = 10
+
+[groups]
+researchers = ["U01AAAAAAAA", "U01BBBBBBBB"]
+platform = ["U02CCCCCCCC"]
+everyone = ["@researchers", "@platform"]
+
+[access]
+admins = ["@platform"]
+
+[[instance]]
+alias = "foo"
+name = "projects/example-project/locations/us-central1-a/instances/research-and-development-foo"
+operators = ["@researchers", "workflow:B0WORKFLOW1"]
+viewers = ["*"]
+backend = "github"
+"#;
+
+fn problems(text: &str) -> Vec<Problem> {
+    Config::parse(text).expect_err("config should be refused")
+}
+
+#[test]
+fn the_design_sketch_loads() {
+    let c = Config::parse(GOOD).unwrap();
+    let foo = c.instance("foo").unwrap();
+    assert_eq!(foo.backend, BackendKind::Github);
+    assert!(
+        foo.operators
+            .contains(&Principal::User(SlackUserId::parse("U01AAAAAAAA").unwrap()))
+    );
+    assert!(
+        foo.operators
+            .contains(&Principal::Workflow(BotId::parse("B0WORKFLOW1").unwrap()))
+    );
+    assert!(
+        !foo.operators
+            .contains(&Principal::User(SlackUserId::parse("U02CCCCCCCC").unwrap()))
+    );
+    assert_eq!(c.groups["everyone"].len(), 3, "nested groups are expanded");
+    assert_eq!(
+        c.github.as_ref().unwrap().repository(),
+        "example-org/notebook-ops"
+    );
+}
+
+#[test]
+fn an_unknown_key_is_reported_with_its_line() {
+    let text = GOOD.replace(
+        "per_user_per_minute = 10",
+        "per_user_per_minute = 10\nper_user_per_hour = 5",
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 1);
+    assert!(p[0].message.contains("per_user_per_hour"), "{}", p[0]);
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("per_user_per_hour"))
+        .unwrap()
+        + 1;
+    assert_eq!(p[0].line, Some(line));
+}
+
+#[test]
+fn a_duplicate_alias_is_reported_with_both_lines() {
+    let text = format!(
+        "{GOOD}\n[[instance]]\nalias = \"foo\"\nname = \"projects/example-project/locations/us-central1-a/instances/other\"\n"
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].message.contains("defined twice"));
+    let second = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == "alias = \"foo\"")
+        .nth(1)
+        .unwrap()
+        .0
+        + 1;
+    assert_eq!(p[0].line, Some(second));
+}
+
+#[test]
+fn a_malformed_instance_name_is_reported_with_its_line() {
+    let text = GOOD.replace(
+        "projects/example-project/locations/us-central1-a/instances/research-and-development-foo",
+        "research-and-development-foo",
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 1);
+    assert!(
+        p[0].message
+            .contains("projects/PROJECT/locations/ZONE/instances/NAME")
+    );
+    let line = text.lines().position(|l| l.starts_with("name = ")).unwrap() + 1;
+    assert_eq!(p[0].line, Some(line));
+}
+
+#[test]
+fn an_undefined_group_is_reported_with_its_line() {
+    let text = GOOD.replace("admins = [\"@platform\"]", "admins = [\"@platfrom\"]");
+    let p = problems(&text);
+    assert_eq!(p.len(), 1);
+    assert!(p[0].message.contains("@platfrom"));
+    let line = text.lines().position(|l| l.starts_with("admins")).unwrap() + 1;
+    assert_eq!(p[0].line, Some(line));
+}
+
+#[test]
+fn every_problem_is_listed_not_just_the_first() {
+    let text = GOOD
+        .replace("admins = [\"@platform\"]", "admins = [\"@nobody\"]")
+        .replace("viewers = [\"*\"]", "viewers = [\"bob\"]");
+    assert_eq!(problems(&text).len(), 2);
+}
+
+#[test]
+fn a_group_nested_in_an_unknown_group_is_reported() {
+    let text = GOOD.replace(
+        "everyone = [\"@researchers\", \"@platform\"]",
+        "everyone = [\"@researchers\", \"@ghosts\"]",
+    );
+    let p = problems(&text);
+    assert!(p.iter().any(|p| p.message.contains("@ghosts")), "{p:?}");
+}
+
+#[test]
+fn a_workflow_is_not_covered_by_star() {
+    let c = Config::parse(GOOD).unwrap();
+    let foo = c.instance("foo").unwrap();
+    assert!(
+        !foo.viewers
+            .contains(&Principal::Workflow(BotId::parse("B0OTHER1").unwrap()))
+    );
+}
+
+#[test]
+fn a_store_this_build_cannot_open_is_refused_without_echoing_its_password() {
+    let text = GOOD.replace(
+        "url = \"sqlite://workbench-bot.db\"",
+        "url = \"postgres://bot:hunter2@db.internal/workbench\"",
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].line, Some(6));
+    assert!(p[0].message.contains("\"postgres\" database"), "{p:?}");
+    assert!(!p[0].message.contains("hunter2"), "{p:?}");
+}
+
+#[test]
+fn everyone_as_an_admin_is_refused() {
+    let text = GOOD.replace("admins = [\"@platform\"]", "admins = [\"*\"]");
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].message.contains("access.admins may not be \"*\""),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn two_aliases_for_one_instance_are_refused() {
+    let text = format!(
+        "{GOOD}\n[[instance]]\nalias = \"foo-again\"\nname = \"projects/example-project/locations/us-central1-a/instances/research-and-development-foo\"\n"
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].message
+            .contains("\"foo-again\" names the same instance as \"foo\""),
+        "{p:?}"
+    );
+}
