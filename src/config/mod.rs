@@ -71,8 +71,13 @@ pub struct Members {
 
 impl Members {
     pub fn contains(&self, who: &Principal) -> bool {
-        // "*" means any person in an allowed team; a workflow must be named.
-        (self.anyone && matches!(who, Principal::User(_))) || self.principals.contains(who)
+        // "*" means any member of an allowed workspace; a workflow must be named.
+        // A guest is only covered where the config names them by id.
+        match who {
+            Principal::User(_) => self.anyone || self.principals.contains(who),
+            Principal::Guest(u) => self.principals.contains(&Principal::User(u.clone())),
+            Principal::Workflow(_) => self.principals.contains(who),
+        }
     }
 }
 

@@ -189,15 +189,36 @@ slack_id!(
 #[serde(try_from = "String", into = "String")]
 pub enum Principal {
     User(SlackUserId),
+    /// A person from another organisation in a Slack Connect channel: Slack
+    /// sends the host workspace's id with their requests, but their own
+    /// workspace is not one this bot serves. Only rules naming them apply.
+    Guest(SlackUserId),
     Workflow(BotId),
 }
 
 impl Principal {
-    /// Reads the form [`Display`](fmt::Display) writes: `U…` or `workflow:B…`.
+    /// Reads the form [`Display`](fmt::Display) writes: `U…`, `guest:U…` or
+    /// `workflow:B…`.
     pub fn parse(s: &str) -> Option<Self> {
-        match s.strip_prefix("workflow:") {
-            Some(b) => BotId::parse(b).ok().map(Principal::Workflow),
-            None => SlackUserId::parse(s).ok().map(Principal::User),
+        if let Some(b) = s.strip_prefix("workflow:") {
+            return BotId::parse(b).ok().map(Principal::Workflow);
+        }
+        if let Some(u) = s.strip_prefix("guest:") {
+            return SlackUserId::parse(u).ok().map(Principal::Guest);
+        }
+        SlackUserId::parse(s).ok().map(Principal::User)
+    }
+
+    /// A person who asked, given the workspace Slack says is their own (when it
+    /// says): someone from a workspace the bot does not serve is a guest.
+    pub fn person(
+        user: SlackUserId,
+        own_team: Option<&str>,
+        served: impl Fn(&str) -> bool,
+    ) -> Self {
+        match own_team {
+            Some(team) if !served(team) => Principal::Guest(user),
+            _ => Principal::User(user),
         }
     }
 }
@@ -206,6 +227,7 @@ impl fmt::Display for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Principal::User(u) => write!(f, "{u}"),
+            Principal::Guest(u) => write!(f, "guest:{u}"),
             Principal::Workflow(b) => write!(f, "workflow:{b}"),
         }
     }

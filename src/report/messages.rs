@@ -95,6 +95,9 @@ pub fn whoami(w: &WhoAmI<'_>) -> String {
     }
     let who = match w.who {
         Principal::User(u) => format!("<@{u}> (`{u}`)"),
+        Principal::Guest(u) => format!(
+            "<@{u}> (`{u}`), a guest from another organisation: only rules that name you apply"
+        ),
         Principal::Workflow(b) => format!("the workflow `{b}`"),
     };
     let admin = if w.admin {
@@ -226,7 +229,7 @@ pub fn failure(inst: &Instance, e: &BackendError) -> String {
 /// The team channel's copy of a start or stop result.
 pub fn announcement(who: &Principal, command: &str, result: &str) -> String {
     let who = match who {
-        Principal::User(u) => format!("<@{u}>"),
+        Principal::User(u) | Principal::Guest(u) => format!("<@{u}>"),
         Principal::Workflow(b) => format!("workflow `{b}`"),
     };
     format!("{who} asked to `{}`: {result}", escape(command))

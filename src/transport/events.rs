@@ -89,7 +89,9 @@ struct RawBotProfile {
     app_id: Option<String>,
 }
 
-pub fn classify(config: &Config, event: SlackPushEvent) -> EventAction {
+/// `user_team` is the requester's own workspace when Slack sends it (a Slack
+/// Connect guest's differs from the event's `team_id`).
+pub fn classify(config: &Config, event: SlackPushEvent, user_team: Option<&str>) -> EventAction {
     let cb = match event {
         SlackPushEvent::UrlVerification(v) => return EventAction::Challenge(v.challenge),
         SlackPushEvent::AppRateLimited(r) => {
@@ -147,7 +149,7 @@ pub fn classify(config: &Config, event: SlackPushEvent) -> EventAction {
                 return EventAction::Ignore;
             };
             request(
-                Principal::User(user),
+                Principal::person(user, user_team, |t| config.team_allowed(t)),
                 EntryPoint::Mention,
                 m.content.text.unwrap_or_default(),
                 m.channel.to_string(),

@@ -63,10 +63,29 @@ impl SlackPayload for SlackCommandEvent {
     }
 }
 
-impl SlackPayload for SlackPushEvent {
+/// An Events API delivery, with the requester's own workspace: slack-morphism
+/// does not model `event.user_team`, which is how a Slack Connect guest shows.
+pub struct EventPayload {
+    event: SlackPushEvent,
+    user_team: Option<String>,
+}
+
+impl SlackPayload for EventPayload {
     const WHAT: &'static str = "event";
     fn decode(body: &str) -> Result<Self, DecodeError> {
-        Ok(serde_json::from_str(body)?)
+        #[derive(serde::Deserialize)]
+        struct Outer {
+            event: Option<Inner>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Inner {
+            user_team: Option<String>,
+        }
+        let outer: Outer = serde_json::from_str(body)?;
+        Ok(EventPayload {
+            event: serde_json::from_str(body)?,
+            user_team: outer.event.and_then(|e| e.user_team),
+        })
     }
 }
 
@@ -151,9 +170,10 @@ async fn commands(
 
 async fn events(
     State(state): State<HttpState>,
-    Verified(event): Verified<SlackPushEvent>,
+    Verified(payload): Verified<EventPayload>,
 ) -> Response {
-    match events::classify(state.spawner.app().config(), event) {
+    let config = state.spawner.app().config();
+    match events::classify(config, payload.event, payload.user_team.as_deref()) {
         EventAction::Challenge(c) => (StatusCode::OK, c).into_response(),
         EventAction::Ignore => StatusCode::OK.into_response(),
         EventAction::Handle { event_id, request } => {

@@ -27,12 +27,20 @@ struct IdOnly {
     id: String,
 }
 
+/// The person who pressed or submitted, with their own workspace (which, for a
+/// Slack Connect guest, is not the `team` the payload names).
+#[derive(Deserialize)]
+struct UserInfo {
+    id: String,
+    team_id: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct Interaction {
     #[serde(rename = "type")]
     kind: String,
     team: Option<IdOnly>,
-    user: Option<IdOnly>,
+    user: Option<UserInfo>,
     trigger_id: Option<String>,
     response_url: Option<String>,
     channel: Option<IdOnly>,
@@ -91,8 +99,11 @@ pub fn handle(spawner: &Spawner, payload: &str) -> Answer {
     else {
         return Answer::BadRequest("interaction without a user".into());
     };
+    let config = spawner.app().config();
+    let own_team = it.user.as_ref().and_then(|u| u.team_id.as_deref());
     let actor = Actor {
         team,
+        principal: Principal::person(user.clone(), own_team, |t| config.team_allowed(t)),
         user,
         channel: it.channel.as_ref().map(|c| c.id.clone()),
     };
@@ -101,12 +112,7 @@ pub fn handle(spawner: &Spawner, payload: &str) -> Answer {
         "view_submission" => submission(spawner, &it, actor),
         "shortcut" | "message_action" if it.callback_id.as_deref() == Some(SHORTCUT_CALLBACK) => {
             match &it.trigger_id {
-                Some(trigger) => dialog::open(
-                    spawner,
-                    &Principal::User(actor.user),
-                    trigger,
-                    actor.channel,
-                ),
+                Some(trigger) => dialog::open(spawner, &actor.principal, trigger, actor.channel),
                 None => Answer::BadRequest("shortcut without a trigger_id".into()),
             }
         }
@@ -117,6 +123,7 @@ pub fn handle(spawner: &Spawner, payload: &str) -> Answer {
 /// Who pressed or submitted, and where.
 struct Actor {
     team: TeamId,
+    principal: Principal,
     user: SlackUserId,
     channel: Option<String>,
 }
@@ -128,7 +135,7 @@ impl Actor {
         Request {
             id: Request::new_id(),
             team: Some(self.team),
-            principal: Principal::User(self.user),
+            principal: self.principal,
             entry,
             input: Input::Command(command),
             reply_to,
@@ -173,7 +180,7 @@ fn submission(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
     let state = view.state.as_ref();
     let alias = state.and_then(|s| selected(s, MODAL_INSTANCE_BLOCK, MODAL_INSTANCE_ACTION));
     let action = state.and_then(|s| selected(s, MODAL_ACTION_BLOCK, MODAL_ACTION_ACTION));
-    let who = Principal::User(actor.user.clone());
+    let who = actor.principal.clone();
     match spawner
         .app()
         .dialog_choice(&who, alias.as_deref(), action.as_deref())

@@ -81,7 +81,8 @@ async fn on_push(
     let Some(s) = state(&states).await else {
         return Ok(());
     };
-    match events::classify(s.app().config(), SlackPushEvent::EventCallback(event)) {
+    // Socket Mode hands over slack-morphism's model, which drops `user_team`.
+    match events::classify(s.app().config(), SlackPushEvent::EventCallback(event), None) {
         EventAction::Handle { event_id, request } => s.spawn(Some(event_id), *request),
         EventAction::Function { event_id, call } => events::spawn_function(&s, event_id, *call),
         EventAction::Challenge(_) | EventAction::Ignore => {}

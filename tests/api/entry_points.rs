@@ -17,7 +17,7 @@ pub async fn interact(t: &TestApp, payload: &Value) -> reqwest::Response {
     .await
 }
 
-fn block_actions(user: &str, action_id: &str, alias: &str, response_url: &str) -> Value {
+pub fn block_actions(user: &str, action_id: &str, alias: &str, response_url: &str) -> Value {
     json!({
         "type": "block_actions",
         "user": {"id": user, "username": "someone", "name": "someone", "team_id": TEAM},

@@ -191,6 +191,54 @@ async fn echoed_text_carries_no_live_mention_or_link() {
     }
 }
 
+/// A Slack Connect guest arrives with the host workspace's `team_id`; their own
+/// workspace (`user_team`, `user.team_id`) is not served, so `*` does not cover
+/// them. Only rules that name them do.
+#[tokio::test]
+async fn a_slack_connect_guest_is_not_anyone_but_may_act_where_named() {
+    let t = spawn_app(Spawn::default()).await;
+    let mut mention = mention_event("Ev0GUEST1", STRANGER, "<@U0OURBOT> status foo");
+    mention["event"]["user_team"] = "T0GUESTORG".into();
+    mention["event"]["source_team"] = "T0GUESTORG".into();
+    assert_eq!(t.event(&mention, None).await.status(), 200);
+    let reply = t.slack.wait_for("/api/chat.postMessage", 1).await[0].text();
+    assert!(
+        reply.contains("I don't know an instance called \"foo\""),
+        "viewers = [\"*\"] does not reach a guest: {reply}"
+    );
+    let rows = t.wait_audit(1).await;
+    assert_eq!(rows[0].principal, format!("guest:{STRANGER}"));
+    assert_eq!(rows[0].decision, "refused");
+
+    // The same guest pressing a card's Refresh is refused the same way.
+    let mut press =
+        crate::entry_points::block_actions(STRANGER, "notebook_refresh", "foo", &t.response_url(7));
+    press["user"]["team_id"] = "T0GUESTORG".into();
+    crate::entry_points::interact(&t, &press).await;
+    let reply = t.slack.wait_for("/response/7", 1).await[0].text();
+    assert!(reply.contains("I don't know an instance"), "{reply}");
+
+    // A guest the config names by id (a researcher visiting from another org).
+    let mut named = mention_event("Ev0GUEST2", OPERATOR, "<@U0OURBOT> start foo");
+    named["event"]["user_team"] = "T0GUESTORG".into();
+    t.event(&named, None).await;
+    let rows = t.wait_audit(3).await;
+    assert_eq!(rows[2].decision, "allowed", "{rows:#?}");
+    assert_eq!(rows[2].outcome, "done:ACTIVE");
+}
+
+/// The bot's own messages never come back as requests, however they arrive.
+#[tokio::test]
+async fn a_mention_posted_by_the_bot_itself_is_ignored() {
+    let t = spawn_app(Spawn::default()).await;
+    // Slack names the bot's user in `authorizations`.
+    let own = mention_event("Ev0SELF1", "U0OURBOT", "<@U0OURBOT> start foo");
+    assert_eq!(t.event(&own, None).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(t.slack.calls().is_empty(), "{:#?}", t.slack.calls());
+    assert!(t.audit().await.is_empty());
+}
+
 #[tokio::test]
 async fn oversized_and_malformed_bodies_are_refused_without_a_panic() {
     let t = spawn_app(Spawn::default()).await;
