@@ -42,7 +42,7 @@ impl App {
             requested_by: req.principal.clone(),
             origin: req.origin.clone(),
         };
-        if inst.backend != BackendKind::DryRun {
+        if inst.backend != BackendKind::DryRun && req.reply_to.takes_progress() {
             let note = Reply::text(messages::progress(verb, inst));
             match self.reporter.post(&req.reply_to, &note).await {
                 Ok(p) => flight.posted = Some(p),

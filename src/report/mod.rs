@@ -43,14 +43,26 @@ pub enum SlackError {
 /// Where a reply goes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ReplyTo {
-    /// A slash command's or interaction's `response_url`: ephemeral to the person.
+    /// A slash command's `response_url`: ephemeral to the person.
     ResponseUrl(String),
+    /// The `response_url` of a card's button. A card only the presser sees is
+    /// replaced in place; a card others see (`shared`) is left as it is, and
+    /// the presser alone is answered.
+    Card { response_url: String, shared: bool },
     /// A thread in a channel (mentions, workflow messages, dispatch results).
     Thread { channel: String, thread_ts: String },
     /// The person's direct messages with the bot (modal submissions).
     Direct(String),
     /// Nowhere in Slack (a dispatch with no Slack context); the caller prints it.
     Nowhere,
+}
+
+impl ReplyTo {
+    /// Whether a "Starting…" note can be shown and later replaced. An ephemeral
+    /// note under a shared card could never be replaced, so none is sent.
+    pub fn takes_progress(&self) -> bool {
+        !matches!(self, ReplyTo::Card { shared: true, .. })
+    }
 }
 
 /// A message, independent of where it goes.
@@ -141,6 +153,13 @@ impl Reporter {
                 self.respond(url, reply, false).await?;
                 Ok(Posted::ResponseUrl)
             }
+            ReplyTo::Card {
+                response_url,
+                shared,
+            } => {
+                self.respond(response_url, reply, !shared).await?;
+                Ok(Posted::ResponseUrl)
+            }
             ReplyTo::Thread { channel, thread_ts } => {
                 self.post_message(channel, Some(thread_ts), reply).await
             }
@@ -218,6 +237,7 @@ impl Reporter {
                 self.respond(url, reply, true).await?;
                 Ok(Posted::ResponseUrl)
             }
+            (ReplyTo::Card { .. }, _) => self.post(to, reply).await,
             (_, Posted::Message { channel, ts }) => {
                 let token = self.bot_token.as_ref().ok_or(SlackError::NoBotToken)?;
                 let req = SlackApiChatUpdateRequest::new(

@@ -29,6 +29,7 @@ pub fn slash_command(spawner: &Spawner, form: SlackCommandEvent) -> Answer {
             &Principal::User(user),
             form.trigger_id.as_ref(),
             Some(form.channel_id.to_string()),
+            dialog::Door::SlashCommand,
         );
     }
     spawner.spawn(

@@ -2,15 +2,25 @@
 
 use super::answer::{Answer, Spawner};
 use crate::domain::Principal;
-use crate::report::{blocks, messages};
+use crate::report::{Reply, ReplyTo, blocks, messages};
+
+/// Where the dialog was asked for, which decides how "nothing to operate" is told.
+pub enum Door {
+    /// The acknowledgement itself carries an ephemeral message.
+    SlashCommand,
+    /// Slack shows nothing a shortcut's acknowledgement carries: a message
+    /// shortcut has a `response_url`, a global one only the person's DMs.
+    Shortcut { response_url: Option<String> },
+}
 
 /// Opens the dialog in a task (the `trigger_id` lives 3 s); someone who may
-/// operate nothing is told so at once instead.
+/// operate nothing is told so instead, through the door they used.
 pub fn open(
     spawner: &Spawner,
     who: &Principal,
     trigger_id: &str,
     channel: Option<String>,
+    door: Door,
 ) -> Answer {
     let app = spawner.app();
     let aliases: Vec<&str> = app
@@ -19,7 +29,21 @@ pub fn open(
         .map(|i| i.alias.as_ref())
         .collect();
     if aliases.is_empty() {
-        return Answer::Ephemeral(messages::may_operate_nothing(&app.policy.ask()));
+        let text = messages::may_operate_nothing(&app.policy.ask());
+        let Door::Shortcut { response_url } = door else {
+            return Answer::Ephemeral(text);
+        };
+        let to = match (response_url, who) {
+            (Some(url), _) => ReplyTo::ResponseUrl(url),
+            (None, Principal::User(u) | Principal::Guest(u)) => ReplyTo::Direct(u.to_string()),
+            (None, Principal::Workflow(_)) => ReplyTo::Nowhere,
+        };
+        spawner.spawn_once(None, |app| async move {
+            if let Err(e) = app.reporter.post(&to, &Reply::text(text)).await {
+                tracing::warn!(error = %e, "could not tell the person why no dialog opened");
+            }
+        });
+        return Answer::Ack;
     }
     let view = blocks::modal_view(trigger_id, &aliases, channel);
     spawner.spawn_once(None, |app| async move {

@@ -45,9 +45,17 @@ struct Interaction {
     response_url: Option<String>,
     channel: Option<IdOnly>,
     callback_id: Option<String>,
+    container: Option<Container>,
     #[serde(default)]
     actions: Vec<ActionInfo>,
     view: Option<ViewInfo>,
+}
+
+/// Where the pressed button sits: an ephemeral message only its reader sees,
+/// or a message in a channel or thread that others see too.
+#[derive(Deserialize)]
+struct Container {
+    is_ephemeral: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -112,7 +120,15 @@ pub fn handle(spawner: &Spawner, payload: &str) -> Answer {
         "view_submission" => submission(spawner, &it, actor),
         "shortcut" | "message_action" if it.callback_id.as_deref() == Some(SHORTCUT_CALLBACK) => {
             match &it.trigger_id {
-                Some(trigger) => dialog::open(spawner, &actor.principal, trigger, actor.channel),
+                Some(trigger) => dialog::open(
+                    spawner,
+                    &actor.principal,
+                    trigger,
+                    actor.channel,
+                    dialog::Door::Shortcut {
+                        response_url: it.response_url.clone(),
+                    },
+                ),
                 None => Answer::BadRequest("shortcut without a trigger_id".into()),
             }
         }
@@ -157,8 +173,16 @@ fn button(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
     }) else {
         return Answer::Ack;
     };
+    let shared = !it
+        .container
+        .as_ref()
+        .and_then(|c| c.is_ephemeral)
+        .unwrap_or(false);
     let reply_to = match &it.response_url {
-        Some(url) => ReplyTo::ResponseUrl(url.clone()),
+        Some(url) => ReplyTo::Card {
+            response_url: url.clone(),
+            shared,
+        },
         None => ReplyTo::Direct(actor.user.to_string()),
     };
     let command = Command {

@@ -249,6 +249,67 @@ async fn the_global_shortcut_opens_the_same_dialog() {
     assert_eq!(open[0].json()["view"]["callback_id"], "notebook_modal");
 }
 
+/// Slack shows nothing a shortcut's acknowledgement carries, so someone with
+/// nothing to operate is told in their DMs instead of by silence.
+#[tokio::test]
+async fn a_shortcut_with_nothing_to_operate_is_answered_in_a_dm() {
+    let t = spawn_app(Spawn::default()).await;
+    let shortcut = json!({"type": "shortcut", "token": "unused", "action_ts": "1700000000.000100", "team": {"id": TEAM, "domain": "example"},
+        "user": {"id": STRANGER, "username": "someone", "team_id": TEAM}, "is_enterprise_install": false, "enterprise": null,
+        "callback_id": "open_notebook_dialog", "trigger_id": "944799105734.773906753841.38b5894552bdd4a780554ee59d1f3638"});
+    assert_eq!(interact(&t, &shortcut).await.status(), 200);
+    let dm = t.slack.wait_for("/api/chat.postMessage", 1).await[0].json();
+    assert_eq!(dm["channel"], STRANGER);
+    assert!(
+        dm["text"]
+            .as_str()
+            .unwrap()
+            .contains("You may not start or stop any instance"),
+        "{dm}"
+    );
+    assert!(t.slack.calls_to("/api/views.open").is_empty());
+}
+
+/// Refresh on a card only its reader sees updates that card in place.
+#[tokio::test]
+async fn refresh_updates_the_card_it_was_pressed_on() {
+    let t = spawn_app(Spawn::default()).await;
+    let press = block_actions(OPERATOR, "notebook_refresh", "foo", &t.response_url(3));
+    assert_eq!(interact(&t, &press).await.status(), 200);
+    let reply = t.slack.wait_for("/response/3", 1).await[0].json();
+    assert_eq!(reply["replace_original"], true, "{reply}");
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap()
+            .contains("`foo` is *stopped*")
+    );
+}
+
+/// A card in a thread is everyone's: a press answers the presser alone and
+/// leaves the card as it is.
+#[tokio::test]
+async fn a_press_on_a_shared_card_answers_the_presser_and_leaves_the_card() {
+    let t = spawn_app(Spawn::default()).await;
+    let mut press = block_actions(OPERATOR, "notebook_start", "foo", &t.response_url(4));
+    press["container"]["is_ephemeral"] = json!(false);
+    assert_eq!(interact(&t, &press).await.status(), 200);
+    let replies = t.slack.wait_for("/response/4", 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let replies_now = t.slack.calls_to("/response/4");
+    assert_eq!(
+        replies_now.len(),
+        1,
+        "no progress note left behind: {replies:#?}"
+    );
+    let reply = replies_now[0].json();
+    assert_eq!(
+        reply["replace_original"], false,
+        "the shared card stays: {reply}"
+    );
+    assert!(reply["text"].as_str().unwrap().contains("`foo` is running"));
+}
+
 #[tokio::test]
 async fn submitting_the_dialog_acts_like_the_slash_command() {
     let t = spawn_app(Spawn::default()).await;

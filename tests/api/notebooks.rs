@@ -505,6 +505,40 @@ async fn in_a_rolling_restart_the_running_replica_reports_the_operation_once() {
     assert_eq!(b.app.store().db().pending_count().await.unwrap(), 0);
 }
 
+/// Start pressed on a card only the presser sees: the card becomes
+/// "Starting…" and then the result, in place, with nothing left behind.
+#[tokio::test]
+async fn start_on_a_private_card_turns_that_card_into_the_result() {
+    let Env { t, .. } = spawn_google("STOPPED").await;
+    let press =
+        crate::entry_points::block_actions(OPERATOR, "notebook_start", "foo", &t.response_url(5));
+    crate::entry_points::interact(&t, &press).await;
+    let replies = t.slack.wait_for("/response/5", 2).await;
+    let (progress, last) = (replies[0].json(), replies[1].json());
+    assert!(progress["text"].as_str().unwrap().contains("Starting"));
+    assert_eq!(progress["replace_original"], true, "{progress}");
+    assert_eq!(last["replace_original"], true, "{last}");
+    assert!(last["text"].as_str().unwrap().contains("`foo` is running"));
+}
+
+/// On a shared card no "Starting…" is posted: an ephemeral note there could
+/// never be replaced, and would stay behind.
+#[tokio::test]
+async fn start_on_a_shared_card_tells_only_the_presser_the_result() {
+    let Env { t, google } = spawn_google("STOPPED").await;
+    let mut press =
+        crate::entry_points::block_actions(OPERATOR, "notebook_start", "foo", &t.response_url(6));
+    press["container"]["is_ephemeral"] = serde_json::json!(false);
+    crate::entry_points::interact(&t, &press).await;
+    let replies = t.slack.wait_for("/response/6", 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(t.slack.calls_to("/response/6").len(), 1, "{replies:#?}");
+    let reply = replies[0].json();
+    assert_eq!(reply["replace_original"], false);
+    assert!(reply["text"].as_str().unwrap().contains("`foo` is running"));
+    assert_eq!(google.posts("start").len(), 1);
+}
+
 #[tokio::test]
 async fn status_shows_what_google_holds() {
     let Env { t, .. } = spawn_google("STOPPED").await;
