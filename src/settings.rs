@@ -71,6 +71,8 @@ pub struct Timing {
     pub run_poll: Duration,
     /// How often a running process looks for operations nobody follows.
     pub resume_every: Duration,
+    /// The longest one call to Google may take before it counts as failed.
+    pub request_timeout: Duration,
 }
 
 impl Default for Timing {
@@ -81,6 +83,7 @@ impl Default for Timing {
             max_poll: Duration::from_secs(15),
             run_poll: Duration::from_secs(3),
             resume_every: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -95,13 +95,13 @@ pub enum BackendError {
         verb: &'static str,
         hint: String,
     },
-    #[error("Google Cloud refused: {advice}")]
+    #[error("Google Cloud: {advice}")]
     Google {
         advice: String,
         #[source]
         source: Arc<NotebooksError>,
     },
-    #[error("GitHub refused: {advice}")]
+    #[error("GitHub: {advice}")]
     Github {
         advice: String,
         #[source]

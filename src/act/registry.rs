@@ -175,6 +175,7 @@ async fn notebooks(config: &Config, settings: &Settings) -> Result<Notebooks, Se
         &settings.notebooks_api_url,
         tokens,
         settings.timing.first_retry,
+        settings.timing.request_timeout,
     )?;
     Ok(Notebooks::new(
         client,

@@ -308,6 +308,77 @@ async fn a_404_says_the_config_names_a_missing_instance() {
     assert!(google.posts("start").is_empty());
 }
 
+/// A 404 while following an operation means Google lost the operation, not
+/// that the instance is gone.
+#[tokio::test]
+async fn a_404_on_the_operation_is_told_as_a_lost_operation() {
+    let Env { t, google } = spawn_google("STOPPED").await;
+    google.behave(OpBehaviour::Never);
+    google.fail_once("GET", "operations/operation-1", 404, false);
+    t.command(OPERATOR, "start foo").await;
+    let text = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(text.contains("no longer knows the operation"), "{text}");
+    assert!(!text.contains("does not exist"), "{text}");
+}
+
+/// An expired `GOOGLE_OAUTH_ACCESS_TOKEN` is a credentials problem, not a
+/// missing permission.
+#[tokio::test]
+async fn an_expired_access_token_is_told_as_such() {
+    let google = FakeGoogle::start(&[(FOO_PATH, "STOPPED")]).await;
+    let mut config = TestConfig::default();
+    config.backend.default = "notebooks".into();
+    let t = spawn_app(Spawn {
+        config,
+        settings: Settings {
+            notebooks_api_url: google.fake.url.clone(),
+            google_oauth_access_token: Some(workbench_bot::Secret::new("ya29.expired")),
+            timing: fast(),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    t.command(OPERATOR, "status foo").await;
+    let text = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(
+        text.contains("did not accept the bot's credentials") && text.contains("expired"),
+        "{text}"
+    );
+    assert!(!text.contains("may not do this"), "{text}");
+}
+
+/// A Google that never answers: the person hears Google was slow, after a
+/// bounded wait.
+#[tokio::test]
+async fn a_google_that_hangs_is_told_as_slow() {
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut config = TestConfig::default();
+    config.backend.default = "notebooks".into();
+    let t = spawn_app(Spawn {
+        config,
+        settings: Settings {
+            notebooks_api_url: format!("http://{}", hole.local_addr().unwrap()),
+            google_oauth_access_token: Some(workbench_bot::Secret::new(TOKEN)),
+            timing: Timing {
+                request_timeout: Duration::from_millis(150),
+                ..fast()
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let asked = std::time::Instant::now();
+    t.command(OPERATOR, "status foo").await;
+    let text = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(
+        text.contains("did not answer in time") && text.contains("Google Cloud side"),
+        "{text}"
+    );
+    assert!(asked.elapsed() < Duration::from_secs(5));
+}
+
 #[tokio::test]
 async fn a_429_on_the_state_read_is_retried_then_succeeds() {
     let Env { t, google } = spawn_google("STOPPED").await;

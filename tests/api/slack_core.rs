@@ -484,6 +484,32 @@ async fn health_readiness_and_metrics_answer() {
     );
 }
 
+/// `/metrics` is on the public port: with `WORKBENCH_METRICS_TOKEN` set it
+/// answers only a scraper that presents it.
+#[tokio::test]
+async fn metrics_ask_for_the_bearer_token_when_one_is_set() {
+    let t = spawn_app(Spawn {
+        settings: workbench_bot::Settings {
+            metrics_token: Some(workbench_bot::Secret::new("m3trics-token")),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(t.get("/metrics").await.status(), 401);
+    let http = reqwest::Client::new();
+    let with = |token: &'static str| {
+        http.get(format!("{}/metrics", t.url))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(with("wrong").await.unwrap().status(), 401);
+    let ok = with("m3trics-token").await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("workbench_bot_"));
+    assert_eq!(t.get("/healthz").await.status(), 200, "health stays open");
+}
+
 #[tokio::test]
 async fn audit_rows_queued_before_shutdown_are_on_disk_after_it() {
     let t = spawn_app(Spawn::default()).await;

@@ -188,10 +188,11 @@ impl NotebooksClient {
         base: &str,
         tokens: TokenSource,
         first_retry: Duration,
+        timeout: Duration,
     ) -> Result<Self, crate::act::SetupError> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("workbench-bot/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(crate::act::SetupError::NotebooksClient)?;
