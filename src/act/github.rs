@@ -67,13 +67,14 @@ impl Github {
         dispatch_secret: Secret,
         reader: Option<Arc<dyn Backend>>,
         run_poll: Duration,
+        timeout: Duration,
     ) -> Result<Self, SetupError> {
         // No automatic retries: a repeated dispatch would run the workflow twice.
         let mut builder = Octocrab::builder()
             .add_retry_config(RetryConfig::None)
             // octocrab waits forever by default; a hung GitHub must not hold a request.
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(30)));
+            .set_connect_timeout(Some(timeout.min(Duration::from_secs(10))))
+            .set_read_timeout(Some(timeout));
         if let Some(base) = base {
             builder = builder
                 .base_uri(base.trim_end_matches('/'))
@@ -169,8 +170,26 @@ fn explain(e: &octocrab::Error, config: &GithubConfig) -> String {
             };
             format!("{what} (HTTP {status})")
         }
+        other if timed_out(other) => {
+            "GitHub did not answer in time; it is slow or unreachable right now. The dispatch may or may not have arrived: check the Actions tab before trying again".to_owned()
+        }
         other => format!("could not reach GitHub: {other}"),
     }
+}
+
+/// Whether a failure was a timeout, anywhere down its chain of causes.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            || c.to_string().to_ascii_lowercase().contains("timed out")
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 #[async_trait]

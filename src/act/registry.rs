@@ -240,5 +240,6 @@ async fn github(
         secret,
         reader,
         settings.timing.run_poll,
+        settings.timing.request_timeout,
     )
 }

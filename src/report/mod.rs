@@ -12,6 +12,7 @@ pub mod messages;
 
 pub use blocks::Card;
 
+use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -178,10 +179,9 @@ impl Reporter {
     ) -> Result<serde_json::Value, SlackError> {
         let token = SlackApiToken::new(SlackApiTokenValue::new(token.to_owned()));
         let session = self.client.open_session(&token);
-        self.timed(
-            method,
-            session.http_session_api.http_post(method, body, None),
-        )
+        self.timed(method, || {
+            session.http_session_api.http_post(method, body, None)
+        })
         .await
     }
 
@@ -246,7 +246,8 @@ impl Reporter {
                     ts.clone().into(),
                 );
                 let session = self.client.open_session(token);
-                self.timed("chat.update", session.chat_update(&req)).await?;
+                self.timed("chat.update", || session.chat_update(&req))
+                    .await?;
                 Ok(posted.clone())
             }
             _ => self.post(to, reply).await,
@@ -273,7 +274,7 @@ impl Reporter {
         }
         let session = self.client.open_session(token);
         let res = self
-            .timed("chat.postMessage", session.chat_post_message(&req))
+            .timed("chat.postMessage", || session.chat_post_message(&req))
             .await?;
         Ok(Posted::Message {
             channel: res.channel.to_string(),
@@ -286,27 +287,44 @@ impl Reporter {
         let req =
             SlackApiPostWebhookMessageRequest::new(reply.content()).with_replace_original(replace);
         let response_url = SlackResponseUrl::new(url);
-        self.timed(
-            "response_url",
-            self.client.respond_to_event(&response_url, &req),
-        )
+        self.timed("response_url", || {
+            self.client.respond_to_event(&response_url, &req)
+        })
         .await?;
         Ok(())
     }
 
     /// Every call to Slack is bounded: a Slack that does not answer must not
-    /// hold a request (or the shutdown drain) forever.
-    async fn timed<T>(
-        &self,
-        method: &'static str,
-        call: impl std::future::Future<Output = Result<T, slack_morphism::errors::SlackClientError>>,
-    ) -> Result<T, SlackError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(result) => result.map_err(|source| SlackError::Api { method, source }),
-            Err(_) => Err(SlackError::Timeout {
-                method,
-                secs: self.timeout.as_secs_f32(),
-            }),
+    /// hold a request (or the shutdown drain) forever. A `429` is waited out as
+    /// its `Retry-After` says, within the same bound, and tried again.
+    async fn timed<T, F, Fut>(&self, method: &'static str, mut call: F) -> Result<T, SlackError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SlackClientError>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let timed_out = || SlackError::Timeout {
+            method,
+            secs: self.timeout.as_secs_f32(),
+        };
+        loop {
+            let result = tokio::time::timeout_at(deadline, call())
+                .await
+                .map_err(|_| timed_out())?;
+            match result {
+                Err(SlackClientError::RateLimitError(limit)) => {
+                    let wait = limit.retry_after.unwrap_or(Duration::from_secs(1));
+                    if tokio::time::Instant::now() + wait >= deadline {
+                        return Err(SlackError::Api {
+                            method,
+                            source: SlackClientError::RateLimitError(limit),
+                        });
+                    }
+                    tracing::info!(method, ?wait, "Slack asked the bot to slow down; waiting");
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other.map_err(|source| SlackError::Api { method, source }),
+            }
         }
     }
 }

@@ -153,6 +153,36 @@ async fn a_refused_user_sends_no_dispatch() {
     assert!(github.calls().is_empty());
 }
 
+/// A GitHub that never answers: the person hears GitHub was slow, within a
+/// bounded wait, and the dispatch is not sent again.
+#[tokio::test]
+async fn a_github_that_hangs_is_told_as_slow_and_not_retried() {
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut settings = Settings {
+        github_api_url: Some(format!("http://{}", hole.local_addr().unwrap())),
+        github_token: Some(Secret::new(PAT)),
+        dispatch_secret: Some(Secret::new(DISPATCH_SECRET)),
+        ..Default::default()
+    };
+    settings.timing.request_timeout = Duration::from_millis(200);
+    let t = spawn_app(Spawn {
+        config: github_config(),
+        settings,
+        ..Default::default()
+    })
+    .await;
+    let asked = std::time::Instant::now();
+    t.command(OPERATOR, "start foo").await;
+    let text = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(
+        text.contains("GitHub did not answer in time") && text.contains("GitHub side"),
+        "{text}"
+    );
+    assert!(asked.elapsed() < Duration::from_secs(5));
+    let rows = t.wait_audit(1).await;
+    assert_eq!(rows[0].outcome, "error:github");
+}
+
 // ---- handle-dispatch ---------------------------------------------------------
 
 const BIN: &str = env!("CARGO_BIN_EXE_workbench-bot");

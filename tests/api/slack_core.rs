@@ -1,6 +1,7 @@
 //! Slash commands and mentions through the one core path.
 
 use crate::helpers::*;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use workbench_bot::act::State;
 
@@ -237,6 +238,45 @@ async fn a_mention_posted_by_the_bot_itself_is_ignored() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(t.slack.calls().is_empty(), "{:#?}", t.slack.calls());
     assert!(t.audit().await.is_empty());
+}
+
+/// Slack's Web API answers `429` with `Retry-After`: the bot waits that long
+/// and the reply still arrives, once.
+#[tokio::test]
+async fn a_rate_limited_reply_is_sent_after_the_wait_slack_asks_for() {
+    let limited = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let once = limited.clone();
+    let slack = Fake::start(Arc::new(move |call: &Call| {
+        if call.path == "/api/chat.postMessage"
+            && !once.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return (
+                429,
+                serde_json::json!({"ok": false, "error": "ratelimited"}),
+            );
+        }
+        crate::fakes::slack_answer(call)
+    }))
+    .await;
+    let t = spawn_app(Spawn {
+        slack: Some(slack),
+        ..Default::default()
+    })
+    .await;
+    let asked = std::time::Instant::now();
+    t.event(
+        &mention_event("Ev0LIMIT1", OPERATOR, "<@U0OURBOT> status foo"),
+        None,
+    )
+    .await;
+    let posts = t.slack.wait_for("/api/chat.postMessage", 2).await;
+    assert!(
+        asked.elapsed() >= Duration::from_millis(900),
+        "waited as asked"
+    );
+    assert!(posts[1].text().contains("`foo` is *stopped*"), "{posts:#?}");
+    let rows = t.wait_audit(1).await;
+    assert_eq!(rows[0].outcome, "STOPPED", "the reply was not lost");
 }
 
 #[tokio::test]

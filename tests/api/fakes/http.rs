@@ -70,6 +70,15 @@ impl Fake {
                     if status == 204 {
                         return StatusCode::NO_CONTENT.into_response();
                     }
+                    if status == 429 {
+                        // Slack, GitHub and Google all say when to come back.
+                        return (
+                            StatusCode::TOO_MANY_REQUESTS,
+                            [("retry-after", "1")],
+                            axum::Json(value),
+                        )
+                            .into_response();
+                    }
                     (StatusCode::from_u16(status).unwrap(), axum::Json(value)).into_response()
                 }
             },
