@@ -144,7 +144,7 @@ impl Github {
             })?;
         Ok(Outcome::HandedOff {
             detail: format!(
-                "Handed `{action} {}` to GitHub: the `{}` workflow in {} carries it out and reports here (request `{}`).",
+                "Handed `{action} {}` to GitHub: the `{}` workflow in {} carries it out and tells you how it ended (request `{}`).",
                 inst.alias,
                 self.config.event_type,
                 self.config.repository(),
