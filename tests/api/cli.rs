@@ -103,23 +103,20 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The README's run command, on a copy of the local example: healthy within a
-/// second, `simulate` gets a dry-run answer, and SIGTERM leaves the audit row on disk.
-#[test]
-fn the_local_example_serves_simulate_works_and_sigterm_keeps_the_audit() {
-    let dir = tempfile::tempdir().unwrap();
+/// `serve` on a copy of the local example with its own port and store, once
+/// `/healthz` answers; how long that took is returned too.
+fn serve_local_example(dir: &std::path::Path) -> (KillOnDrop, u16, std::path::PathBuf, Duration) {
     let port = free_port();
-    let db = dir.path().join("audit.db");
-    let path = dir.path().join("local.toml");
+    let db = dir.join("audit.db");
+    let path = dir.join("local.toml");
     local_example(
         &format!("127.0.0.1:{port}"),
         &format!("sqlite://{}", db.display()),
     )
     .write(&path);
-
     workbench_bot::install_tls();
     let started = Instant::now();
-    let mut child = KillOnDrop(
+    let child = KillOnDrop(
         Command::new(BIN)
             .args(["serve", "--config"])
             .arg(&path)
@@ -129,17 +126,46 @@ fn the_local_example_serves_simulate_works_and_sigterm_keeps_the_audit() {
             .spawn()
             .unwrap(),
     );
-    let healthy = loop {
+    loop {
         let ok = reqwest::blocking::get(format!("http://127.0.0.1:{port}/healthz"))
             .map(|r| r.status() == 200)
             .unwrap_or(false);
-        if ok || started.elapsed() > Duration::from_secs(5) {
-            break ok;
+        if ok {
+            return (child, port, db, started.elapsed());
         }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "/healthz never answered"
+        );
         std::thread::sleep(Duration::from_millis(10));
-    };
-    let took = started.elapsed();
-    assert!(healthy, "/healthz never answered");
+    }
+}
+
+/// SIGTERM, then the exit status and how long the exit took.
+fn terminate(mut child: KillOnDrop) -> (std::process::ExitStatus, Duration) {
+    let term = Instant::now();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status();
+    let status = child.0.wait().unwrap();
+    (status, term.elapsed())
+}
+
+fn audit_rows(db: &std::path::Path) -> Vec<workbench_bot::store::AuditRecord> {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = workbench_bot::store::Store::open(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        store.audit_rows().await.unwrap()
+    })
+}
+
+/// The README's run command, on a copy of the local example: healthy within a
+/// second, `simulate` gets a dry-run answer, and SIGTERM leaves the audit row on disk.
+#[test]
+fn the_local_example_serves_simulate_works_and_sigterm_keeps_the_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, port, db, took) = serve_local_example(dir.path());
     assert!(took < Duration::from_secs(1), "/healthz took {took:?}");
 
     let out = Command::new(BIN)
@@ -170,17 +196,9 @@ fn the_local_example_serves_simulate_works_and_sigterm_keeps_the_audit() {
     );
 
     // SIGTERM: the process drains, flushes and exits 0.
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status();
-    let status = child.0.wait().unwrap();
+    let (status, _) = terminate(child);
     assert!(status.success(), "{status:?}");
-    let rows = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let store = workbench_bot::store::Store::open(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        store.audit_rows().await.unwrap()
-    });
+    let rows = audit_rows(&db);
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(rows[0].outcome, "done:ACTIVE");
 }
@@ -197,31 +215,8 @@ fn black_hole() -> (std::net::TcpListener, String) {
 #[test]
 fn sigterm_with_twenty_replies_hanging_exits_in_time_with_every_row_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let db = dir.path().join("audit.db");
-    let path = dir.path().join("local.toml");
-    local_example(
-        &format!("127.0.0.1:{port}"),
-        &format!("sqlite://{}", db.display()),
-    )
-    .write(&path);
     let (_hole, response_url) = black_hole();
-    workbench_bot::install_tls();
-    let mut child = KillOnDrop(
-        Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&path)
-            .env("SLACK_SIGNING_SECRET", "local-dev-secret")
-            .env_remove("PORT")
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let started = Instant::now();
-    while reqwest::blocking::get(format!("http://127.0.0.1:{port}/healthz")).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(5), "never healthy");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (child, port, db, _) = serve_local_example(dir.path());
     let http = reqwest::blocking::Client::new();
     for i in 0..20 {
         // Twenty people, so no one meets the per-person limit.
@@ -239,20 +234,10 @@ fn sigterm_with_twenty_replies_hanging_exits_in_time_with_every_row_stored() {
         assert_eq!(res.status(), 200, "acknowledged at once");
     }
     std::thread::sleep(Duration::from_millis(300));
-    let term = Instant::now();
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status();
-    let status = child.0.wait().unwrap();
-    let took = term.elapsed();
+    let (status, took) = terminate(child);
     assert!(status.success(), "{status:?}");
     assert!(took < Duration::from_secs(10), "exit took {took:?}");
-    let rows = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let store = workbench_bot::store::Store::open(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        store.audit_rows().await.unwrap()
-    });
+    let rows = audit_rows(&db);
     assert_eq!(rows.len(), 20, "{rows:#?}");
     assert!(
         rows.iter().all(|r| r.outcome == "STOPPED"),

@@ -242,6 +242,15 @@ fn payload(notebook: &str, command: &str, requested_by: &str) -> Value {
 
 impl Job {
     async fn run(&self, event: &Value) -> (std::process::Output, String) {
+        self.run_with(event, &[]).await
+    }
+
+    /// Runs the job as the workflow does, with `extra` environment on top.
+    async fn run_with(
+        &self,
+        event: &Value,
+        extra: &[(&str, &str)],
+    ) -> (std::process::Output, String) {
         let path = self.dir.path().join("event.json");
         std::fs::write(&path, event.to_string()).unwrap();
         let summary = self.dir.path().join("summary.md");
@@ -260,6 +269,7 @@ impl Job {
             .env("GOOGLE_OAUTH_ACCESS_TOKEN", GOOGLE_TOKEN)
             .env("GITHUB_STEP_SUMMARY", &summary)
             .env("RUST_LOG", "warn")
+            .envs(extra.iter().copied())
             .output()
             .await
             .unwrap();
@@ -414,25 +424,13 @@ async fn handle_dispatch_refuses_every_dispatch_the_bot_did_not_sign_and_tells_n
 #[tokio::test]
 async fn handle_dispatch_accepts_the_previous_secret_during_a_rotation() {
     let j = job("STOPPED").await;
-    let path = j.dir.path().join("event.json");
     let ev = event(signed_with("foo", "start", OPERATOR, "the-old-secret"));
-    std::fs::write(&path, ev.to_string()).unwrap();
-    let out = tokio::process::Command::new(BIN)
-        .args(["handle-dispatch", "--event-path"])
-        .arg(&path)
-        .arg("--config")
-        .arg(&j.config)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("SLACK_BOT_TOKEN", BOT_TOKEN)
-        .env("WORKBENCH_DISPATCH_SECRET", DISPATCH_SECRET)
-        .env("WORKBENCH_DISPATCH_SECRET_PREVIOUS", "the-old-secret")
-        .env("SLACK_API_URL", format!("{}/api", j.slack.url))
-        .env("NOTEBOOKS_API_URL", &j.google.fake.url)
-        .env("GOOGLE_OAUTH_ACCESS_TOKEN", GOOGLE_TOKEN)
-        .output()
-        .await
-        .unwrap();
+    let (out, _) = j
+        .run_with(
+            &ev,
+            &[("WORKBENCH_DISPATCH_SECRET_PREVIOUS", "the-old-secret")],
+        )
+        .await;
     assert!(
         out.status.success(),
         "{}",
