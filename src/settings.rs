@@ -53,6 +53,8 @@ pub struct Settings {
     pub dispatch_secret_previous: Option<Secret>,
     /// When set, `/metrics` asks for it as a bearer token.
     pub metrics_token: Option<Secret>,
+    /// Replaces `store.url` whole; may carry a password, so it is a secret.
+    pub database_url: Option<Secret>,
     /// Tuning, not configuration: tests shorten these so they stay fast.
     pub timing: Timing,
     /// Cloud Run's contract: when set, listen on 0.0.0.0:$PORT.
@@ -122,6 +124,7 @@ impl Settings {
             dispatch_secret: secret("WORKBENCH_DISPATCH_SECRET"),
             dispatch_secret_previous: secret("WORKBENCH_DISPATCH_SECRET_PREVIOUS"),
             metrics_token: secret("WORKBENCH_METRICS_TOKEN"),
+            database_url: secret("DATABASE_URL"),
             slack_bot_token: secret("SLACK_BOT_TOKEN"),
             slack_app_token: secret("SLACK_APP_TOKEN"),
             slack_api_url: var("SLACK_API_URL").unwrap_or_else(|| DEFAULT_SLACK_API_URL.into()),

@@ -59,7 +59,14 @@ impl Application {
             (None, SlackMode::Socket) => None,
             (None, SlackMode::Http) => return Err(StartupError::NoSigningSecret),
         };
-        let store = Store::open(&config.store_url).await?;
+        // DATABASE_URL replaces store.url whole (a platform's usual way to hand
+        // over a database with its password).
+        let url = settings
+            .database_url
+            .as_ref()
+            .map(|u| u.expose().to_owned())
+            .unwrap_or_else(|| config.store.url.clone());
+        let store = Store::open_with(&url, &config.store.pool).await?;
         let client = Arc::new(slack_client(&settings.slack_api_url)?);
         let socket = match config.slack_mode {
             SlackMode::Http => None,

@@ -59,6 +59,17 @@ pub enum SlackMode {
     Socket,
 }
 
+/// Where the store lives, and how it is kept.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `sqlite://…` or `postgres://…`, without a password; `DATABASE_URL`
+    /// replaces it whole.
+    pub url: String,
+    pub pool: crate::store::Pool,
+    /// Audit rows older than this are deleted; none keeps everything.
+    pub audit_retention_days: Option<u32>,
+}
+
 /// A set of principals as the config names them.
 #[derive(Debug, Clone, Default)]
 pub struct Members {
@@ -111,7 +122,7 @@ pub struct Instance {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub store_url: String,
+    pub store: StoreConfig,
     pub slack_command: String,
     pub teams: Vec<TeamId>,
     pub workflow_bots: Vec<BotId>,
@@ -169,7 +180,7 @@ impl Config {
             }]
         })?;
         let listen = sections::server(&raw.server, &mut p);
-        let store_url = sections::store(&raw.store, &mut p);
+        let store = sections::store(&raw.store, &mut p);
         let slack = sections::slack(&raw.slack, &mut p);
         let github = sections::backend(&raw.backend, &mut p);
         let per_user_per_minute = sections::limits(&raw.limits, &mut p);
@@ -183,7 +194,7 @@ impl Config {
         p.finish()?;
         Ok(Config {
             listen,
-            store_url,
+            store,
             slack_command: slack.command,
             teams: slack.teams,
             workflow_bots: slack.workflow_bots,

@@ -45,12 +45,29 @@ impl Default for RawServer {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStore {
     pub(super) url: Spanned<String>,
+    #[serde(default = "default_max_connections")]
+    pub(super) max_connections: Spanned<u32>,
+    #[serde(default = "default_connect_timeout")]
+    pub(super) connect_timeout_seconds: u64,
+    #[serde(default)]
+    pub(super) audit_retention_days: Option<Spanned<u32>>,
+}
+
+fn default_max_connections() -> Spanned<u32> {
+    Spanned::new(0..0, 10)
+}
+
+fn default_connect_timeout() -> u64 {
+    10
 }
 
 impl Default for RawStore {
     fn default() -> Self {
         Self {
             url: Spanned::new(0..0, "sqlite://workbench-bot.db".into()),
+            max_connections: default_max_connections(),
+            connect_timeout_seconds: default_connect_timeout(),
+            audit_retention_days: None,
         }
     }
 }

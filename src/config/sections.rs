@@ -2,8 +2,9 @@
 //! one shared list of [`Problems`], so every problem is reported in one run.
 
 use super::raw::{RawAccess, RawBackend, RawConfig, RawLimits, RawServer, RawSlack, RawStore};
-use super::{GithubConfig, Instance, Members, Problem};
+use super::{GithubConfig, Instance, Members, Problem, StoreConfig};
 use crate::domain::{Alias, BackendKind, BotId, InstanceName, Principal, TeamId};
+use crate::store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -64,20 +65,49 @@ pub(super) fn server(raw: &RawServer, p: &mut Problems) -> SocketAddr {
     })
 }
 
-/// Only what `serve` can open passes: a `sqlite:` URL. The URL's scheme alone
-/// is quoted back, since a URL may carry a password.
-pub(super) fn store(raw: &RawStore, p: &mut Problems) -> String {
+/// Only what `serve` can open passes: SQLite or PostgreSQL. The URL's scheme
+/// alone is quoted back, since a URL may carry a password (which belongs in
+/// `PGPASSWORD`, not here).
+pub(super) fn store(raw: &RawStore, p: &mut Problems) -> StoreConfig {
     let url = raw.url.get_ref();
-    if !url.starts_with("sqlite:") {
-        let scheme = url.split(':').next().unwrap_or_default();
+    if store::Kind::of(url).is_none() {
         p.add(
             raw.url.span(),
             format!(
-                "store.url names a \"{scheme}\" database, which this build cannot open; use sqlite://PATH"
+                "store.url names a \"{}\" database, which this build cannot open; use sqlite://PATH or postgres://USER@HOST/DB",
+                store::scheme(url)
             ),
         );
     }
-    url.clone()
+    if url::Url::parse(url).is_ok_and(|u| u.password().is_some()) {
+        p.add(
+            raw.url.span(),
+            "store.url carries a password; leave it out and set PGPASSWORD (or DATABASE_URL) in the environment".into(),
+        );
+    }
+    if *raw.max_connections.get_ref() == 0 {
+        p.add(
+            raw.max_connections.span(),
+            "store.max_connections must be at least 1".into(),
+        );
+    }
+    if let Some(days) = &raw.audit_retention_days
+        && *days.get_ref() == 0
+    {
+        p.add(
+            days.span(),
+            "store.audit_retention_days must be at least 1 (leave it out to keep everything)"
+                .into(),
+        );
+    }
+    StoreConfig {
+        url: url.clone(),
+        pool: store::Pool {
+            max_connections: (*raw.max_connections.get_ref()).max(1),
+            connect_timeout: Duration::from_secs(raw.connect_timeout_seconds),
+        },
+        audit_retention_days: raw.audit_retention_days.as_ref().map(|d| *d.get_ref()),
+    }
 }
 
 /// The `[slack]` values that need checking.

@@ -163,13 +163,25 @@ fn a_workflow_is_not_covered_by_star() {
 fn a_store_this_build_cannot_open_is_refused_without_echoing_its_password() {
     let text = GOOD.replace(
         "url = \"sqlite://workbench-bot.db\"",
-        "url = \"postgres://bot:hunter2@db.internal/workbench\"",
+        "url = \"mysql://bot:hunter2@db.internal/workbench\"",
     );
     let p = problems(&text);
-    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p.len(), 2, "{p:?}");
     assert_eq!(p[0].line, Some(6));
-    assert!(p[0].message.contains("\"postgres\" database"), "{p:?}");
-    assert!(!p[0].message.contains("hunter2"), "{p:?}");
+    assert!(p[0].message.contains("\"mysql\" database"), "{p:?}");
+    assert!(p[1].message.contains("carries a password"), "{p:?}");
+    assert!(p.iter().all(|p| !p.message.contains("hunter2")), "{p:?}");
+}
+
+#[test]
+fn a_postgres_store_without_a_password_is_accepted() {
+    let text = GOOD.replace(
+        "url = \"sqlite://workbench-bot.db\"",
+        "url = \"postgres://workbench@/workbench?host=/cloudsql/example-project:us-central1:bot\"\nmax_connections = 4\naudit_retention_days = 400",
+    );
+    let c = Config::parse(&text).unwrap();
+    assert_eq!(c.store.pool.max_connections, 4);
+    assert_eq!(c.store.audit_retention_days, Some(400));
 }
 
 #[test]

@@ -8,7 +8,68 @@
 //! interface as SQLite. The audit columns' vocabulary is in [`audit`].
 
 pub mod audit;
+mod postgres;
+mod rows;
 mod sqlite;
+
+/// The databases the store can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+impl Kind {
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Kind::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Kind::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// A URL's scheme alone: what may be quoted back, since a URL can carry a password.
+pub fn scheme(url: &str) -> String {
+    url.split(':').next().unwrap_or_default().to_owned()
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Migrations newer than this binary are a clear refusal, not a cryptic one.
+fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {
+    match e {
+        sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::TooNew(v.to_string()),
+        other => StoreError::Migrate(other),
+    }
+}
+
+/// Connection pool settings (`store.max_connections`, `store.connect_timeout_seconds`).
+#[derive(Debug, Clone, Copy)]
+pub struct Pool {
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 pub use audit::{AuditDecision, AuditOutcome, AuditRecord, AuditWrite, OutcomeKind};
 
@@ -30,8 +91,14 @@ pub enum StoreError {
     Unknown(String),
     #[error("the store's migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("store.url \"{0}\" names a database this build does not support (use sqlite://PATH)")]
+    #[error("store.url names a \"{0}\" database; use sqlite://PATH or postgres://…")]
     Unsupported(String),
+    #[error(
+        "the database has migrations this version of workbench-bot does not know ({0}); run the newer version, or restore the database"
+    )]
+    TooNew(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
 }
 
 /// An operation being followed, with everything needed to finish the request in
@@ -85,6 +152,34 @@ pub trait StoreBackend: Send + Sync {
     async fn release_pending(&self, request_id: &str, owner: &str) -> Result<(), StoreError>;
     async fn finish_pending(&self, request_id: &str) -> Result<(), StoreError>;
     async fn pending_count(&self) -> Result<usize, StoreError>;
+    /// Takes the instance's lock for `lock.request_id` until `lock.expires_at`
+    /// (ms since the epoch). `None` when taken (or already held by the same
+    /// request); otherwise the live lock that stands in the way.
+    async fn lock_instance(&self, lock: &InstanceLock) -> Result<Option<InstanceLock>, StoreError>;
+    /// Extends a request's hold on its instance; false when it no longer holds it.
+    async fn renew_lock(
+        &self,
+        alias: &str,
+        request_id: &str,
+        until_ms: i64,
+    ) -> Result<bool, StoreError>;
+    async fn unlock_instance(&self, alias: &str, request_id: &str) -> Result<(), StoreError>;
+    /// The latest `limit` rows about an instance, newest first.
+    async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Rows at or after `since` (RFC 3339 text compares in time order), oldest first.
+    async fn audit_since(&self, since: &str) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Deletes rows older than `before`; returns how many.
+    async fn prune_audit(&self, before: &str) -> Result<u64, StoreError>;
+}
+
+/// Who is changing an instance right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceLock {
+    pub alias: String,
+    pub request_id: String,
+    pub principal: Principal,
+    pub verb: Verb,
+    pub expires_at: i64,
 }
 
 enum WriterMsg {
@@ -106,10 +201,16 @@ const BATCH: usize = 512;
 
 impl Store {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let db: Arc<dyn StoreBackend> = if url.starts_with("sqlite:") {
-            Arc::new(sqlite::Sqlite::open(url).await?)
-        } else {
-            return Err(StoreError::Unsupported(url.to_owned()));
+        Self::open_with(url, &Pool::default()).await
+    }
+
+    /// Opens the database `url` names: `sqlite:` (the embedded default) or
+    /// `postgres:`/`postgresql:` (Cloud Run, several replicas).
+    pub async fn open_with(url: &str, pool: &Pool) -> Result<Self, StoreError> {
+        let db: Arc<dyn StoreBackend> = match Kind::of(url) {
+            Some(Kind::Sqlite) => Arc::new(sqlite::Sqlite::open(url).await?),
+            Some(Kind::Postgres) => Arc::new(postgres::Postgres::open(url, pool).await?),
+            None => return Err(StoreError::Unsupported(scheme(url))),
         };
         Ok(Self::with_backend(db))
     }
@@ -206,6 +307,10 @@ impl Store {
 
     pub async fn prune_events(&self, age: Duration) -> Result<(), StoreError> {
         self.db.prune_events(age).await
+    }
+
+    pub async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        self.db.history(alias, limit).await
     }
 
     pub fn db(&self) -> &Arc<dyn StoreBackend> {

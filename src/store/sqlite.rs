@@ -1,10 +1,7 @@
 //! SQLite, the embedded default for a laptop or a single VM.
 
-use super::{
-    AuditDecision, AuditOutcome, AuditRecord, AuditWrite, PendingOperation, StoreBackend,
-    StoreError,
-};
-use crate::domain::EntryPoint;
+use super::rows::AUDIT_COLUMNS;
+use super::{AuditRecord, AuditWrite, InstanceLock, PendingOperation, StoreBackend, StoreError};
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -18,7 +15,7 @@ pub(super) struct Sqlite {
 impl Sqlite {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let open_err = |source| StoreError::Open {
-            url: url.to_owned(),
+            url: super::redacted(url),
             source,
         };
         let options = SqliteConnectOptions::from_str(url)
@@ -34,7 +31,10 @@ impl Sqlite {
             .connect_with(options)
             .await
             .map_err(open_err)?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(super::migrate_error)?;
         Ok(Self { pool })
     }
 }
@@ -98,7 +98,7 @@ impl StoreBackend for Sqlite {
     }
 
     async fn audit_rows(&self) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query("SELECT at, request_id, team, principal, entry_point, command, instance, decision, reason, backend, outcome FROM audit ORDER BY id")
+        let rows = sqlx::query(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id"))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(audit_row).collect()
@@ -192,6 +192,88 @@ impl StoreBackend for Sqlite {
         Ok(())
     }
 
+    async fn lock_instance(&self, lock: &InstanceLock) -> Result<Option<InstanceLock>, StoreError> {
+        let taken = sqlx::query(
+            "INSERT INTO instance_locks (alias, request_id, principal, verb, expires_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (alias) DO UPDATE SET request_id = excluded.request_id, principal = excluded.principal,
+                 verb = excluded.verb, expires_at = excluded.expires_at
+             WHERE instance_locks.expires_at < ? OR instance_locks.request_id = excluded.request_id",
+        )
+        .bind(&lock.alias)
+        .bind(&lock.request_id)
+        .bind(lock.principal.to_string())
+        .bind(lock.verb.as_str())
+        .bind(lock.expires_at)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        if taken.rows_affected() == 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT alias, request_id, principal, verb, expires_at FROM instance_locks WHERE alias = ?",
+        )
+        .bind(&lock.alias)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| lock_row(&r)).transpose()
+    }
+
+    async fn renew_lock(
+        &self,
+        alias: &str,
+        request_id: &str,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE instance_locks SET expires_at = ? WHERE alias = ? AND request_id = ?",
+        )
+        .bind(until_ms)
+        .bind(alias)
+        .bind(request_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn unlock_instance(&self, alias: &str, request_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM instance_locks WHERE alias = ? AND request_id = ?")
+            .bind(alias)
+            .bind(request_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit WHERE instance = ? ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(alias)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    async fn audit_since(&self, since: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit WHERE at >= ? ORDER BY id"
+        ))
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    async fn prune_audit(&self, before: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM audit WHERE at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn pending_count(&self) -> Result<usize, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_operations")
             .fetch_one(&self.pool)
@@ -200,32 +282,12 @@ impl StoreBackend for Sqlite {
     }
 }
 
-/// Reads one audit row back into its typed form; a text this version does not
-/// know is an error, not a guess.
 fn audit_row(r: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StoreError> {
-    fn known<T>(
-        column: &str,
-        text: String,
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> Result<T, StoreError> {
-        parse(&text).ok_or_else(|| StoreError::Unknown(format!("audit.{column} = \"{text}\"")))
-    }
-    let at: String = r.try_get("at")?;
-    Ok(AuditRecord {
-        at: chrono::DateTime::parse_from_rfc3339(&at)
-            .map(|t| t.to_utc())
-            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        request_id: r.try_get("request_id")?,
-        team: r.try_get("team")?,
-        principal: r.try_get("principal")?,
-        entry_point: known("entry_point", r.try_get("entry_point")?, EntryPoint::parse)?,
-        command: r.try_get("command")?,
-        instance: r.try_get("instance")?,
-        decision: known("decision", r.try_get("decision")?, AuditDecision::parse)?,
-        reason: r.try_get("reason")?,
-        backend: r.try_get("backend")?,
-        outcome: known("outcome", r.try_get("outcome")?, AuditOutcome::parse)?,
-    })
+    super::rows::audit_record(r)
+}
+
+fn lock_row(r: &sqlx::sqlite::SqliteRow) -> Result<InstanceLock, StoreError> {
+    super::rows::instance_lock(r)
 }
 
 fn now_ms() -> i64 {

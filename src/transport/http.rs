@@ -257,7 +257,7 @@ mod tests {
     use crate::pipeline::App;
     use crate::report::{Reporter, slack_client};
     use crate::store::{
-        AuditRecord, AuditWrite, PendingOperation, Store, StoreBackend, StoreError,
+        AuditRecord, AuditWrite, InstanceLock, PendingOperation, Store, StoreBackend, StoreError,
     };
     use std::sync::Arc;
     use std::time::Duration;
@@ -312,6 +312,27 @@ mod tests {
             Err(broken())
         }
         async fn pending_count(&self) -> Result<usize, StoreError> {
+            Err(broken())
+        }
+        async fn lock_instance(
+            &self,
+            _: &InstanceLock,
+        ) -> Result<Option<InstanceLock>, StoreError> {
+            Err(broken())
+        }
+        async fn renew_lock(&self, _: &str, _: &str, _: i64) -> Result<bool, StoreError> {
+            Err(broken())
+        }
+        async fn unlock_instance(&self, _: &str, _: &str) -> Result<(), StoreError> {
+            Err(broken())
+        }
+        async fn history(&self, _: &str, _: usize) -> Result<Vec<AuditRecord>, StoreError> {
+            Err(broken())
+        }
+        async fn audit_since(&self, _: &str) -> Result<Vec<AuditRecord>, StoreError> {
+            Err(broken())
+        }
+        async fn prune_audit(&self, _: &str) -> Result<u64, StoreError> {
             Err(broken())
         }
     }

@@ -277,8 +277,11 @@ async fn check_config_and_serve_agree_on_every_fixture() {
         c.limits.unknown.insert("burst".into(), 3);
     });
     edit("everyone an admin", |c| c.access.admins = vec!["*".into()]);
-    edit("a postgres store", |c| {
-        c.store.url = "postgres://bot@db.internal/workbench".into()
+    edit("a mysql store", |c| {
+        c.store.url = "mysql://bot@db.internal/workbench".into()
+    });
+    edit("a password in store.url", |c| {
+        c.store.url = "postgres://bot:hunter2@db.internal/workbench".into()
     });
     edit("two aliases, one instance", |c| {
         let twin = Instance::new("twin", FOO_PATH, &[], &[]);

@@ -1,0 +1,331 @@
+//! PostgreSQL, for Cloud Run (whose disk vanishes with the instance) and for
+//! several replicas, which share through it the audit trail, handled event ids,
+//! pending operations and per-instance locks.
+//!
+//! Every claim is one statement that either wins or does not (`ON CONFLICT`,
+//! `FOR UPDATE SKIP LOCKED`), so two replicas racing for the same event,
+//! operation or instance never both win. The password never lives in the
+//! config: `store.url` names the database without one and `PGPASSWORD`
+//! supplies it, or `DATABASE_URL` replaces `store.url` whole. Cloud SQL's Unix
+//! socket works as Cloud Run mounts it: `postgres://USER@/DB?host=/cloudsql/PROJECT:REGION:INSTANCE`.
+
+use super::rows::AUDIT_COLUMNS;
+use super::{
+    AuditRecord, AuditWrite, InstanceLock, PendingOperation, Pool, StoreBackend, StoreError,
+};
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub(super) struct Postgres {
+    pool: PgPool,
+}
+
+impl Postgres {
+    pub async fn open(url: &str, pool: &Pool) -> Result<Self, StoreError> {
+        let shown = super::redacted(url);
+        let open_err = |source| StoreError::Open {
+            url: shown.clone(),
+            source,
+        };
+        let mut options = PgConnectOptions::from_str(url).map_err(open_err)?;
+        // A URL without a password takes it from the environment, as libpq does.
+        if let Ok(password) = std::env::var("PGPASSWORD")
+            && url::Url::parse(url).is_ok_and(|u| u.password().is_none())
+        {
+            options = options.password(&password);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(pool.max_connections)
+            .acquire_timeout(pool.connect_timeout)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Connect(connect_advice(&shown, &e)))?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(super::migrate_error)?;
+        Ok(Self { pool })
+    }
+}
+
+/// What to check, by what went wrong.
+fn connect_advice(url: &str, e: &sqlx::Error) -> String {
+    let hint = match e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("28P01") => {
+            "the password was refused: check PGPASSWORD or DATABASE_URL"
+        }
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("3D000") => {
+            "the database does not exist: create it, or fix the name in store.url"
+        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => {
+            "nothing answered: is the server running, and is store.url's host and port right?"
+        }
+        _ => "check store.url, PGPASSWORD and that the server accepts this user",
+    };
+    format!("{url}: {e} ({hint})")
+}
+
+#[async_trait]
+impl StoreBackend for Postgres {
+    async fn write_audit(&self, writes: &[AuditWrite]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for w in writes {
+            match w {
+                AuditWrite::Insert(r) => {
+                    sqlx::query(
+                        "INSERT INTO audit (at, request_id, team, principal, entry_point, command, instance, decision, reason, backend, outcome)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    )
+                    .bind(r.at.to_rfc3339())
+                    .bind(&r.request_id)
+                    .bind(&r.team)
+                    .bind(&r.principal)
+                    .bind(r.entry_point.as_str())
+                    .bind(&r.command)
+                    .bind(&r.instance)
+                    .bind(r.decision.as_str())
+                    .bind(&r.reason)
+                    .bind(&r.backend)
+                    .bind(r.outcome.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                AuditWrite::Settle {
+                    request_id,
+                    outcome,
+                } => {
+                    sqlx::query(
+                        "UPDATE audit SET outcome = $1 WHERE id = (SELECT MAX(id) FROM audit WHERE request_id = $2)",
+                    )
+                    .bind(outcome.to_string())
+                    .bind(request_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_event(&self, event_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO slack_events (event_id, seen_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(chrono::Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn audit_rows(&self) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    async fn prune_events(&self, age: Duration) -> Result<(), StoreError> {
+        let cutoff = chrono::Utc::now() - chrono::Duration::from_std(age).unwrap_or_default();
+        sqlx::query("DELETE FROM slack_events WHERE seen_at < $1")
+            .bind(cutoff.to_rfc3339())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn save_pending(
+        &self,
+        op: &PendingOperation,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<(), StoreError> {
+        let payload = serde_json::to_string(op).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        sqlx::query(
+            "INSERT INTO pending_operations (request_id, payload, created_at, claimed_by, claimed_until) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (request_id) DO UPDATE SET payload = excluded.payload, claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until",
+        )
+        .bind(&op.request_id)
+        .bind(payload)
+        .bind(now_ms())
+        .bind(owner)
+        .bind(now_ms() + lease.as_millis() as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_pending(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Vec<PendingOperation>, StoreError> {
+        // SKIP LOCKED: two replicas sweeping at once split the rows, never share one.
+        let rows = sqlx::query(
+            "UPDATE pending_operations SET claimed_by = $1, claimed_until = $2
+             WHERE request_id IN (
+                 SELECT request_id FROM pending_operations WHERE claimed_until < $3
+                 FOR UPDATE SKIP LOCKED)
+             AND claimed_until < $3
+             RETURNING payload",
+        )
+        .bind(owner)
+        .bind(now_ms() + lease.as_millis() as i64)
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let payload: String = r.try_get("payload")?;
+            match serde_json::from_str(&payload) {
+                Ok(op) => out.push(op),
+                Err(e) => {
+                    tracing::error!(error = %e, "unreadable pending operation left in the store")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn renew_pending(
+        &self,
+        request_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE pending_operations SET claimed_until = $1 WHERE request_id = $2 AND claimed_by = $3",
+        )
+        .bind(now_ms() + lease.as_millis() as i64)
+        .bind(request_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_pending(&self, request_id: &str, owner: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE pending_operations SET claimed_until = 0 WHERE request_id = $1 AND claimed_by = $2",
+        )
+        .bind(request_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_pending(&self, request_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM pending_operations WHERE request_id = $1")
+            .bind(request_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn pending_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_operations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as usize)
+    }
+
+    async fn lock_instance(&self, lock: &InstanceLock) -> Result<Option<InstanceLock>, StoreError> {
+        let taken = sqlx::query(
+            "INSERT INTO instance_locks (alias, request_id, principal, verb, expires_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (alias) DO UPDATE SET request_id = excluded.request_id, principal = excluded.principal,
+                 verb = excluded.verb, expires_at = excluded.expires_at
+             WHERE instance_locks.expires_at < $6 OR instance_locks.request_id = excluded.request_id",
+        )
+        .bind(&lock.alias)
+        .bind(&lock.request_id)
+        .bind(lock.principal.to_string())
+        .bind(lock.verb.as_str())
+        .bind(lock.expires_at)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        if taken.rows_affected() == 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT alias, request_id, principal, verb, expires_at FROM instance_locks WHERE alias = $1",
+        )
+        .bind(&lock.alias)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| super::rows::instance_lock(&r)).transpose()
+    }
+
+    async fn renew_lock(
+        &self,
+        alias: &str,
+        request_id: &str,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE instance_locks SET expires_at = $1 WHERE alias = $2 AND request_id = $3",
+        )
+        .bind(until_ms)
+        .bind(alias)
+        .bind(request_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn unlock_instance(&self, alias: &str, request_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM instance_locks WHERE alias = $1 AND request_id = $2")
+            .bind(alias)
+            .bind(request_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit WHERE instance = $1 ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(alias)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    async fn audit_since(&self, since: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit WHERE at >= $1 ORDER BY id"
+        ))
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    async fn prune_audit(&self, before: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM audit WHERE at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn audit_row(r: &PgRow) -> Result<AuditRecord, StoreError> {
+    super::rows::audit_record(r)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,70 @@
+//! Reading rows back into typed values, the same for every database: a text
+//! this version does not know is an error, never a guess.
+
+use super::{AuditDecision, AuditOutcome, AuditRecord, InstanceLock, StoreError};
+use crate::domain::{EntryPoint, Principal, Verb};
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+/// The audit columns, in the order every SELECT names them.
+pub(super) const AUDIT_COLUMNS: &str = "at, request_id, team, principal, entry_point, command, instance, decision, reason, backend, outcome";
+
+fn known<T>(
+    column: &str,
+    text: String,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    parse(&text).ok_or_else(|| StoreError::Unknown(format!("{column} = \"{text}\"")))
+}
+
+pub(super) fn audit_record<R>(r: &R) -> Result<AuditRecord, StoreError>
+where
+    R: Row,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'d> String: Decode<'d, R::Database> + Type<R::Database>,
+    for<'d> Option<String>: Decode<'d, R::Database> + Type<R::Database>,
+{
+    let at: String = r.try_get("at")?;
+    Ok(AuditRecord {
+        at: chrono::DateTime::parse_from_rfc3339(&at)
+            .map(|t| t.to_utc())
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        request_id: r.try_get("request_id")?,
+        team: r.try_get("team")?,
+        principal: r.try_get("principal")?,
+        entry_point: known(
+            "audit.entry_point",
+            r.try_get("entry_point")?,
+            EntryPoint::parse,
+        )?,
+        command: r.try_get("command")?,
+        instance: r.try_get("instance")?,
+        decision: known(
+            "audit.decision",
+            r.try_get("decision")?,
+            AuditDecision::parse,
+        )?,
+        reason: r.try_get("reason")?,
+        backend: r.try_get("backend")?,
+        outcome: known("audit.outcome", r.try_get("outcome")?, AuditOutcome::parse)?,
+    })
+}
+
+pub(super) fn instance_lock<R>(r: &R) -> Result<InstanceLock, StoreError>
+where
+    R: Row,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'d> String: Decode<'d, R::Database> + Type<R::Database>,
+    for<'d> i64: Decode<'d, R::Database> + Type<R::Database>,
+{
+    Ok(InstanceLock {
+        alias: r.try_get("alias")?,
+        request_id: r.try_get("request_id")?,
+        principal: known(
+            "instance_locks.principal",
+            r.try_get("principal")?,
+            Principal::parse,
+        )?,
+        verb: known("instance_locks.verb", r.try_get("verb")?, Verb::parse)?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
