@@ -71,8 +71,6 @@ pub struct Timing {
     pub max_poll: Duration,
     /// Wait between looks for the workflow run a dispatch started.
     pub run_poll: Duration,
-    /// How often a running process looks for operations nobody follows.
-    pub resume_every: Duration,
     /// The longest one call to Google may take before it counts as failed.
     pub request_timeout: Duration,
 }
@@ -84,7 +82,6 @@ impl Default for Timing {
             first_poll: Duration::from_secs(2),
             max_poll: Duration::from_secs(15),
             run_poll: Duration::from_secs(3),
-            resume_every: Duration::from_secs(15),
             request_timeout: Duration::from_secs(30),
         }
     }

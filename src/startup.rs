@@ -93,11 +93,8 @@ impl Application {
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
         let tasks = TaskTracker::new();
-        let housekeeping = tokio::spawn(housekeeping(
-            app.clone(),
-            tasks.clone(),
-            settings.timing.resume_every,
-        ));
+        let housekeeping =
+            tokio::spawn(housekeeping(app.clone(), tasks.clone(), config.store.sweep));
         let resumed = app.resume_pending(&tasks).await;
         if resumed > 0 {
             tracing::info!(resumed, "following operations a previous process left");

@@ -68,6 +68,11 @@ pub struct StoreConfig {
     pub pool: crate::store::Pool,
     /// Audit rows older than this are deleted; none keeps everything.
     pub audit_retention_days: Option<u32>,
+    /// How long a process holds an operation or an instance lock without
+    /// renewing it: after a crash, others wait this long before taking over.
+    pub lease: Duration,
+    /// How often a running process looks for operations nobody follows.
+    pub sweep: Duration,
 }
 
 /// A set of principals as the config names them.

@@ -51,6 +51,18 @@ pub(super) struct RawStore {
     pub(super) connect_timeout_seconds: u64,
     #[serde(default)]
     pub(super) audit_retention_days: Option<Spanned<u32>>,
+    #[serde(default = "default_lease")]
+    pub(super) lease_seconds: Spanned<f64>,
+    #[serde(default = "default_sweep")]
+    pub(super) sweep_seconds: Spanned<f64>,
+}
+
+fn default_lease() -> Spanned<f64> {
+    Spanned::new(0..0, 60.0)
+}
+
+fn default_sweep() -> Spanned<f64> {
+    Spanned::new(0..0, 15.0)
 }
 
 fn default_max_connections() -> Spanned<u32> {
@@ -68,6 +80,8 @@ impl Default for RawStore {
             max_connections: default_max_connections(),
             connect_timeout_seconds: default_connect_timeout(),
             audit_retention_days: None,
+            lease_seconds: default_lease(),
+            sweep_seconds: default_sweep(),
         }
     }
 }

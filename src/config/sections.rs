@@ -100,7 +100,21 @@ pub(super) fn store(raw: &RawStore, p: &mut Problems) -> StoreConfig {
                 .into(),
         );
     }
+    let seconds = |v: &Spanned<f64>, key: &str, p: &mut Problems| {
+        let s = *v.get_ref();
+        if !(0.05..=86_400.0).contains(&s) {
+            p.add(
+                v.span(),
+                format!("store.{key} must be between 0.05 and 86400 seconds"),
+            );
+        }
+        Duration::from_secs_f64(s.clamp(0.05, 86_400.0))
+    };
+    let lease = seconds(&raw.lease_seconds, "lease_seconds", p);
+    let sweep = seconds(&raw.sweep_seconds, "sweep_seconds", p);
     StoreConfig {
+        lease,
+        sweep,
         url: url.clone(),
         pool: store::Pool {
             max_connections: (*raw.max_connections.get_ref()).max(1),

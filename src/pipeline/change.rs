@@ -4,20 +4,16 @@
 //! report, exactly once.
 
 use super::request::{Input, Request};
-use super::verdict::Verdict;
+use super::verdict::{Delivery, Verdict};
 use super::{App, InFlight};
 use crate::act::{ActContext, Backend, BackendError, Outcome};
 use crate::config::{BackendKind, Instance};
 use crate::domain::{Command, Origin, Verb};
 use crate::report::{Reply, messages};
-use crate::store::{OutcomeKind, PendingOperation};
+use crate::store::{InstanceLock, OutcomeKind, PendingOperation};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::task::TaskTracker;
-
-/// How long a process holds a pending operation without renewing it. A process
-/// that died lets go after this; one that stops cleanly lets go at once.
-const LEASE: Duration = Duration::from_secs(60);
 
 impl App {
     pub(super) async fn change(
@@ -28,6 +24,66 @@ impl App {
         flight: &mut InFlight,
     ) -> Verdict {
         let started = Instant::now();
+        let verb = cmd.verb;
+        if let Some(holder) = self.lock(req, verb, inst).await {
+            return Verdict::busy(
+                inst,
+                messages::in_progress(inst, &holder.principal, holder.verb),
+            );
+        }
+        let verdict = self.act(req, cmd, inst, flight, started).await;
+        if verdict.delivery != Delivery::LeftForAnother {
+            self.unlock(inst, &req.id).await;
+        }
+        verdict
+    }
+
+    /// One change at a time per instance, across replicas: the lock belongs to
+    /// this request until it ends (or lapses, if its process dies). `Some` is
+    /// the request that holds it now.
+    async fn lock(&self, req: &Request, verb: Verb, inst: &Instance) -> Option<InstanceLock> {
+        let lock = InstanceLock {
+            alias: inst.alias.to_string(),
+            request_id: req.id.clone(),
+            principal: req.principal.clone(),
+            verb,
+            expires_at: self.lease_end(),
+        };
+        match self.store.db().lock_instance(&lock).await {
+            Ok(holder) => holder,
+            Err(e) => {
+                // Refusing every change while the store is down would strand
+                // people; the backend's state read still guards the worst case.
+                tracing::warn!(error = %e, "could not take the instance lock; acting without it");
+                None
+            }
+        }
+    }
+
+    async fn unlock(&self, inst: &Instance, request_id: &str) {
+        if let Err(e) = self
+            .store
+            .db()
+            .unlock_instance(inst.alias.as_ref(), request_id)
+            .await
+        {
+            tracing::warn!(error = %e, "could not release the instance lock; it lapses on its own");
+        }
+    }
+
+    fn lease_end(&self) -> i64 {
+        let lease = chrono::Duration::from_std(self.config.store.lease).unwrap_or_default();
+        (chrono::Utc::now() + lease).timestamp_millis()
+    }
+
+    async fn act(
+        &self,
+        req: &Request,
+        cmd: &Command,
+        inst: &Instance,
+        flight: &mut InFlight,
+        started: Instant,
+    ) -> Verdict {
         let verb = cmd.verb;
         // On record before anything reaches a backend.
         let begun = Verdict::about(inst, OutcomeKind::Running, String::new());
@@ -70,7 +126,7 @@ impl App {
                 if let Err(e) = self
                     .store
                     .db()
-                    .save_pending(&pending, &self.owner, LEASE)
+                    .save_pending(&pending, &self.owner, self.config.store.lease)
                     .await
                 {
                     tracing::warn!(error = %e, "could not store the pending operation; following it anyway");
@@ -141,7 +197,8 @@ impl App {
         let db = self.store.db();
         let wait = backend.wait(inst, &pending.operation);
         tokio::pin!(wait);
-        let mut renew = tokio::time::interval(LEASE / 3);
+        let lease = self.config.store.lease;
+        let mut renew = tokio::time::interval(lease / 3);
         renew.tick().await;
         let id = &pending.request_id;
         loop {
@@ -162,10 +219,11 @@ impl App {
                     return None;
                 }
                 _ = renew.tick() => {
-                    if let Ok(false) = db.renew_pending(id, &self.owner, LEASE).await {
+                    if let Ok(false) = db.renew_pending(id, &self.owner, lease).await {
                         tracing::info!(request_id = %id, "another process took over this operation");
                         return None;
                     }
+                    let _ = db.renew_lock(&pending.alias, id, self.lease_end()).await;
                 }
             }
         }
@@ -174,7 +232,8 @@ impl App {
     /// Takes over operations that a stopped or crashed process left, and follows
     /// each to its end, reporting it once.
     pub async fn resume_pending(self: &Arc<Self>, tasks: &TaskTracker) -> usize {
-        let claimed = match self.store.db().claim_pending(&self.owner, LEASE).await {
+        let lease = self.config.store.lease;
+        let claimed = match self.store.db().claim_pending(&self.owner, lease).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "could not look for pending operations");
@@ -203,9 +262,16 @@ impl App {
             }
         };
         tracing::info!(request_id = %pending.request_id, alias = %inst.alias, "resuming a pending operation");
+        // The lock travels with the request: keep it while following.
+        let _ = self
+            .store
+            .db()
+            .renew_lock(inst.alias.as_ref(), &pending.request_id, self.lease_end())
+            .await;
         let Some(result) = self.follow(backend.as_ref(), inst, &pending).await else {
             return;
         };
+        self.unlock(inst, &pending.request_id).await;
         let took = (chrono::Utc::now() - pending.started_at)
             .to_std()
             .unwrap_or_default();

@@ -67,6 +67,14 @@ impl Verdict {
         v
     }
 
+    /// Another request is changing the instance right now; nothing was sent.
+    pub fn busy(inst: &Instance, reply: String) -> Self {
+        let mut v = Self::new(AuditDecision::Refused, OutcomeKind::Nothing, reply);
+        v.reason = "in_progress";
+        v.instance = Some(inst.alias.to_string());
+        v
+    }
+
     pub fn invalid(reason: &'static str, reply: String) -> Self {
         let mut v = Self::new(AuditDecision::Invalid, OutcomeKind::Nothing, reply);
         v.reason = reason;

@@ -198,6 +198,23 @@ pub fn already_there(verb: Verb, inst: &Instance, s: &InstanceStatus) -> String 
     )
 }
 
+/// Told to the second of two people changing one instance at once.
+pub fn in_progress(inst: &Instance, holder: &Principal, verb: Verb) -> String {
+    let who = match holder {
+        Principal::User(u) | Principal::Guest(u) => format!("<@{u}>"),
+        Principal::Workflow(b) => format!("the workflow `{b}`"),
+    };
+    let doing = if verb == Verb::Start {
+        "starting"
+    } else {
+        "stopping"
+    };
+    format!(
+        ":hourglass: {who} is {doing} `{}` right now, so I did not send yours. Check with `status {}` when that has finished, and try again if you still need to.",
+        inst.alias, inst.alias
+    )
+}
+
 pub fn handed_off(detail: &str) -> String {
     format!(":outbox_tray: {detail}")
 }

@@ -27,6 +27,12 @@ pub struct Server {
 #[derive(Debug, Clone, Serialize)]
 pub struct Store {
     pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_retention_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -116,6 +122,9 @@ impl TestConfig {
             },
             store: Store {
                 url: store_url.into(),
+                lease_seconds: None,
+                sweep_seconds: None,
+                audit_retention_days: None,
             },
             slack: Slack {
                 command: "/notebook".into(),

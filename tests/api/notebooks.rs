@@ -529,12 +529,9 @@ async fn a_pending_operation_survives_a_restart_and_is_reported_once() {
 /// the operation up on its own, without a restart, and reports it once.
 #[tokio::test]
 async fn in_a_rolling_restart_the_running_replica_reports_the_operation_once() {
-    let often = Timing {
-        resume_every: Duration::from_millis(100),
-        ..fast()
-    };
+    let often = |c: &mut TestConfig| c.store.sweep_seconds = Some(0.1);
     let Env { t: a, google } = spawn_notebooks(Opts {
-        timing: Some(often),
+        configure: Some(often),
         ..Default::default()
     })
     .await;
@@ -550,7 +547,7 @@ async fn in_a_rolling_restart_the_running_replica_reports_the_operation_once() {
         google: Some(google.clone()),
         slack: Some(a.slack.clone()),
         store_url: Some(a.store_url.clone()),
-        timing: Some(often),
+        configure: Some(often),
         ..Default::default()
     })
     .await
@@ -608,6 +605,55 @@ async fn start_on_a_shared_card_tells_only_the_presser_the_result() {
     assert_eq!(reply["replace_original"], false);
     assert!(reply["text"].as_str().unwrap().contains("`foo` is running"));
     assert_eq!(google.posts("start").len(), 1);
+}
+
+/// A start and a stop of one instance at the same moment: only the first goes
+/// out, and the second person hears who is changing it.
+#[tokio::test]
+async fn a_start_and_a_stop_at_once_send_one_call_and_name_who_was_first() {
+    let Env { t, google } = spawn_google("STOPPED").await;
+    google.behave(OpBehaviour::DoneAfter(20));
+    let first = command_form(OPERATOR, "start foo", &t.response_url(1), TEAM);
+    let second = command_form(OPERATOR2, "stop foo", &t.response_url(2), TEAM);
+    let send = |form: String| {
+        let t = &t;
+        async move {
+            t.post_signed(
+                "/slack/commands",
+                "application/x-www-form-urlencoded",
+                &form,
+                SECRET,
+                now(),
+            )
+            .await
+        }
+    };
+    let (a, b) = tokio::join!(send(first), send(second));
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    let rows = t.wait_audit(2).await;
+    let busy: Vec<_> = rows.iter().filter(|r| r.reason == "in_progress").collect();
+    assert_eq!(busy.len(), 1, "{rows:#?}");
+    let loser = if busy[0].principal == OPERATOR { 1 } else { 2 };
+    let winner = if loser == 1 { OPERATOR2 } else { OPERATOR };
+    let told = t.slack.wait_for(&format!("/response/{loser}"), 1).await[0].text();
+    assert!(
+        told.contains(&format!("<@{winner}>")) && told.contains("right now"),
+        "{told}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Whichever won, the other never reached Google (the winner's own state
+    // read may make it a no-op: stopping a stopped instance).
+    assert!(
+        google.posts("start").len() + google.posts("stop").len() <= 1,
+        "at most one change reached Google"
+    );
+    assert_eq!(
+        google
+            .posts(if winner == OPERATOR { "stop" } else { "start" })
+            .len(),
+        0,
+        "the refused one sent nothing"
+    );
 }
 
 #[tokio::test]
