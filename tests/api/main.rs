@@ -3,6 +3,7 @@
 mod config;
 mod fakes;
 mod helpers;
+mod pg;
 
 mod cli;
 mod entry_points;
@@ -10,3 +11,4 @@ mod github;
 mod notebooks;
 mod slack_core;
 mod socket_mode;
+mod store;

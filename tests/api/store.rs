@@ -1,0 +1,254 @@
+//! One store test suite, run against SQLite and against PostgreSQL: whatever the
+//! deployment chooses, the audit trail, event dedup, pending operations, the
+//! per-instance lock, history and retention behave the same.
+
+use std::time::Duration;
+use workbench_bot::domain::{EntryPoint, Principal, Verb};
+use workbench_bot::report::ReplyTo;
+use workbench_bot::store::{
+    AuditDecision, AuditOutcome, AuditRecord, InstanceLock, OutcomeKind, PendingOperation, Store,
+};
+
+/// Runs each test body against a fresh SQLite file and a fresh PostgreSQL database.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+                    super::$name(workbench_bot::store::Store::open(&url).await.unwrap()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let url = crate::pg::fresh_database().await;
+                    super::$name(workbench_bot::store::Store::open(&url).await.unwrap()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    audit_rows_are_begun_settled_and_read_back,
+    an_event_id_is_claimed_once,
+    a_pending_operation_is_held_by_one_owner_at_a_time,
+    the_instance_lock_belongs_to_one_request_until_released_or_lapsed,
+    history_is_the_latest_actions_on_one_instance_newest_first,
+    old_rows_are_pruned_and_rows_since_a_date_exported,
+);
+
+fn row(request_id: &str, instance: &str, command: &str, at: &str) -> AuditRecord {
+    AuditRecord {
+        at: chrono::DateTime::parse_from_rfc3339(at).unwrap().to_utc(),
+        request_id: request_id.into(),
+        team: Some("T0123ABCD".into()),
+        principal: "U01AAAAAAAA".into(),
+        entry_point: EntryPoint::SlashCommand,
+        command: command.into(),
+        instance: Some(instance.into()),
+        decision: AuditDecision::Allowed,
+        reason: String::new(),
+        backend: Some("notebooks".into()),
+        outcome: OutcomeKind::Done("ACTIVE".into()).into(),
+    }
+}
+
+async fn audit_rows_are_begun_settled_and_read_back(store: Store) {
+    store.record(row("r1", "foo", "status foo", "2026-11-20T10:00:00Z"));
+    store.begin(row("r2", "foo", "start foo", "2026-11-20T10:01:00Z"));
+    store.flush().await;
+    let rows = store.audit_rows().await.unwrap();
+    assert_eq!(rows[1].outcome, "running", "on record before it ends");
+    store.settle(
+        "r2",
+        AuditOutcome {
+            kind: OutcomeKind::Done("ACTIVE".into()),
+            report_failed: true,
+        },
+    );
+    store.flush().await;
+    let rows = store.audit_rows().await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0],
+        row("r1", "foo", "status foo", "2026-11-20T10:00:00Z")
+    );
+    assert_eq!(rows[1].outcome, "done:ACTIVE; report failed");
+
+    store.begin(row("r3", "foo", "stop foo", "2026-11-20T10:02:00Z"));
+    assert_eq!(store.interrupt_unsettled(), 1);
+    store.flush().await;
+    assert_eq!(store.audit_rows().await.unwrap()[2].outcome, "interrupted");
+}
+
+async fn an_event_id_is_claimed_once(store: Store) {
+    let claims = futures::future::join_all((0..8).map(|_| store.claim_event("Ev0SAME"))).await;
+    let won = claims.into_iter().filter(|c| *c.as_ref().unwrap()).count();
+    assert_eq!(won, 1, "eight deliveries of one event act once");
+    assert!(store.claim_event("Ev0OTHER").await.unwrap());
+}
+
+fn pending(request_id: &str) -> PendingOperation {
+    PendingOperation {
+        request_id: request_id.into(),
+        alias: "foo".into(),
+        verb: Verb::Start,
+        operation: "projects/p/locations/l/operations/operation-1".into(),
+        principal: Principal::parse("U01AAAAAAAA").unwrap(),
+        team: Some("T0123ABCD".into()),
+        entry_point: EntryPoint::Mention,
+        reply_to: ReplyTo::Thread {
+            channel: "C0CHANNEL".into(),
+            thread_ts: "1700000000.000100".into(),
+        },
+        posted: None,
+        started_at: chrono::Utc::now(),
+    }
+}
+
+async fn a_pending_operation_is_held_by_one_owner_at_a_time(store: Store) {
+    let db = store.db();
+    let lease = Duration::from_secs(60);
+    db.save_pending(&pending("p1"), "A", lease).await.unwrap();
+    assert!(
+        db.claim_pending("B", lease).await.unwrap().is_empty(),
+        "A holds it"
+    );
+    db.release_pending("p1", "A").await.unwrap();
+    // Two replicas sweep at the same moment: exactly one gets it.
+    let (b, c) = tokio::join!(db.claim_pending("B", lease), db.claim_pending("C", lease));
+    let (b, c) = (b.unwrap(), c.unwrap());
+    assert_eq!(b.len() + c.len(), 1, "claimed once: {b:?} {c:?}");
+    let owner = if b.is_empty() { "C" } else { "B" };
+    let claimed = b.into_iter().chain(c).next().unwrap();
+    let saved = pending("p1");
+    assert_eq!(
+        (
+            &claimed.request_id,
+            claimed.verb,
+            &claimed.principal,
+            &claimed.reply_to
+        ),
+        (
+            &saved.request_id,
+            saved.verb,
+            &saved.principal,
+            &saved.reply_to
+        )
+    );
+    assert!(db.renew_pending("p1", owner, lease).await.unwrap());
+    assert!(
+        !db.renew_pending("p1", "A", lease).await.unwrap(),
+        "A let go"
+    );
+    db.finish_pending("p1").await.unwrap();
+    assert_eq!(db.pending_count().await.unwrap(), 0);
+
+    // A holder that died: its lease lapses and another takes over.
+    db.save_pending(&pending("p2"), "A", Duration::from_millis(50))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(db.claim_pending("B", lease).await.unwrap().len(), 1);
+}
+
+fn lock(request_id: &str, principal: &str, verb: Verb, for_ms: i64) -> InstanceLock {
+    InstanceLock {
+        alias: "foo".into(),
+        request_id: request_id.into(),
+        principal: Principal::parse(principal).unwrap(),
+        verb,
+        expires_at: chrono::Utc::now().timestamp_millis() + for_ms,
+    }
+}
+
+async fn the_instance_lock_belongs_to_one_request_until_released_or_lapsed(store: Store) {
+    let db = store.db();
+    let start = lock("r1", "U01AAAAAAAA", Verb::Start, 60_000);
+    let stop = lock("r2", "U01BBBBBBBB", Verb::Stop, 60_000);
+    let (a, b) = tokio::join!(db.lock_instance(&start), db.lock_instance(&stop));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a.is_none() ^ b.is_none(), "exactly one wins: {a:?} {b:?}");
+    let (winner, loser) = if a.is_none() { (&start, b) } else { (&stop, a) };
+    let holder = loser.unwrap();
+    assert_eq!(
+        (holder.request_id.as_str(), &holder.principal, holder.verb),
+        (winner.request_id.as_str(), &winner.principal, winner.verb),
+        "the loser learns who holds it"
+    );
+    assert_eq!(
+        db.lock_instance(winner).await.unwrap(),
+        None,
+        "re-taking is fine"
+    );
+    assert!(
+        db.renew_lock("foo", &winner.request_id, i64::MAX / 2)
+            .await
+            .unwrap()
+    );
+    db.unlock_instance("foo", &winner.request_id).await.unwrap();
+    assert_eq!(
+        db.lock_instance(&stop).await.unwrap(),
+        None,
+        "free after release"
+    );
+    assert!(
+        !db.renew_lock("foo", "r1", i64::MAX / 2).await.unwrap(),
+        "r2 holds it now"
+    );
+
+    // A holder that died: the lock lapses.
+    db.unlock_instance("foo", "r2").await.unwrap();
+    db.lock_instance(&lock("r3", "U01AAAAAAAA", Verb::Start, 30))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(
+        db.lock_instance(&lock("r4", "U01BBBBBBBB", Verb::Stop, 60_000))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn history_is_the_latest_actions_on_one_instance_newest_first(store: Store) {
+    for i in 0..15 {
+        let at = format!("2026-11-20T10:{i:02}:00Z");
+        store.record(row(
+            &format!("f{i}"),
+            "foo",
+            &format!("start foo #{i}"),
+            &at,
+        ));
+        store.record(row(&format!("g{i}"), "gpu", "status gpu", &at));
+    }
+    store.flush().await;
+    let history = store.history("foo", 10).await.unwrap();
+    assert_eq!(history.len(), 10);
+    assert_eq!(history[0].command, "start foo #14");
+    assert_eq!(history[9].command, "start foo #5");
+    assert!(history.iter().all(|r| r.instance.as_deref() == Some("foo")));
+}
+
+async fn old_rows_are_pruned_and_rows_since_a_date_exported(store: Store) {
+    store.record(row("old", "foo", "start foo", "2025-01-01T00:00:00+00:00"));
+    store.record(row("new", "foo", "stop foo", "2026-11-20T10:00:00+00:00"));
+    store.flush().await;
+    let db = store.db();
+    let since = db.audit_since("2026-01-01T00:00:00+00:00").await.unwrap();
+    assert_eq!(since.len(), 1);
+    assert_eq!(since[0].request_id, "new");
+    assert_eq!(
+        db.prune_audit("2026-01-01T00:00:00+00:00").await.unwrap(),
+        1
+    );
+    let left = store.audit_rows().await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].request_id, "new");
+}
