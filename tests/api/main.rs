@@ -9,6 +9,7 @@ mod cli;
 mod entry_points;
 mod github;
 mod notebooks;
+mod replicas;
 mod slack_core;
 mod socket_mode;
 mod store;
