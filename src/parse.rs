@@ -126,7 +126,7 @@ pub fn parse(text: &str, compat: &CompatTarget) -> Result<Command, ParseError> {
                 extra: extra.join(" "),
             }),
         },
-        Verb::Status => match rest {
+        Verb::Status | Verb::History => match rest {
             [] => Ok(Command { verb, target: None }),
             [alias] => Ok(Command {
                 verb,

@@ -331,6 +331,7 @@ pub enum Verb {
     List,
     Help,
     Whoami,
+    History,
 }
 
 impl Verb {
@@ -342,6 +343,7 @@ impl Verb {
             Verb::List => "list",
             Verb::Help => "help",
             Verb::Whoami => "whoami",
+            Verb::History => "history",
         }
     }
 
@@ -353,6 +355,7 @@ impl Verb {
             "list" | "ls" => Verb::List,
             "help" => Verb::Help,
             "whoami" => Verb::Whoami,
+            "history" => Verb::History,
             _ => return None,
         })
     }
@@ -366,6 +369,7 @@ impl Verb {
             Verb::List,
             Verb::Help,
             Verb::Whoami,
+            Verb::History,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)

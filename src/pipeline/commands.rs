@@ -20,7 +20,8 @@ impl App {
             Verb::Whoami => Verdict::info(self.whoami(who), OutcomeKind::Whoami),
             Verb::List => self.list(who).await,
             Verb::Status if cmd.target.is_none() => self.list(who).await,
-            Verb::Status | Verb::Start | Verb::Stop => {
+            Verb::History if cmd.target.is_none() => self.history(who, None).await,
+            Verb::Status | Verb::Start | Verb::Stop | Verb::History => {
                 let typed = cmd.target.as_deref().unwrap_or_default();
                 let Some(inst) = self.config.instance(typed) else {
                     return Verdict::invalid(
@@ -38,6 +39,7 @@ impl App {
                 }
                 match cmd.verb {
                     Verb::Status => self.status(who, inst).await,
+                    Verb::History => self.history(who, Some(inst)).await,
                     _ => self.change(req, cmd, inst, flight).await,
                 }
             }
@@ -99,6 +101,38 @@ impl App {
             .map(|(inst, s)| messages::list_line(inst, s, !self.policy.may_operate(who, inst)))
             .collect();
         Verdict::info(messages::list(lines), OutcomeKind::Listed(visible.len()))
+    }
+
+    /// The last actions (starts and stops, whoever asked and however they
+    /// ended) on one instance, or on every instance the person may see.
+    async fn history(&self, who: &Principal, inst: Option<&Instance>) -> Verdict {
+        const SHOWN: usize = 10;
+        let instances: Vec<&Instance> = match inst {
+            Some(i) => vec![i],
+            None => self.policy.visible(who).collect(),
+        };
+        // What this process queued moments ago is part of the history too.
+        self.store.flush().await;
+        let mut rows = Vec::new();
+        for i in &instances {
+            match self.store.history(i.alias.as_ref(), SHOWN).await {
+                Ok(r) => rows.extend(r),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the history");
+                    return Verdict::info(
+                        messages::history_unavailable(),
+                        OutcomeKind::Failed(crate::act::Side::Bot),
+                    );
+                }
+            }
+        }
+        rows.sort_by(|a, b| b.at.cmp(&a.at));
+        rows.truncate(SHOWN);
+        let text = messages::history(inst.map(|i| i.alias.as_ref()), &rows);
+        match inst {
+            Some(i) => Verdict::about(i, OutcomeKind::Listed(rows.len()), text),
+            None => Verdict::info(text, OutcomeKind::Listed(rows.len())),
+        }
     }
 
     /// Statuses of several instances, one bulk read per backend.

@@ -62,6 +62,7 @@ pub fn help(command: &str, visible: &[&str], ask: &str) -> String {
          • `{command} stop NAME`: stop it (stop it when you are done: it costs money while it runs)\n\
          • `{command} status [NAME]`: its state and JupyterLab link\n\
          • `{command} list`: every instance you can see\n\
+         • `{command} history [NAME]`: the last starts and stops, who asked and how they ended\n\
          • `{command} whoami`: who I think you are and what you may do\n\
          {known}"
     )
@@ -196,6 +197,71 @@ pub fn already_there(verb: Verb, inst: &Instance, s: &InstanceStatus) -> String 
         jupyter_link(s),
         dry_tag(inst.backend)
     )
+}
+
+pub fn history_unavailable() -> String {
+    ":x: I could not read the history just now (the bot's store did not answer); try again in a minute, or tell the platform team if it persists.".to_owned()
+}
+
+/// The last actions, newest first: when, who, what, how it ended.
+pub fn history(alias: Option<&str>, rows: &[crate::store::AuditRecord]) -> String {
+    let title = match alias {
+        Some(a) => format!("*Last actions on `{a}`*"),
+        None => "*Last actions on the instances you can see*".to_owned(),
+    };
+    if rows.is_empty() {
+        return format!(
+            "{title}
+Nothing has been started or stopped through me yet."
+        );
+    }
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let who = match crate::domain::Principal::parse(&r.principal) {
+                Some(Principal::User(u) | Principal::Guest(u)) => format!("<@{u}>"),
+                Some(Principal::Workflow(b)) => format!("workflow `{b}`"),
+                None => "someone".to_owned(),
+            };
+            format!(
+                "• {}: {who} `{}`: {}",
+                r.at.format("%Y-%m-%d %H:%M UTC"),
+                escape(&r.command),
+                ended(r)
+            )
+        })
+        .collect();
+    format!(
+        "{title}
+{}",
+        lines.join(
+            "
+"
+        )
+    )
+}
+
+/// How an audited request ended, in words.
+fn ended(r: &crate::store::AuditRecord) -> String {
+    use crate::store::{AuditDecision, OutcomeKind};
+    match (&r.decision, &r.outcome.kind) {
+        (AuditDecision::Refused, _) if r.reason == "in_progress" => {
+            "not sent: another change was in progress".to_owned()
+        }
+        (AuditDecision::Refused, _) => format!("refused ({})", r.reason.replace('_', " ")),
+        (AuditDecision::Invalid, _) => "not understood".to_owned(),
+        (_, OutcomeKind::Done(s)) => format!("done, {}", State::from_api(s).describe()),
+        (_, OutcomeKind::Unchanged(s)) => {
+            format!("nothing to do, already {}", State::from_api(s).describe())
+        }
+        (_, OutcomeKind::HandedOff) => "handed to the GitHub workflow".to_owned(),
+        (_, OutcomeKind::Pending | OutcomeKind::LeftForNextProcess | OutcomeKind::Running) => {
+            "still running".to_owned()
+        }
+        (_, OutcomeKind::Failed(side)) => format!("failed on the {side} side"),
+        (_, OutcomeKind::Interrupted) => "interrupted when the bot stopped".to_owned(),
+        (_, other) => other.to_string(),
+    }
 }
 
 /// Told to the second of two people changing one instance at once.

@@ -164,7 +164,8 @@ pub trait StoreBackend: Send + Sync {
         until_ms: i64,
     ) -> Result<bool, StoreError>;
     async fn unlock_instance(&self, alias: &str, request_id: &str) -> Result<(), StoreError>;
-    /// The latest `limit` rows about an instance, newest first.
+    /// The latest `limit` starts and stops asked of an instance (allowed or
+    /// not), newest first; an index on (instance, id) keeps it one short read.
     async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
     /// Rows at or after `since` (RFC 3339 text compares in time order), oldest first.
     async fn audit_since(&self, since: &str) -> Result<Vec<AuditRecord>, StoreError>;

@@ -294,7 +294,7 @@ impl StoreBackend for Postgres {
 
     async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit WHERE instance = $1 ORDER BY id DESC LIMIT $2"
+            "SELECT {AUDIT_COLUMNS} FROM audit WHERE instance = $1 AND (command LIKE 'start %' OR command LIKE 'stop %') ORDER BY id DESC LIMIT $2"
         ))
         .bind(alias)
         .bind(limit as i64)

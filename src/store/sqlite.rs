@@ -247,7 +247,7 @@ impl StoreBackend for Sqlite {
 
     async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit WHERE instance = ? ORDER BY id DESC LIMIT ?"
+            "SELECT {AUDIT_COLUMNS} FROM audit WHERE instance = ? AND (command LIKE 'start %' OR command LIKE 'stop %') ORDER BY id DESC LIMIT ?"
         ))
         .bind(alias)
         .bind(limit as i64)

@@ -510,6 +510,51 @@ async fn whoami_list_and_help_answer_with_the_dry_run_backend() {
     assert!(help.contains("/notebook start NAME"), "{help}");
 }
 
+/// `history foo`: the last starts and stops, newest first, with who asked and
+/// how each ended, for anyone who may see `foo`, and nobody else.
+#[tokio::test]
+async fn history_shows_the_last_actions_in_order_with_who_did_them() {
+    let t = spawn_app(Spawn::default()).await;
+    t.command(OPERATOR, "start foo").await;
+    t.wait_audit(1).await;
+    t.command(OPERATOR2, "stop foo").await;
+    t.wait_audit(2).await;
+    t.command(STRANGER, "start foo").await;
+    t.wait_audit(3).await;
+    t.command(STRANGER, "status foo").await;
+    t.wait_audit(4).await;
+    t.command(STRANGER, "history foo").await;
+    let text = t.slack.wait_for("/response/1", 5).await[4].text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "*Last actions on `foo`*", "{text}");
+    assert_eq!(
+        lines.len(),
+        4,
+        "starts and stops only, not status reads: {text}"
+    );
+    assert!(
+        lines[1].contains(&format!(
+            "<@{STRANGER}> `start foo`: refused (not operator)"
+        )),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains(&format!("<@{OPERATOR2}> `stop foo`: done, stopped")),
+        "{text}"
+    );
+    assert!(
+        lines[3].contains(&format!("<@{OPERATOR}> `start foo`: done, running")),
+        "{text}"
+    );
+
+    t.command(OPERATOR2, "history secret").await;
+    let hidden = t.slack.wait_for("/response/1", 6).await[5].text();
+    assert!(
+        hidden.contains("I don't know an instance called"),
+        "{hidden}"
+    );
+}
+
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
     let t = spawn_app(Spawn::default()).await;
