@@ -126,7 +126,7 @@ impl App {
                 }
             }
         }
-        rows.sort_by(|a, b| b.at.cmp(&a.at));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.at));
         rows.truncate(SHOWN);
         let text = messages::history(inst.map(|i| i.alias.as_ref()), &rows);
         match inst {
