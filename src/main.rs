@@ -45,6 +45,9 @@ enum Cmd {
     },
     /// Validate a config file; exits 1 listing every problem with its line.
     CheckConfig(ConfigArg),
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Send a signed slash command to a running bot and print what comes back.
     Simulate {
         /// The bot's base URL.
@@ -65,6 +68,46 @@ enum Cmd {
         /// The command text, e.g. "start foo".
         text: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Write every audit row since a date to stdout, oldest first, for BigQuery
+    /// or a SIEM. Reads the store the config names (or DATABASE_URL).
+    Export {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// A date (2026-11-01, midnight UTC) or an RFC 3339 time.
+        #[arg(long)]
+        since: String,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: workbench_bot::store::export::Format,
+    },
+}
+
+/// `audit export`: exits 1 with a sentence on any failure.
+async fn audit_export(
+    config: &Config,
+    since: &str,
+    format: workbench_bot::store::export::Format,
+) -> ExitCode {
+    use workbench_bot::store::{Store, export};
+    let result = async {
+        let since = export::since(since)?;
+        let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| config.store.url.clone());
+        let store = Store::open_with(&url, &config.store.pool).await?;
+        export::export(&store, &since, format, std::io::stdout().lock()).await
+    };
+    match result.await {
+        Ok(n) => {
+            eprintln!("exported {n} audit row(s)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("audit export failed: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn init_logging() {
@@ -99,6 +142,14 @@ async fn main() -> ExitCode {
                 );
                 ExitCode::SUCCESS
             }
+            Err(code) => code,
+        },
+        Cmd::Audit(AuditCmd::Export {
+            config,
+            since,
+            format,
+        }) => match load(&config.config) {
+            Ok(cfg) => audit_export(&cfg, &since, format).await,
             Err(code) => code,
         },
         Cmd::Serve(c) => {

@@ -183,6 +183,7 @@ async fn housekeeping(app: Arc<App>, tasks: TaskTracker, resume_every: Duration)
                 if let Err(e) = app.store.prune_events(Duration::from_secs(24 * 3600)).await {
                     tracing::warn!(error = %e, "could not prune old Slack event ids");
                 }
+                prune_audit(&app).await;
             }
             _ = resume.tick() => {
                 let resumed = app.resume_pending(&tasks).await;
@@ -191,6 +192,23 @@ async fn housekeeping(app: Arc<App>, tasks: TaskTracker, resume_every: Duration)
                 }
             }
         }
+    }
+}
+
+/// Deletes audit rows older than `store.audit_retention_days`, when set.
+async fn prune_audit(app: &App) {
+    let Some(days) = app.config.store.audit_retention_days else {
+        return;
+    };
+    let before = (chrono::Utc::now() - chrono::Duration::days(i64::from(days))).to_rfc3339();
+    match app.store.db().prune_audit(&before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            rows = n,
+            days,
+            "deleted audit rows past the retention period"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not apply the audit retention"),
     }
 }
 

@@ -8,6 +8,7 @@
 //! interface as SQLite. The audit columns' vocabulary is in [`audit`].
 
 pub mod audit;
+pub mod export;
 mod postgres;
 mod rows;
 mod sqlite;

@@ -333,3 +333,67 @@ async fn agree(what: &str, path: &std::path::Path) {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+/// `audit export` writes the trail since a date, as JSON lines or CSV, from the
+/// same store the bot writes.
+#[test]
+fn audit_export_writes_the_trail_since_a_date_as_jsonl_or_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, port, _db, _) = serve_local_example(dir.path());
+    let http = reqwest::blocking::Client::new();
+    for (user, text) in [("U01AAAAAAAA", "start foo"), ("U09ZZZZZZZZ", "stop foo")] {
+        let form = command_form(user, text, "http://127.0.0.1:9/response", "T0123ABCD");
+        let ts = chrono::Utc::now().timestamp();
+        http.post(format!("http://127.0.0.1:{port}/slack/commands"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", sign("local-dev-secret", ts, &form))
+            .body(form)
+            .send()
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, _) = terminate(child);
+    assert!(status.success());
+    let config = dir.path().join("local.toml");
+    let export = |format: &str, since: &str| {
+        Command::new(BIN)
+            .args(["audit", "export", "--config"])
+            .arg(&config)
+            .args(["--since", since, "--format", format])
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let out = export("jsonl", "2000-01-01");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let by = |command: &str| lines.iter().find(|l| l["command"] == command).unwrap();
+    // Nothing listens at the response_url, and the row says so.
+    assert_eq!(by("start foo")["outcome"], "done:ACTIVE; report failed");
+    assert_eq!(by("stop foo")["decision"], "refused");
+
+    let out = export("csv", "2000-01-01");
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(csv.starts_with("at,request_id,team,principal,entry_point,command,instance,decision,reason,backend,outcome\n"), "{csv}");
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let out = export("jsonl", &tomorrow);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "nothing since tomorrow");
+    let out = export("jsonl", "last week");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a date"));
+}

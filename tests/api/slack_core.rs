@@ -555,6 +555,49 @@ async fn history_shows_the_last_actions_in_order_with_who_did_them() {
     );
 }
 
+/// With `store.audit_retention_days` set, rows past it are deleted (the sweep
+/// runs at start-up and then every minute); newer ones stay.
+#[tokio::test]
+async fn audit_rows_past_the_retention_period_are_deleted() {
+    use workbench_bot::store::{AuditDecision, AuditRecord, OutcomeKind, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+    let old = |id: &str, days: i64| AuditRecord {
+        at: chrono::Utc::now() - chrono::Duration::days(days),
+        request_id: id.into(),
+        team: None,
+        principal: OPERATOR.into(),
+        entry_point: workbench_bot::domain::EntryPoint::SlashCommand,
+        command: "start foo".into(),
+        instance: Some("foo".into()),
+        decision: AuditDecision::Allowed,
+        reason: String::new(),
+        backend: Some("dry-run".into()),
+        outcome: OutcomeKind::Done("ACTIVE".into()).into(),
+    };
+    {
+        let store = Store::open(&url).await.unwrap();
+        store.record(old("ancient", 400));
+        store.record(old("recent", 10));
+        store.flush().await;
+    }
+    let mut config = TestConfig::default();
+    config.store.audit_retention_days = Some(30);
+    let t = spawn_app(Spawn {
+        config,
+        dir: Some(dir),
+        ..Default::default()
+    })
+    .await;
+    let kept = wait_until(Duration::from_secs(5), || {
+        let rows = futures::executor::block_on(t.app.store().audit_rows()).unwrap();
+        (rows.len() == 1).then_some(rows)
+    })
+    .await
+    .expect("the old row is deleted");
+    assert_eq!(kept[0].request_id, "recent");
+}
+
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
     let t = spawn_app(Spawn::default()).await;
