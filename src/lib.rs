@@ -43,6 +43,7 @@ pub mod act;
 pub mod config;
 pub mod decide;
 pub mod domain;
+pub mod logging;
 mod metrics;
 pub mod parse;
 mod pipeline;

@@ -110,16 +110,6 @@ async fn audit_export(
     }
 }
 
-fn init_logging() {
-    tracing_subscriber::fmt()
-        .json()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-}
-
 fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|e| {
         eprintln!("{e}");
@@ -153,7 +143,7 @@ async fn main() -> ExitCode {
             Err(code) => code,
         },
         Cmd::Serve(c) => {
-            init_logging();
+            workbench_bot::logging::init(workbench_bot::logging::Output::Stdout);
             let config = match load(&c.config) {
                 Ok(c) => c,
                 Err(code) => return code,
@@ -181,7 +171,7 @@ async fn main() -> ExitCode {
             }
         }
         Cmd::HandleDispatch { event_path, config } => {
-            init_logging();
+            workbench_bot::logging::init(workbench_bot::logging::Output::Stderr);
             let config = match load(&config) {
                 Ok(c) => c,
                 Err(code) => return code,

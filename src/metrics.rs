@@ -6,6 +6,8 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::OnceLock;
 
@@ -20,10 +22,32 @@ struct RejectLabels {
     reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabels {
+    backend: String,
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: String,
+}
+
 struct Metrics {
     registry: Registry,
     handled: Family<RequestLabels, Counter>,
     rejected: Family<RejectLabels, Counter>,
+    http: Family<HttpLabels, Counter>,
+    backend: Family<BackendLabels, Histogram>,
+    slack_errors: Family<MethodLabels, Counter>,
+    pending: Gauge,
+    in_flight: Gauge,
 }
 
 fn metrics() -> &'static Metrics {
@@ -42,10 +66,48 @@ fn metrics() -> &'static Metrics {
             "HTTP requests refused before the core (bad signature, team, body)",
             rejected.clone(),
         );
+        let http = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            http.clone(),
+        );
+        let backend = Family::<BackendLabels, Histogram>::new_with_constructor(|| {
+            // 5 ms to about 80 s: a state read to a slow GPU start.
+            Histogram::new(exponential_buckets(0.005, 2.0, 15))
+        });
+        registry.register(
+            "backend_call_seconds",
+            "Time of each backend call, by backend and method",
+            backend.clone(),
+        );
+        let slack_errors = Family::<MethodLabels, Counter>::default();
+        registry.register(
+            "slack_api_errors",
+            "Slack Web API calls that failed or timed out, by method",
+            slack_errors.clone(),
+        );
+        let pending = Gauge::default();
+        registry.register(
+            "pending_operations",
+            "Operations being followed to their end, in the shared store",
+            pending.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "work_in_flight",
+            "Requests acknowledged whose work is still running in this process",
+            in_flight.clone(),
+        );
         Metrics {
             registry,
             handled,
             rejected,
+            http,
+            backend,
+            slack_errors,
+            pending,
+            in_flight,
         }
     })
 }
@@ -67,6 +129,55 @@ pub fn request_rejected(reason: &'static str) {
             reason: reason.to_owned(),
         })
         .inc();
+}
+
+pub fn http_request(route: &str, status: u16) {
+    metrics()
+        .http
+        .get_or_create(&HttpLabels {
+            route: route.to_owned(),
+            status,
+        })
+        .inc();
+}
+
+pub fn backend_call(backend: &str, method: &str, seconds: f64) {
+    metrics()
+        .backend
+        .get_or_create(&BackendLabels {
+            backend: backend.to_owned(),
+            method: method.to_owned(),
+        })
+        .observe(seconds);
+}
+
+pub fn slack_error(method: &str) {
+    metrics()
+        .slack_errors
+        .get_or_create(&MethodLabels {
+            method: method.to_owned(),
+        })
+        .inc();
+}
+
+pub fn pending_operations(n: usize) {
+    metrics().pending.set(n as i64);
+}
+
+/// Counts work in flight while the guard lives.
+pub struct InFlight;
+
+impl InFlight {
+    pub fn start() -> Self {
+        metrics().in_flight.inc();
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics().in_flight.dec();
+    }
 }
 
 /// The Prometheus text exposition of every counter.

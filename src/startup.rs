@@ -186,6 +186,9 @@ async fn housekeeping(app: Arc<App>, tasks: TaskTracker, resume_every: Duration)
                 prune_audit(&app).await;
             }
             _ = resume.tick() => {
+                if let Ok(n) = app.store.db().pending_count().await {
+                    crate::metrics::pending_operations(n);
+                }
                 let resumed = app.resume_pending(&tasks).await;
                 if resumed > 0 {
                     tracing::info!(resumed, "following operations another process let go of");

@@ -6,10 +6,11 @@
 //! instances then answer with a [`SetupError`] naming what is missing, so one
 //! broken backend never stops the bot from serving the others.
 
+use super::{ActContext, InstanceStatus, Outcome};
 use super::{
     Backend, BackendError, DryRun, Github, Notebooks, NotebooksClient, Polling, TokenSource,
 };
-use crate::config::{BackendKind, Config};
+use crate::config::{BackendKind, Config, Instance};
 use crate::settings::Settings;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -70,10 +71,12 @@ pub enum SetupError {
     NoStatusReader(String),
 }
 
-/// The backends this process can use, chosen per instance.
+/// The backends this process can use, chosen per instance. Each is wrapped in
+/// [`Measured`], so every call's time is on `/metrics`.
 #[derive(Clone)]
 pub struct Backends {
     dry_run: Arc<DryRun>,
+    dry_run_measured: Arc<dyn Backend>,
     notebooks: Option<Arc<dyn Backend>>,
     github: Option<Arc<dyn Backend>>,
 }
@@ -86,11 +89,7 @@ impl Default for Backends {
 
 impl Backends {
     pub fn dry_run_only() -> Self {
-        Self {
-            dry_run: Arc::new(DryRun::default()),
-            notebooks: None,
-            github: None,
-        }
+        Self::with(None, None)
     }
 
     /// Every backend the config uses, each left out with a warning when its
@@ -99,13 +98,13 @@ impl Backends {
         let mut backends = Self::dry_run_only();
         if used(config, BackendKind::Notebooks) {
             match notebooks(config, settings).await {
-                Ok(n) => backends.notebooks = Some(Arc::new(n)),
+                Ok(n) => backends.notebooks = Some(Measured::wrap(Arc::new(n))),
                 Err(e) => tracing::warn!(error = %e, "the notebooks backend is not available"),
             }
         }
         if used(config, BackendKind::Github) {
             match github(config, settings, backends.notebooks.clone()).await {
-                Ok(g) => backends.github = Some(Arc::new(g)),
+                Ok(g) => backends.github = Some(Measured::wrap(Arc::new(g))),
                 Err(e) => tracing::warn!(error = %e, "the github backend is not available"),
             }
         }
@@ -116,16 +115,18 @@ impl Backends {
     /// needs it: there, every instance acts through Google directly.
     pub async fn notebooks_only(config: &Config, settings: &Settings) -> Result<Self, SetupError> {
         let mut backends = Self::dry_run_only();
-        backends.notebooks = Some(Arc::new(notebooks(config, settings).await?));
+        backends.notebooks = Some(Measured::wrap(Arc::new(notebooks(config, settings).await?)));
         Ok(backends)
     }
 
     /// A registry with the given backends, for tests that bring their own.
     pub fn with(notebooks: Option<Arc<dyn Backend>>, github: Option<Arc<dyn Backend>>) -> Self {
+        let dry_run = Arc::new(DryRun::default());
         Self {
-            dry_run: Arc::new(DryRun::default()),
-            notebooks,
-            github,
+            dry_run_measured: Measured::wrap(dry_run.clone()),
+            dry_run,
+            notebooks: notebooks.map(Measured::wrap),
+            github: github.map(Measured::wrap),
         }
     }
 
@@ -135,11 +136,62 @@ impl Backends {
 
     pub fn get(&self, kind: BackendKind) -> Result<Arc<dyn Backend>, BackendError> {
         match kind {
-            BackendKind::DryRun => Ok(self.dry_run.clone() as Arc<dyn Backend>),
+            BackendKind::DryRun => Ok(self.dry_run_measured.clone()),
             BackendKind::Notebooks => self.notebooks.clone().ok_or(SetupError::NoNotebooks),
             BackendKind::Github => self.github.clone().ok_or(SetupError::NoGithub),
         }
         .map_err(BackendError::from)
+    }
+}
+
+/// Times every call of the backend it wraps, for `/metrics`.
+struct Measured(Arc<dyn Backend>);
+
+impl Measured {
+    fn wrap(inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
+        Arc::new(Measured(inner))
+    }
+
+    async fn time<T>(&self, method: &str, call: impl std::future::Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let out = call.await;
+        crate::metrics::backend_call(
+            self.0.kind().as_str(),
+            method,
+            started.elapsed().as_secs_f64(),
+        );
+        out
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for Measured {
+    fn kind(&self) -> BackendKind {
+        self.0.kind()
+    }
+
+    async fn status(&self, inst: &Instance) -> Result<InstanceStatus, BackendError> {
+        self.time("status", self.0.status(inst)).await
+    }
+
+    async fn statuses(&self, insts: &[&Instance]) -> Vec<Result<InstanceStatus, BackendError>> {
+        self.time("statuses", self.0.statuses(insts)).await
+    }
+
+    async fn start(&self, inst: &Instance, ctx: &ActContext) -> Result<Outcome, BackendError> {
+        self.time("start", self.0.start(inst, ctx)).await
+    }
+
+    async fn stop(&self, inst: &Instance, ctx: &ActContext) -> Result<Outcome, BackendError> {
+        self.time("stop", self.0.stop(inst, ctx)).await
+    }
+
+    async fn handoff_link(&self, ctx: &ActContext) -> Option<String> {
+        self.0.handoff_link(ctx).await
+    }
+
+    async fn wait(&self, inst: &Instance, operation: &str) -> Result<Outcome, BackendError> {
+        self.time("wait", self.0.wait(inst, operation)).await
     }
 }
 

@@ -303,9 +303,12 @@ impl Reporter {
         Fut: std::future::Future<Output = Result<T, SlackClientError>>,
     {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let timed_out = || SlackError::Timeout {
-            method,
-            secs: self.timeout.as_secs_f32(),
+        let timed_out = || {
+            crate::metrics::slack_error(method);
+            SlackError::Timeout {
+                method,
+                secs: self.timeout.as_secs_f32(),
+            }
         };
         loop {
             let result = tokio::time::timeout_at(deadline, call())
@@ -315,6 +318,7 @@ impl Reporter {
                 Err(SlackClientError::RateLimitError(limit)) => {
                     let wait = limit.retry_after.unwrap_or(Duration::from_secs(1));
                     if tokio::time::Instant::now() + wait >= deadline {
+                        crate::metrics::slack_error(method);
                         return Err(SlackError::Api {
                             method,
                             source: SlackClientError::RateLimitError(limit),
@@ -323,7 +327,12 @@ impl Reporter {
                     tracing::info!(method, ?wait, "Slack asked the bot to slow down; waiting");
                     tokio::time::sleep(wait).await;
                 }
-                other => return other.map_err(|source| SlackError::Api { method, source }),
+                other => {
+                    return other.map_err(|source| {
+                        crate::metrics::slack_error(method);
+                        SlackError::Api { method, source }
+                    });
+                }
             }
         }
     }

@@ -43,7 +43,9 @@ impl Spawner {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let app = self.app.clone();
-        self.tasks.spawn(async move {
+        let in_flight = crate::metrics::InFlight::start();
+        let work = async move {
+            let _in_flight = in_flight;
             if let Some(id) = event_id {
                 match app.store().claim_event(&id).await {
                     Ok(true) => {}
@@ -52,11 +54,15 @@ impl Spawner {
                         return;
                     }
                     // Acting twice is better than never answering; the log says why.
-                    Err(e) => tracing::warn!(event_id = %id, error = %e, "event dedup failed; acting anyway"),
+                    Err(e) => {
+                        tracing::warn!(event_id = %id, error = %e, "event dedup failed; acting anyway")
+                    }
                 }
             }
             work(app).await;
-        });
+        };
+        // The task keeps the request's span (its trace), so its lines carry it.
+        self.tasks.spawn(tracing::Instrument::in_current_span(work));
     }
 
     /// Runs a request through the pipeline in a task.

@@ -42,12 +42,51 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn(observe))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
 /// Why a body is not the payload it claims to be.
 pub type DecodeError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One log line and one count per request, inside a span that carries the
+/// trace Cloud Run's `X-Cloud-Trace-Context` names, so the lines of the work
+/// done for this request (in its task) carry it too.
+async fn observe(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let trace = req
+        .headers()
+        .get("x-cloud-trace-context")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split('/').next())
+        .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned);
+    let span = tracing::info_span!("http", trace = tracing::field::Empty);
+    if let Some(t) = &trace {
+        span.record("trace", t.as_str());
+    }
+    let response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let status = response.status().as_u16();
+    crate::metrics::http_request(&route, status);
+    span.in_scope(|| {
+        tracing::info!(
+            http_request.request_method = %method,
+            http_request.request_url = %path,
+            http_request.status = status,
+            http_request.latency = %format!("{:.6}s", started.elapsed().as_secs_f64()),
+            "request"
+        )
+    });
+    response
+}
 
 /// A Slack body in one of the shapes Slack posts.
 pub trait SlackPayload: Sized {

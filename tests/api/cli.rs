@@ -397,3 +397,136 @@ fn audit_export_writes_the_trail_since_a_date_as_jsonl_or_csv() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a date"));
 }
+
+/// A full run of `serve` with every secret set to something recognisable: each
+/// line on stdout is Cloud Logging JSON with a `severity`, request lines carry
+/// `httpRequest` and the trace Cloud Run's header named, the lines of a request
+/// carry its id and requester, and no secret appears anywhere.
+#[test]
+fn a_full_run_logs_cloud_logging_json_and_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = dir.path().join("local.toml");
+    let db = dir.path().join("audit.db");
+    local_example(
+        &format!("127.0.0.1:{port}"),
+        &format!("sqlite://{}", db.display()),
+    )
+    .write(&path);
+    let secrets = [
+        ("SLACK_SIGNING_SECRET", "sss-signing-7f3a9c"),
+        ("SLACK_SIGNING_SECRET_PREVIOUS", "sss-previous-2b8d1e"),
+        ("SLACK_BOT_TOKEN", "xoxb-bot-token-5e6f7a"),
+        ("GITHUB_TOKEN", "ghp_token_9c8b7a"),
+        ("WORKBENCH_DISPATCH_SECRET", "dispatch-secret-4d3c2b"),
+        ("WORKBENCH_METRICS_TOKEN", "metrics-token-1a2b3c"),
+        ("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.google-token-6e5d"),
+    ];
+    workbench_bot::install_tls();
+    let child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .envs(secrets)
+        .env("GOOGLE_CLOUD_PROJECT", "example-project")
+        .env("SLACK_API_URL", "http://127.0.0.1:9/api")
+        .env_remove("PORT")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let captured = capture(&mut child);
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(5), "never healthy");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let http = reqwest::blocking::Client::new();
+    let signed = |body: &str, secret: &str| {
+        let ts = chrono::Utc::now().timestamp();
+        http.post(format!("{base}/slack/commands"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", sign(secret, ts, body))
+            .header(
+                "x-cloud-trace-context",
+                "105445aa7843bc8bf206b12000100000/1;o=1",
+            )
+            .body(body.to_owned())
+            .send()
+            .unwrap()
+    };
+    let form = command_form(
+        "U01AAAAAAAA",
+        "start foo",
+        "http://127.0.0.1:9/r",
+        "T0123ABCD",
+    );
+    assert_eq!(signed(&form, "sss-signing-7f3a9c").status(), 200);
+    assert_eq!(signed(&form, "sss-previous-2b8d1e").status(), 200);
+    assert_eq!(signed(&form, "not-the-secret").status(), 401);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth("metrics-token-1a2b3c")
+        .send()
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, _) = terminate(child);
+    assert!(status.success());
+    let [stdout, stderr] = captured.map(|h| h.join().unwrap());
+    for (name, value) in secrets {
+        assert!(!stdout.contains(value), "{name} is in the logs: {stdout}");
+        assert!(!stderr.contains(value), "{name} is on stderr: {stderr}");
+    }
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.len() > 5, "{stdout}");
+    assert!(lines.iter().all(|l| l["severity"].is_string()), "{stdout}");
+    let request_line = lines
+        .iter()
+        .find(|l| l["httpRequest"]["requestUrl"] == "/slack/commands")
+        .expect("a request line");
+    assert_eq!(request_line["httpRequest"]["requestMethod"], "POST");
+    assert_eq!(
+        request_line["logging.googleapis.com/trace"],
+        "projects/example-project/traces/105445aa7843bc8bf206b12000100000"
+    );
+    let handled: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "request handled")
+        .collect();
+    assert_eq!(handled.len(), 2, "{stdout}");
+    for l in handled {
+        assert!(
+            l["request_id"].as_str().is_some_and(|id| id.len() == 32),
+            "{l}"
+        );
+        assert_eq!(l["principal"], "U01AAAAAAAA");
+        assert_eq!(
+            l["logging.googleapis.com/trace"],
+            "projects/example-project/traces/105445aa7843bc8bf206b12000100000",
+            "the work done after the acknowledgement keeps the request's trace"
+        );
+    }
+}
+
+/// Reads a child's stdout and stderr as they come, so a full pipe never blocks
+/// it; each handle yields everything once the child has exited.
+fn capture(child: &mut KillOnDrop) -> [std::thread::JoinHandle<String>; 2] {
+    fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut out = String::new();
+            let _ = pipe.read_to_string(&mut out);
+            out
+        })
+    }
+    [
+        drain(child.0.stdout.take().unwrap()),
+        drain(child.0.stderr.take().unwrap()),
+    ]
+}

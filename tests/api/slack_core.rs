@@ -603,17 +603,61 @@ async fn health_readiness_and_metrics_answer() {
     let t = spawn_app(Spawn::default()).await;
     assert_eq!(t.get("/healthz").await.status(), 200);
     assert_eq!(t.get("/readyz").await.status(), 200);
-    t.command(OPERATOR, "help").await;
+    let count = |text: &str, name: &str, labels: &[(&str, &str)]| -> f64 {
+        let lines = text.lines().map(|l| Ok(l.to_owned()));
+        let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    let before = t.get("/metrics").await.text().await.unwrap();
+    t.command(OPERATOR, "start foo").await;
     t.wait_audit(1).await;
-    let metrics = t.get("/metrics").await.text().await.unwrap();
+    let after = t.get("/metrics").await.text().await.unwrap();
+    // Counters are process-wide and tests run in parallel: each must have moved.
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        count(&after, name, labels) - count(&before, name, labels)
+    };
     assert!(
-        metrics.contains("workbench_bot_requests_handled_total"),
-        "{metrics}"
+        moved(
+            "workbench_bot_requests_handled_total",
+            &[("decision", "allowed"), ("entry_point", "slash_command")]
+        ) >= 1.0,
+        "{after}"
     );
+    assert!(
+        moved(
+            "workbench_bot_http_requests_total",
+            &[("route", "/slack/commands"), ("status", "200")]
+        ) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        moved(
+            "workbench_bot_backend_call_seconds_count",
+            &[("backend", "dry-run"), ("method", "start")]
+        ) >= 1.0,
+        "{after}"
+    );
+    for family in [
+        "workbench_bot_pending_operations",
+        "workbench_bot_work_in_flight",
+    ] {
+        assert!(
+            after.contains(&format!("# TYPE {family} gauge")),
+            "{family}: {after}"
+        );
+    }
 }
 
-/// `/metrics` is on the public port: with `WORKBENCH_METRICS_TOKEN` set it
-/// answers only a scraper that presents it.
 #[tokio::test]
 async fn metrics_ask_for_the_bearer_token_when_one_is_set() {
     let t = spawn_app(Spawn {
