@@ -1,8 +1,9 @@
-//! Several replicas on one PostgreSQL, as on Cloud Run, each a real `serve`
-//! process: a Slack retry that
+//! Real `serve` processes stopping and starting around shared work. Several
+//! replicas on one PostgreSQL, as on Cloud Run: a Slack retry that
 //! lands on another replica acts once, two people changing one instance through
 //! two replicas send one call, and a replica killed mid-operation has its
-//! operation reported exactly once by another.
+//! operation reported exactly once by another. And one process on SQLite
+//! taking SIGTERM mid-operation, its successor reporting the end.
 
 use crate::fakes::google::{FakeGoogle, OpBehaviour, TOKEN};
 use crate::helpers::*;
@@ -195,4 +196,75 @@ async fn an_operation_whose_replica_is_killed_is_reported_once_by_another() {
     );
     assert_eq!(google.posts("start").len(), 1, "B only followed it");
     drop(b);
+}
+
+/// Cloud Run's SIGTERM while a Notebooks operation runs: the process exits 0
+/// within 10 s with every audit row written and the operation kept in the
+/// store, and the next process on the same store reports its end once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_operation_keeps_it_for_the_next_process_which_reports_it_once() {
+    workbench_bot::install_tls();
+    let google = FakeGoogle::start(&[(FOO_PATH, "STOPPED")]).await;
+    google.behave(OpBehaviour::Never);
+    let slack = fake_slack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let mut config = TestConfig::new(&format!("sqlite://{}", db.display()));
+    config.backend.default = "notebooks".into();
+    let path = dir.path().join("one.toml");
+    config.write(&path);
+    let mut first = replica(&path, &slack, &google);
+    healthy(&first).await;
+    let to = format!("{}/response/1", slack.url);
+    let form = command_form(OPERATOR, "start foo", &to, TEAM);
+    let res = post(
+        &first,
+        "/slack/commands",
+        "application/x-www-form-urlencoded",
+        form,
+    )
+    .await;
+    assert_eq!(res, 200);
+    wait_until(Duration::from_secs(5), || {
+        (!google.posts("start").is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+
+    let term = std::time::Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &first.child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = first.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        term.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        term.elapsed()
+    );
+    let store = workbench_bot::store::Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let rows = store.audit_rows().await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0].outcome, "pending:left for the next process");
+    assert_eq!(
+        store.db().pending_count().await.unwrap(),
+        1,
+        "kept in the store"
+    );
+
+    google.behave(OpBehaviour::DoneAfter(1));
+    let next = replica(&path, &slack, &google);
+    healthy(&next).await;
+    let replies = slack.wait_for("/response/1", 2).await;
+    assert!(
+        replies[1].text().contains("`foo` is running"),
+        "{replies:#?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(slack.calls_to("/response/1").len(), 2, "reported once");
+    assert_eq!(google.posts("start").len(), 1);
+    drop(next);
 }
