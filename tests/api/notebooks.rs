@@ -471,7 +471,16 @@ async fn a_pending_operation_survives_a_restart_and_is_reported_once() {
     })
     .await
     .unwrap();
-    assert_eq!(t.app.store().db().pending_count().await.unwrap(), 1);
+    // The bot saves the operation once Google has answered the start.
+    let mut saved = 0;
+    for _ in 0..250 {
+        saved = t.app.store().db().pending_count().await.unwrap();
+        if saved == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(saved, 1, "the operation is kept in the store");
     let slack = t.slack.clone();
     let dir = t.stop().await; // SIGTERM: the poller lets go; nothing final is reported
     assert_eq!(
