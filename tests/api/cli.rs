@@ -151,6 +151,22 @@ fn terminate(mut child: KillOnDrop) -> (std::process::ExitStatus, Duration) {
     (status, term.elapsed())
 }
 
+/// A slash command form, signed with the local example's secret, to `serve`.
+fn post_command(
+    http: &reqwest::blocking::Client,
+    port: u16,
+    form: String,
+) -> reqwest::blocking::Response {
+    let ts = chrono::Utc::now().timestamp();
+    http.post(format!("http://127.0.0.1:{port}/slack/commands"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts.to_string())
+        .header("x-slack-signature", sign("local-dev-secret", ts, &form))
+        .body(form)
+        .send()
+        .unwrap()
+}
+
 fn audit_rows(db: &std::path::Path) -> Vec<workbench_bot::store::AuditRecord> {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let store = workbench_bot::store::Store::open(&format!("sqlite://{}", db.display()))
@@ -222,15 +238,7 @@ fn sigterm_with_twenty_replies_hanging_exits_in_time_with_every_row_stored() {
         // Twenty people, so no one meets the per-person limit.
         let user = format!("U0{i:09}");
         let form = command_form(&user, "status foo", &response_url, "T0123ABCD");
-        let ts = chrono::Utc::now().timestamp();
-        let res = http
-            .post(format!("http://127.0.0.1:{port}/slack/commands"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-slack-request-timestamp", ts.to_string())
-            .header("x-slack-signature", sign("local-dev-secret", ts, &form))
-            .body(form)
-            .send()
-            .unwrap();
+        let res = post_command(&http, port, form);
         assert_eq!(res.status(), 200, "acknowledged at once");
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -343,14 +351,7 @@ fn audit_export_writes_the_trail_since_a_date_as_jsonl_or_csv() {
     let http = reqwest::blocking::Client::new();
     for (user, text) in [("U01AAAAAAAA", "start foo"), ("U09ZZZZZZZZ", "stop foo")] {
         let form = command_form(user, text, "http://127.0.0.1:9/response", "T0123ABCD");
-        let ts = chrono::Utc::now().timestamp();
-        http.post(format!("http://127.0.0.1:{port}/slack/commands"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-slack-request-timestamp", ts.to_string())
-            .header("x-slack-signature", sign("local-dev-secret", ts, &form))
-            .body(form)
-            .send()
-            .unwrap();
+        post_command(&http, port, form);
     }
     std::thread::sleep(Duration::from_millis(300));
     let (status, _) = terminate(child);

@@ -95,6 +95,19 @@ async fn post(r: &Replica, path: &str, content_type: &str, body: String) -> u16 
         .as_u16()
 }
 
+/// `/notebook start foo` from the operator, answered at `/response/1`.
+async fn start_foo(r: &Replica, slack: &Fake) -> u16 {
+    let to = format!("{}/response/1", slack.url);
+    let form = command_form(OPERATOR, "start foo", &to, TEAM);
+    post(
+        r,
+        "/slack/commands",
+        "application/x-www-form-urlencoded",
+        form,
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slack_retry_delivered_to_another_replica_acts_once() {
     let google = FakeGoogle::start(&[(FOO_PATH, "STOPPED")]).await;
@@ -161,15 +174,7 @@ async fn an_operation_whose_replica_is_killed_is_reported_once_by_another() {
     let google = FakeGoogle::start(&[(FOO_PATH, "STOPPED")]).await;
     google.behave(OpBehaviour::Never);
     let (mut a, b, slack, _dir) = two_processes(&google).await;
-    let to = format!("{}/response/1", slack.url);
-    let form = command_form(OPERATOR, "start foo", &to, TEAM);
-    let res = post(
-        &a,
-        "/slack/commands",
-        "application/x-www-form-urlencoded",
-        form,
-    )
-    .await;
+    let res = start_foo(&a, &slack).await;
     assert_eq!(res, 200);
     slack.wait_for("/response/1", 1).await; // "Starting foo…"
     wait_until(Duration::from_secs(5), || {
@@ -215,15 +220,7 @@ async fn sigterm_mid_operation_keeps_it_for_the_next_process_which_reports_it_on
     config.write(&path);
     let mut first = replica(&path, &slack, &google);
     healthy(&first).await;
-    let to = format!("{}/response/1", slack.url);
-    let form = command_form(OPERATOR, "start foo", &to, TEAM);
-    let res = post(
-        &first,
-        "/slack/commands",
-        "application/x-www-form-urlencoded",
-        form,
-    )
-    .await;
+    let res = start_foo(&first, &slack).await;
     assert_eq!(res, 200);
     wait_until(Duration::from_secs(5), || {
         (!google.posts("start").is_empty()).then_some(())
