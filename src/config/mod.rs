@@ -137,6 +137,9 @@ pub struct Config {
     pub github: Option<GithubConfig>,
     pub operation_timeout: Duration,
     pub per_user_per_minute: NonZeroU32,
+    /// Requests whose work may run at once in this process; past it, people
+    /// are told the bot is busy, so memory stays flat under any load.
+    pub max_in_flight: usize,
     /// Group name to its members, nested groups already expanded.
     pub groups: BTreeMap<String, BTreeSet<String>>,
     pub admins: Members,
@@ -188,7 +191,7 @@ impl Config {
         let store = sections::store(&raw.store, &mut p);
         let slack = sections::slack(&raw.slack, &mut p);
         let github = sections::backend(&raw.backend, &mut p);
-        let per_user_per_minute = sections::limits(&raw.limits, &mut p);
+        let (per_user_per_minute, max_in_flight) = sections::limits(&raw.limits, &mut p);
         let groups = sections::groups(&raw.groups);
         let members = sections::MemberLists { groups: &groups };
         for (name, list) in &raw.groups {
@@ -209,6 +212,7 @@ impl Config {
             github,
             operation_timeout: Duration::from_secs(raw.backend.notebooks.operation_timeout_seconds),
             per_user_per_minute,
+            max_in_flight,
             groups,
             admins,
             instances,

@@ -176,6 +176,12 @@ impl Default for RawNotebooks {
 pub(super) struct RawLimits {
     #[serde(default = "default_per_minute")]
     pub(super) per_user_per_minute: Spanned<u32>,
+    #[serde(default = "default_max_in_flight")]
+    pub(super) max_in_flight: Spanned<u32>,
+}
+
+fn default_max_in_flight() -> Spanned<u32> {
+    Spanned::new(0..0, 256)
 }
 
 fn default_per_minute() -> Spanned<u32> {
@@ -186,6 +192,7 @@ impl Default for RawLimits {
     fn default() -> Self {
         Self {
             per_user_per_minute: default_per_minute(),
+            max_in_flight: default_max_in_flight(),
         }
     }
 }

@@ -208,14 +208,22 @@ pub(super) fn backend(raw: &RawBackend, p: &mut Problems) -> Option<GithubConfig
     }
 }
 
-pub(super) fn limits(raw: &RawLimits, p: &mut Problems) -> NonZeroU32 {
-    NonZeroU32::new(*raw.per_user_per_minute.get_ref()).unwrap_or_else(|| {
+pub(super) fn limits(raw: &RawLimits, p: &mut Problems) -> (NonZeroU32, usize) {
+    let per_minute = NonZeroU32::new(*raw.per_user_per_minute.get_ref()).unwrap_or_else(|| {
         p.add(
             raw.per_user_per_minute.span(),
             "limits.per_user_per_minute must be at least 1".into(),
         );
         NonZeroU32::MIN
-    })
+    });
+    let in_flight = *raw.max_in_flight.get_ref();
+    if in_flight == 0 {
+        p.add(
+            raw.max_in_flight.span(),
+            "limits.max_in_flight must be at least 1".into(),
+        );
+    }
+    (per_minute, in_flight.max(1) as usize)
 }
 
 /// Each group's members with nested groups expanded, once, here, so policy

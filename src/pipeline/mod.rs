@@ -184,6 +184,19 @@ impl App {
         }
     }
 
+    /// Records a request the bot had no room to run (`limits.max_in_flight`);
+    /// the transport tells the person. Never waits.
+    pub fn turned_away(&self, req: &Request) {
+        let command = match &req.input {
+            Input::Text(t) => parse::normalise(t),
+            Input::Command(c) => c.to_string(),
+        };
+        let verdict = Verdict::turned_away();
+        let row = self.audit_row(req, &command, &verdict);
+        crate::record::before_report(&self.store, &row, false);
+        crate::record::after_report(&self.store, row, false, std::time::Duration::ZERO);
+    }
+
     /// Work handed to GitHub: find its workflow run and tell the person where it is.
     async fn post_handoff_link(&self, req: &Request, verdict: &Verdict) {
         let Some((backend, ctx)) = &verdict.handoff else {

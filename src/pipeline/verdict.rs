@@ -75,6 +75,17 @@ impl Verdict {
         v
     }
 
+    /// No room to run the request at all: every slot for work was taken.
+    pub fn turned_away() -> Self {
+        let mut v = Self::new(
+            AuditDecision::Refused,
+            OutcomeKind::Nothing,
+            messages::busy(),
+        );
+        v.reason = "busy";
+        v
+    }
+
     pub fn invalid(reason: &'static str, reply: String) -> Self {
         let mut v = Self::new(AuditDecision::Invalid, OutcomeKind::Nothing, reply);
         v.reason = reason;

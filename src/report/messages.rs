@@ -322,6 +322,10 @@ pub fn workflow_run(url: &str) -> String {
     format!(":arrow_forward: The GitHub workflow run: <{url}|{url}>")
 }
 
+pub fn busy() -> String {
+    ":hourglass: I am busy with many requests right now and did not start yours; please try again in a minute.".to_owned()
+}
+
 pub fn foreign_workspace() -> String {
     "Sorry, this bot is not set up for your workspace. Ask your Slack admins or the bot's platform team if you need it here.".to_owned()
 }

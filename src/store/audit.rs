@@ -5,7 +5,7 @@
 //! | column | values |
 //! | --- | --- |
 //! | `decision` | `allowed`; `refused` (policy or rate limit said no); `invalid` (unparsable text, unknown alias) |
-//! | `reason` | empty when allowed; a refusal's code when refused (`not_operator`, `not_viewer`, `rate_limited`, …, see `decide::Refusal::code`, and `in_progress` when another request was changing the instance); `unparsed` or `unknown_instance` when invalid |
+//! | `reason` | empty when allowed; a refusal's code when refused (`not_operator`, `not_viewer`, `rate_limited`, …, see `decide::Refusal::code`, `in_progress` when another request was changing the instance, and `busy` when the bot had no room to run it, `limits.max_in_flight`); `unparsed` or `unknown_instance` when invalid |
 //! | `entry_point` | `slash_command`, `mention`, `workflow_message`, `workflow_step`, `modal`, `button`, `dispatch` |
 //! | `backend` | `notebooks`, `github`, `dry-run`, or empty when no backend was chosen |
 //! | `outcome` | see [`OutcomeKind`]; `; report failed` is appended when Slack did not take the reply. A row is written as `running` when an allowed request starts work, and settled with its outcome when the work ends (before the reply is sent) |

@@ -5,6 +5,7 @@
 use crate::pipeline::{App, Request};
 use std::future::Future;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 /// What a transport answers Slack, at once.
@@ -24,28 +25,38 @@ pub enum Answer {
 pub struct Spawner {
     app: Arc<App>,
     tasks: TaskTracker,
+    /// `limits.max_in_flight` permits: a task holds one until its work ends.
+    slots: Arc<Semaphore>,
 }
+
+/// Every slot for work is taken: the person is told the bot is busy.
+#[derive(Debug)]
+pub struct Busy;
 
 impl Spawner {
     pub fn new(app: Arc<App>, tasks: TaskTracker) -> Self {
-        Self { app, tasks }
+        let slots = Arc::new(Semaphore::new(app.config().max_in_flight));
+        Self { app, tasks, slots }
     }
 
     pub fn app(&self) -> &Arc<App> {
         &self.app
     }
 
-    /// Runs `work` in a task. With an event id, only the first delivery of that
-    /// event runs it: Slack retries, possibly to another replica, act once.
-    pub fn spawn_once<F, Fut>(&self, event_id: Option<String>, work: F)
+    /// Runs `work` in a task, if a slot is free: work in flight is bounded, so
+    /// a flood (or a slow Slack) never grows memory without end. With an event
+    /// id, only the first delivery of that event runs it: Slack retries,
+    /// possibly to another replica, act once.
+    pub fn spawn_once<F, Fut>(&self, event_id: Option<String>, work: F) -> Result<(), Busy>
     where
         F: FnOnce(Arc<App>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let slot = self.slots.clone().try_acquire_owned().map_err(|_| Busy)?;
         let app = self.app.clone();
         let in_flight = crate::metrics::InFlight::start();
         let work = async move {
-            let _in_flight = in_flight;
+            let _held = (slot, in_flight);
             if let Some(id) = event_id {
                 match app.store().claim_event(&id).await {
                     Ok(true) => {}
@@ -63,12 +74,16 @@ impl Spawner {
         };
         // The task keeps the request's span (its trace), so its lines carry it.
         self.tasks.spawn(tracing::Instrument::in_current_span(work));
+        Ok(())
     }
 
-    /// Runs a request through the pipeline in a task.
-    pub fn spawn(&self, event_id: Option<String>, req: Request) {
+    /// Runs a request through the pipeline in a task; when no slot is free the
+    /// request is recorded as turned away, and the caller tells the person.
+    pub fn spawn(&self, event_id: Option<String>, req: Request) -> Result<(), Busy> {
+        let turned_away = req.clone();
         self.spawn_once(event_id, |app| async move {
             app.handle(req).await;
-        });
+        })
+        .inspect_err(|_| self.app.turned_away(&turned_away))
     }
 }

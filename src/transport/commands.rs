@@ -1,7 +1,7 @@
 //! Slash commands, from the HTTP route or Socket Mode: the form Slack sends
 //! becomes a pipeline request, or the dialog when the text is empty.
 
-use super::answer::{Answer, Spawner};
+use super::answer::{Answer, Busy, Spawner};
 use super::dialog;
 use crate::domain::{EntryPoint, Origin, Principal, SlackUserId};
 use crate::pipeline::{Input, Request};
@@ -32,7 +32,7 @@ pub fn slash_command(spawner: &Spawner, form: SlackCommandEvent) -> Answer {
             dialog::Door::SlashCommand,
         );
     }
-    spawner.spawn(
+    let spawned = spawner.spawn(
         None,
         Request {
             id: Request::new_id(),
@@ -47,5 +47,9 @@ pub fn slash_command(spawner: &Spawner, form: SlackCommandEvent) -> Answer {
             },
         },
     );
-    Answer::Ack
+    match spawned {
+        Ok(()) => Answer::Ack,
+        // The acknowledgement itself says so: no extra work for a busy bot.
+        Err(Busy) => Answer::Ephemeral(messages::busy()),
+    }
 }

@@ -38,18 +38,28 @@ pub fn open(
             (None, Principal::User(u) | Principal::Guest(u)) => ReplyTo::Direct(u.to_string()),
             (None, Principal::Workflow(_)) => ReplyTo::Nowhere,
         };
-        spawner.spawn_once(None, |app| async move {
+        let told = spawner.spawn_once(None, |app| async move {
             if let Err(e) = app.reporter.post(&to, &Reply::text(text)).await {
                 tracing::warn!(error = %e, "could not tell the person why no dialog opened");
             }
         });
+        if told.is_err() {
+            tracing::warn!("too busy to say why no dialog opened");
+        }
         return Answer::Ack;
     }
     let view = blocks::modal_view(trigger_id, &aliases, channel);
-    spawner.spawn_once(None, |app| async move {
+    let opened = spawner.spawn_once(None, |app| async move {
         if let Err(e) = app.reporter.call_as_bot("views.open", &view).await {
             tracing::warn!(error = %e, "could not open the dialog");
         }
     });
-    Answer::Ack
+    match (opened, door) {
+        (Ok(()), _) => Answer::Ack,
+        (Err(_), Door::SlashCommand) => Answer::Ephemeral(messages::busy()),
+        (Err(_), Door::Shortcut { .. }) => {
+            tracing::warn!("too busy to open the dialog");
+            Answer::Ack
+        }
+    }
 }

@@ -272,7 +272,8 @@ fn function_call(
 /// error; work handed to the GitHub workflow is completed by that workflow when
 /// it has ended.
 pub fn spawn_function(spawner: &Spawner, event_id: String, call: FunctionCall) {
-    spawner.spawn_once(Some(event_id), |app| async move {
+    let turned_away = call.request.as_ref().ok().cloned();
+    let spawned = spawner.spawn_once(Some(event_id), |app| async move {
         let end = match call.request {
             Err(why) => StepEnd {
                 ok: false,
@@ -297,4 +298,12 @@ pub fn spawn_function(spawner: &Spawner, event_id: String, call: FunctionCall) {
             tracing::warn!(team = %call.team, error = %e, "could not complete the workflow step");
         }
     });
+    if spawned.is_err() {
+        // Completing the step would itself be work; Slack times it out, and the
+        // audit says why.
+        tracing::warn!("too busy to run a workflow step");
+        if let Some(req) = turned_away {
+            spawner.app().turned_away(&req);
+        }
+    }
 }

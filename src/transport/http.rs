@@ -216,7 +216,9 @@ async fn events(
         EventAction::Challenge(c) => (StatusCode::OK, c).into_response(),
         EventAction::Ignore => StatusCode::OK.into_response(),
         EventAction::Handle { event_id, request } => {
-            state.spawner.spawn(Some(event_id), *request);
+            if state.spawner.spawn(Some(event_id), *request).is_err() {
+                tracing::warn!("too busy to act on an event; it is on record as turned away");
+            }
             StatusCode::OK.into_response()
         }
         EventAction::Function { event_id, call } => {

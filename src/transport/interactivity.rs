@@ -9,11 +9,11 @@ use super::answer::{Answer, Spawner};
 use super::dialog;
 use crate::domain::{Command, EntryPoint, Origin, Principal, SlackUserId, TeamId, Verb};
 use crate::pipeline::{Input, Request};
-use crate::report::ReplyTo;
 use crate::report::blocks::{
     ACTION_REFRESH, ACTION_START, ACTION_STOP, MODAL_ACTION_ACTION, MODAL_ACTION_BLOCK,
     MODAL_CALLBACK, MODAL_INSTANCE_ACTION, MODAL_INSTANCE_BLOCK,
 };
+use crate::report::{ReplyTo, messages};
 use crate::verify::allowed_team;
 use serde::Deserialize;
 use serde_json::Value;
@@ -189,7 +189,12 @@ fn button(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
         verb,
         target: Some(alias),
     };
-    spawner.spawn(None, actor.request(EntryPoint::Button, command, reply_to));
+    if spawner
+        .spawn(None, actor.request(EntryPoint::Button, command, reply_to))
+        .is_err()
+    {
+        tracing::warn!("too busy to act on a button; it is on record as turned away");
+    }
     Answer::Ack
 }
 
@@ -213,8 +218,11 @@ fn submission(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
         Ok(command) => {
             // The dialog has no response_url: answer in the person's DMs with the bot.
             let reply_to = ReplyTo::Direct(actor.user.to_string());
-            spawner.spawn(None, actor.request(EntryPoint::Modal, command, reply_to));
-            Answer::Ack
+            match spawner.spawn(None, actor.request(EntryPoint::Modal, command, reply_to)) {
+                Ok(()) => Answer::Ack,
+                // The dialog stays open and says so, where the person is looking.
+                Err(_) => Answer::DialogErrors(vec![(MODAL_INSTANCE_BLOCK, messages::busy())]),
+            }
         }
     }
 }

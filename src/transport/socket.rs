@@ -83,7 +83,11 @@ async fn on_push(
     };
     // Socket Mode hands over slack-morphism's model, which drops `user_team`.
     match events::classify(s.app().config(), SlackPushEvent::EventCallback(event), None) {
-        EventAction::Handle { event_id, request } => s.spawn(Some(event_id), *request),
+        EventAction::Handle { event_id, request } => {
+            if s.spawn(Some(event_id), *request).is_err() {
+                tracing::warn!("too busy to act on an event; it is on record as turned away");
+            }
+        }
         EventAction::Function { event_id, call } => events::spawn_function(&s, event_id, *call),
         EventAction::Challenge(_) | EventAction::Ignore => {}
     }

@@ -69,6 +69,8 @@ pub struct Notebooks {
 #[derive(Debug, Clone, Serialize)]
 pub struct Limits {
     pub per_user_per_minute: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
     /// Keys the bot does not know, to test that they are refused.
     #[serde(flatten)]
     pub unknown: BTreeMap<String, u32>,
@@ -143,6 +145,7 @@ impl TestConfig {
             },
             limits: Limits {
                 per_user_per_minute: 10,
+                max_in_flight: None,
                 unknown: BTreeMap::new(),
             },
             groups: BTreeMap::from([

@@ -598,6 +598,57 @@ async fn audit_rows_past_the_retention_period_are_deleted() {
     assert_eq!(kept[0].request_id, "recent");
 }
 
+/// More requests than `limits.max_in_flight`, with a Slack that never
+/// answers: every request is acknowledged at once, the excess is told in the
+/// acknowledgement that the bot is busy, and every request is on record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_in_flight_bound_people_are_told_the_bot_is_busy() {
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let never = format!("http://{}/response", hole.local_addr().unwrap());
+    let mut config = TestConfig::default();
+    config.limits.max_in_flight = Some(5);
+    let t = spawn_app(Spawn {
+        config,
+        ..Default::default()
+    })
+    .await;
+    let asked = std::time::Instant::now();
+    let sends = (0..30).map(|i| {
+        let form = command_form(&format!("U0{i:09}"), "status foo", &never, TEAM);
+        let t = &t;
+        async move {
+            let res = t
+                .post_signed(
+                    "/slack/commands",
+                    "application/x-www-form-urlencoded",
+                    &form,
+                    SECRET,
+                    now(),
+                )
+                .await;
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    });
+    let answers = futures::future::join_all(sends).await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
+    let busy = answers
+        .iter()
+        .filter(|(_, body)| body.contains("I am busy"))
+        .count();
+    assert_eq!(busy, 25, "five run, the rest are told: {answers:?}");
+    let rows = t.wait_audit(30).await;
+    assert_eq!(rows.iter().filter(|r| r.reason == "busy").count(), 25);
+    assert_eq!(rows.len(), 30, "every request is on record");
+}
+
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
     let t = spawn_app(Spawn::default()).await;
