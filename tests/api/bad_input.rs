@@ -11,9 +11,9 @@ const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Nothing was acted on: foo is still stopped, and the server still answers.
 async fn untouched(t: &TestApp) {
-    let foo = t.app.config().instance("foo").unwrap();
+    let instance = t.app.config().instance("foo").unwrap();
     assert_eq!(
-        t.app.backends().dry_run().status(foo).await.unwrap().state,
+        t.app.backends().dry_run().status(instance).await.unwrap().state,
         State::Stopped
     );
     assert_eq!(t.get("/healthz").await.status(), 200, "still serving");
