@@ -13,7 +13,13 @@ const FORM: &str = "application/x-www-form-urlencoded";
 async fn untouched(t: &TestApp) {
     let instance = t.app.config().instance("foo").unwrap();
     assert_eq!(
-        t.app.backends().dry_run().status(instance).await.unwrap().state,
+        t.app
+            .backends()
+            .dry_run()
+            .status(instance)
+            .await
+            .unwrap()
+            .state,
         State::Stopped
     );
     assert_eq!(t.get("/healthz").await.status(), 200, "still serving");
