@@ -245,6 +245,16 @@ impl Job {
         self.run_with(event, &[]).await
     }
 
+    /// Runs the job and insists it succeeded, showing its stderr if not.
+    async fn run_ok(&self, event: &Value) {
+        let (out, _) = self.run(event).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Runs the job as the workflow does, with `extra` environment on top.
     async fn run_with(
         &self,
@@ -452,12 +462,7 @@ async fn a_slash_command_on_a_github_instance_is_told_the_final_state_in_a_dm() 
     let ev = sent_dispatch(&github).await;
     assert_eq!(ev["client_payload"]["workbench"]["dm"], OPERATOR);
     let j = job("STOPPED").await;
-    let (out, _) = j.run(&ev).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    j.run_ok(&ev).await;
     let dm = j.slack.calls_to("/api/chat.update");
     let last = dm.last().expect("the progress DM is updated").json();
     assert_eq!(last["channel"], OPERATOR, "in the requester's DMs");
@@ -475,8 +480,7 @@ async fn a_dialog_submission_on_a_github_instance_is_told_the_final_state_in_a_d
     let ev = sent_dispatch(&github).await;
     assert_eq!(ev["client_payload"]["workbench"]["dm"], OPERATOR);
     let j = job("STOPPED").await;
-    let (out, _) = j.run(&ev).await;
-    assert!(out.status.success());
+    j.run_ok(&ev).await;
     let last = j.slack.calls_to("/api/chat.update").last().unwrap().json();
     assert_eq!(last["channel"], OPERATOR);
     assert!(last["text"].as_str().unwrap().contains("`foo` is running"));
@@ -502,12 +506,7 @@ async fn a_workflow_step_on_a_github_instance_completes_only_when_the_work_has_e
         t.slack.calls()
     );
     let j = job("STOPPED").await;
-    let (out, _) = j.run(&ev).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    j.run_ok(&ev).await;
     let done = j.slack.calls_to("/api/functions.completeSuccess");
     assert_eq!(done.len(), 1, "{:#?}", j.slack.calls());
     let body = done[0].json();

@@ -150,7 +150,17 @@ impl TestApp {
     }
 
     pub async fn command(&self, user: &str, text: &str) -> reqwest::Response {
-        let form = command_form(user, text, &self.response_url(1), TEAM);
+        self.command_to(user, text, &self.response_url(1)).await
+    }
+
+    /// A slash command answered at `response_url`, signed now.
+    pub async fn command_to(
+        &self,
+        user: &str,
+        text: &str,
+        response_url: &str,
+    ) -> reqwest::Response {
+        let form = command_form(user, text, response_url, TEAM);
         self.post_signed(
             "/slack/commands",
             "application/x-www-form-urlencoded",

@@ -622,22 +622,11 @@ async fn start_on_a_shared_card_tells_only_the_presser_the_result() {
 async fn a_start_and_a_stop_at_once_send_one_call_and_name_who_was_first() {
     let Env { t, google } = spawn_google("STOPPED").await;
     google.behave(OpBehaviour::DoneAfter(20));
-    let first = command_form(OPERATOR, "start foo", &t.response_url(1), TEAM);
-    let second = command_form(OPERATOR2, "stop foo", &t.response_url(2), TEAM);
-    let send = |form: String| {
-        let t = &t;
-        async move {
-            t.post_signed(
-                "/slack/commands",
-                "application/x-www-form-urlencoded",
-                &form,
-                SECRET,
-                now(),
-            )
-            .await
-        }
-    };
-    let (a, b) = tokio::join!(send(first), send(second));
+    let (one, two) = (t.response_url(1), t.response_url(2));
+    let (a, b) = tokio::join!(
+        t.command_to(OPERATOR, "start foo", &one),
+        t.command_to(OPERATOR2, "stop foo", &two),
+    );
     assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
     let rows = t.wait_audit(2).await;
     let busy: Vec<_> = rows.iter().filter(|r| r.reason == "in_progress").collect();

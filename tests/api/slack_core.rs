@@ -219,13 +219,36 @@ async fn a_slack_connect_guest_is_not_anyone_but_may_act_where_named() {
     let reply = t.slack.wait_for("/response/7", 1).await[0].text();
     assert!(reply.contains("I don't know an instance"), "{reply}");
 
+    // Nor may the guest start it: refused in words, and nothing is acted on.
+    let mut start =
+        crate::entry_points::block_actions(STRANGER, "notebook_start", "foo", &t.response_url(8));
+    start["user"]["team_id"] = "T0GUESTORG".into();
+    crate::entry_points::interact(&t, &start).await;
+    let reply = t.slack.wait_for("/response/8", 1).await[0].text();
+    assert!(reply.contains("I don't know an instance"), "{reply}");
+    let instance = t.app.config().instance("foo").unwrap();
+    use workbench_bot::act::Backend;
+    assert_eq!(
+        t.app
+            .backends()
+            .dry_run()
+            .status(instance)
+            .await
+            .unwrap()
+            .state,
+        workbench_bot::act::State::Stopped,
+        "the guest's start did nothing"
+    );
+
     // A guest the config names by id (a researcher visiting from another org).
     let mut named = mention_event("Ev0GUEST2", OPERATOR, "<@U0OURBOT> start foo");
     named["event"]["user_team"] = "T0GUESTORG".into();
     t.event(&named, None).await;
-    let rows = t.wait_audit(3).await;
-    assert_eq!(rows[2].decision, "allowed", "{rows:#?}");
-    assert_eq!(rows[2].outcome, "done:ACTIVE");
+    let rows = t.wait_audit(4).await;
+    assert_eq!(rows[2].principal, format!("guest:{STRANGER}"));
+    assert_eq!(rows[2].decision, "refused");
+    assert_eq!(rows[3].decision, "allowed", "{rows:#?}");
+    assert_eq!(rows[3].outcome, "done:ACTIVE");
 }
 
 /// The bot's own messages never come back as requests, however they arrive.
@@ -614,17 +637,11 @@ async fn past_the_in_flight_bound_people_are_told_the_bot_is_busy() {
     .await;
     let asked = std::time::Instant::now();
     let sends = (0..30).map(|i| {
-        let form = command_form(&format!("U0{i:09}"), "status foo", &never, TEAM);
         let t = &t;
+        let never = &never;
         async move {
             let res = t
-                .post_signed(
-                    "/slack/commands",
-                    "application/x-www-form-urlencoded",
-                    &form,
-                    SECRET,
-                    now(),
-                )
+                .command_to(&format!("U0{i:09}"), "status foo", never)
                 .await;
             (res.status().as_u16(), res.text().await.unwrap())
         }

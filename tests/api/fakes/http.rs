@@ -104,7 +104,14 @@ impl Fake {
 
     /// Waits until `n` calls whose path ends with `suffix` arrived, or panics.
     pub async fn wait_for(&self, suffix: &str, n: usize) -> Vec<Call> {
-        let calls = wait_until(Duration::from_secs(10), || {
+        self.wait_for_within(suffix, n, Duration::from_secs(10))
+            .await
+    }
+
+    /// `wait_for` with its own bound, for work that waits out a lease and a
+    /// real process's polling before it reports.
+    pub async fn wait_for_within(&self, suffix: &str, n: usize, limit: Duration) -> Vec<Call> {
+        let calls = wait_until(limit, || {
             let c = self.calls_to(suffix);
             (c.len() >= n).then_some(c)
         })
