@@ -73,6 +73,9 @@ pub struct Timing {
     pub run_poll: Duration,
     /// The longest one call to Google may take before it counts as failed.
     pub request_timeout: Duration,
+    /// The longest one Slack call (a reply, a post, an update) may take,
+    /// including the waits a 429 asks for.
+    pub slack_timeout: Duration,
 }
 
 impl Default for Timing {
@@ -83,6 +86,7 @@ impl Default for Timing {
             max_poll: Duration::from_secs(15),
             run_poll: Duration::from_secs(3),
             request_timeout: Duration::from_secs(30),
+            slack_timeout: crate::report::SLACK_TIMEOUT,
         }
     }
 }

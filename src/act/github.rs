@@ -162,10 +162,14 @@ fn explain(e: &octocrab::Error, config: &GithubConfig) -> String {
             let status = source.status_code.as_u16();
             let what = match status {
                 401 => "the bot's GitHub credentials were rejected (check GITHUB_TOKEN or the GitHub App)".to_owned(),
+                // GitHub's secondary rate limit answers 403 or 429, saying so.
+                s if s == 429 || (s == 403 && source.message.to_ascii_lowercase().contains("rate limit")) => {
+                    "GitHub is rate limiting the bot, so the dispatch was not sent; nothing was changed, try again in a minute".to_owned()
+                }
                 403 => format!("the bot may not send dispatches to {repo} (the GitHub App needs Contents: read and write)"),
                 404 => format!("{repo} was not found, or the bot's GitHub App is not installed on it"),
                 422 => format!("GitHub refused the dispatch payload: {}", source.message),
-                s if s >= 500 => format!("GitHub had an error (HTTP {s}); not retried, to avoid running the workflow twice. Try again"),
+                s if s >= 500 => "GitHub had an error; the dispatch was not retried, to avoid running the workflow twice. Check the Actions tab, then try again".to_owned(),
                 s => format!("GitHub answered HTTP {s}: {}", source.message),
             };
             format!("{what} (HTTP {status})")

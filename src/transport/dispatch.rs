@@ -130,7 +130,8 @@ pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> D
                 .slack_bot_token
                 .as_ref()
                 .map(|t| t.expose().to_owned()),
-        ),
+        )
+        .with_timeout(settings.timing.slack_timeout),
         Err(e) => return failed(e),
     };
     let tell = Teller {

@@ -46,6 +46,8 @@ pub enum NotebooksError {
         status: u16,
         google_status: String,
         message: String,
+        /// Google's `Retry-After`, in seconds, when it sent one.
+        retry_after: Option<Duration>,
     },
     #[error("could not reach the Notebooks API: {0}")]
     Network(#[source] reqwest::Error),
@@ -68,6 +70,39 @@ impl NotebooksError {
             _ => false,
         }
     }
+
+    /// The wait before the next try: the planned backoff, stretched to Google's
+    /// `Retry-After` when it asked for longer. `None` (give up) when the backoff
+    /// is spent, or when Google asks for a wait longer than a person should be
+    /// kept waiting for an answer.
+    pub(super) fn wait_before_retry(&self, planned: Option<Duration>) -> Option<Duration> {
+        match self {
+            NotebooksError::Status {
+                retry_after: Some(asked),
+                ..
+            } if *asked > RETRY_AFTER_CAP => None,
+            NotebooksError::Status {
+                retry_after: Some(asked),
+                ..
+            } => planned.map(|p| p.max(*asked)),
+            _ => planned,
+        }
+    }
+}
+
+/// The longest `Retry-After` the bot waits out inside one request.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(10);
+
+/// `Retry-After` in seconds (Google sends seconds, not an HTTP date).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -236,6 +271,7 @@ impl NotebooksClient {
             }
         })?;
         let status = res.status().as_u16();
+        let retry_after = retry_after(res.headers());
         let body = res.text().await.map_err(NotebooksError::Network)?;
         if !(200..300).contains(&status) {
             let (google_status, message) = match serde_json::from_str::<ApiErrorBody>(&body) {
@@ -246,6 +282,7 @@ impl NotebooksClient {
                 status,
                 google_status,
                 message,
+                retry_after,
             });
         }
         serde_json::from_str(&body).map_err(NotebooksError::Decode)
@@ -261,6 +298,7 @@ impl NotebooksClient {
         (|| self.send::<T>(reqwest::Method::GET, &url, query))
             .retry(self.retry)
             .when(NotebooksError::is_transient)
+            .adjust(|e, planned| e.wait_before_retry(planned))
             .notify(
                 |e, wait| tracing::info!(error = %e, ?wait, "Notebooks API read failed; retrying"),
             )

@@ -69,7 +69,7 @@ impl Notebooks {
             match self.client.post_action(&inst.name, action).await {
                 Ok(op) if op.done => return self.finish(inst, op, action).await,
                 Ok(op) => return Ok(Outcome::Pending { operation: op.name }),
-                Err(e) if e.is_transient() => match backoff.next() {
+                Err(e) if e.is_transient() => match e.wait_before_retry(backoff.next()) {
                     Some(wait) => {
                         tracing::info!(error = %e, ?wait, instance = %inst.name, "{action} failed; will re-read the state and retry");
                         tokio::time::sleep(wait).await;
@@ -90,10 +90,7 @@ impl Notebooks {
         action: &str,
     ) -> Result<Outcome, BackendError> {
         if let Some(err) = op.error {
-            let advice = format!(
-                "the {action} operation on {} failed: {} (code {})",
-                inst.alias, err.message, err.code
-            );
+            let advice = operation_advice(action, inst, err.code, &err.message);
             return Err(BackendError::Google {
                 advice,
                 source: Arc::new(NotebooksError::Operation {
@@ -180,6 +177,7 @@ impl Backend for Notebooks {
                         status: 404,
                         google_status: "NOT_FOUND".into(),
                         message: String::new(),
+                        retry_after: None,
                     };
                     explain(gone, "notebooks.instances.get", &inst.name)
                 }),
@@ -253,10 +251,20 @@ fn explain(e: NotebooksError, permission: &str, name: &InstanceName) -> BackendE
             status: 400 | 409,
             google_status,
             message,
+            ..
         } => format!("Google would not do it now ({google_status}): {message}"),
-        NotebooksError::Status { status: 429, .. } => {
-            "Google is rate limiting the bot; try again in a minute".to_owned()
-        }
+        NotebooksError::Status {
+            status: 429,
+            retry_after,
+            ..
+        } => match retry_after {
+            Some(wait) => format!(
+                "Google is rate limiting the bot and asked it to wait {} s; nothing was changed, try again after that",
+                wait.as_secs()
+            ),
+            None => "Google is rate limiting the bot; nothing was changed, try again in a minute"
+                .to_owned(),
+        },
         NotebooksError::Status {
             status, message, ..
         } if *status >= 500 => format!(
@@ -267,6 +275,28 @@ fn explain(e: NotebooksError, permission: &str, name: &InstanceName) -> BackendE
     BackendError::Google {
         advice,
         source: Arc::new(e),
+    }
+}
+
+/// What a failed operation means and what to try. Running out of GPUs in a
+/// zone and out of quota are the two failures people meet most on GPU
+/// notebooks, and both have a next step that is not "try again now".
+fn operation_advice(action: &str, inst: &Instance, code: i32, message: &str) -> String {
+    let alias = &inst.alias;
+    let lower = message.to_ascii_lowercase();
+    if message.contains("ZONE_RESOURCE_POOL_EXHAUSTED")
+        || message.contains("STOCKOUT")
+        || lower.contains("does not have enough resources available")
+    {
+        format!(
+            "Google has no free capacity for {alias}'s machine type or GPUs in its zone right now (ZONE_RESOURCE_POOL_EXHAUSTED), so the {action} did not happen. Try again in 15 to 30 minutes; if it keeps happening, the platform team can move the instance to another zone or machine type"
+        )
+    } else if lower.contains("quota") && lower.contains("exceeded") {
+        format!(
+            "the project is out of quota, so the {action} of {alias} did not happen ({message}). Stop another instance that uses the same GPUs, or ask the platform team to request more quota (IAM & Admin, Quotas)"
+        )
+    } else {
+        format!("the {action} operation on {alias} failed: {message} (code {code})")
     }
 }
 
