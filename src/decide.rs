@@ -81,6 +81,10 @@ impl Policy {
     /// Counts one request against the principal's budget. Called once per request,
     /// before any other decision, so a refused flood is limited too.
     pub fn admit(&self, who: &Principal) -> Result<(), Refusal> {
+        // The bot's own timers are bounded by the config, not by a person.
+        if matches!(who, Principal::Timer(_)) {
+            return Ok(());
+        }
         self.limiter.check_key(who).map_err(|not_until| {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(
                 &governor::clock::DefaultClock::default(),
@@ -135,7 +139,10 @@ impl Policy {
 
     /// The policy decision for one verb on one instance.
     pub fn decide(&self, who: &Principal, verb: Verb, inst: &Instance) -> Decision {
-        let allowed = if verb.mutates() {
+        let allowed = if let Principal::Timer(_) = who {
+            // A timer may stop (and look), never start or extend anything.
+            matches!(verb, Verb::Stop | Verb::Status)
+        } else if verb.mutates() {
             self.may_operate(who, inst)
         } else {
             self.may_view(who, inst)

@@ -40,15 +40,19 @@
 //! - `store::AuditRecord`: the row that outlives all of them.
 
 pub mod act;
+pub mod clock;
 pub mod config;
+pub mod cost;
 pub mod decide;
 pub mod domain;
 pub mod logging;
 mod metrics;
+pub mod oidc;
 pub mod parse;
 mod pipeline;
 mod record;
 pub mod report;
+pub mod schedule;
 pub mod settings;
 pub mod simulate;
 pub mod startup;
@@ -58,7 +62,7 @@ pub mod transport;
 pub mod verify;
 
 pub use config::Config;
-pub use pipeline::{App, Handled, Input, Request};
+pub use pipeline::{App, Handled, Input, Request, TickReport};
 pub use settings::{Secret, Settings, Timing};
 pub use startup::{Application, shutdown_signal};
 pub use tls::install as install_tls;

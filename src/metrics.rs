@@ -48,6 +48,8 @@ struct Metrics {
     slack_errors: Family<MethodLabels, Counter>,
     pending: Gauge,
     in_flight: Gauge,
+    last_tick: Gauge,
+    overdue: Gauge,
 }
 
 fn metrics() -> &'static Metrics {
@@ -99,8 +101,22 @@ fn metrics() -> &'static Metrics {
             "Requests acknowledged whose work is still running in this process",
             in_flight.clone(),
         );
+        let last_tick = Gauge::default();
+        registry.register(
+            "last_tick_timestamp_seconds",
+            "When timers were last looked at successfully (Unix time); alert when it falls behind",
+            last_tick.clone(),
+        );
+        let overdue = Gauge::default();
+        registry.register(
+            "overdue_timers",
+            "Leases past their end by more than two ticks: stops that are not happening",
+            overdue.clone(),
+        );
         Metrics {
             registry,
+            last_tick,
+            overdue,
             handled,
             rejected,
             http,
@@ -110,6 +126,12 @@ fn metrics() -> &'static Metrics {
             in_flight,
         }
     })
+}
+
+/// A tick that read the store and did its work.
+pub fn ticked(at_unix: i64, overdue: usize) {
+    metrics().last_tick.set(at_unix);
+    metrics().overdue.set(overdue as i64);
 }
 
 pub fn request_handled(decision: &str, entry_point: &str) {

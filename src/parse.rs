@@ -7,7 +7,7 @@
 //! syntax (`org/repo event_type notebook:foo command:start`) is accepted too, so teams
 //! can switch without editing their workflows, but only with its two keys, each once.
 
-use crate::domain::{Command, Verb};
+use crate::domain::{Command, Lasting, Verb};
 
 /// The configured repository and event type the actions-bot form must name.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +48,10 @@ pub enum ParseError {
     CompatWrongTarget { expected: String, got: String },
     #[error("I could not read \"{0}\" as a command or as `key:value`.")]
     CompatStrayWord(String),
+    #[error("{0}.")]
+    BadLength(String),
+    #[error("`extend` needs how much longer, like `extend {0} 1h`.")]
+    MissingLength(String),
 }
 
 /// Undoes Slack's markup and the noise around a command.
@@ -98,15 +102,17 @@ pub fn normalise(text: &str) -> String {
     joined.trim_end().to_owned()
 }
 
+/// `3h`, `90m`, `1h30m` or `1h 30m`.
+fn lasting(words: &[&str]) -> Result<Lasting, ParseError> {
+    Lasting::parse(&words.join(" ")).map_err(|e| ParseError::BadLength(e.to_string()))
+}
+
 /// Parses normalised or raw text into a command. Empty text means `help`.
 pub fn parse(text: &str, compat: &CompatTarget) -> Result<Command, ParseError> {
     let text = normalise(text);
     let words: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
     let Some(first) = words.first() else {
-        return Ok(Command {
-            verb: Verb::Help,
-            target: None,
-        });
+        return Ok(Command::new(Verb::Help, None));
     };
     if first.contains('/') || first.contains(':') {
         return parse_compat(&words, compat);
@@ -114,12 +120,46 @@ pub fn parse(text: &str, compat: &CompatTarget) -> Result<Command, ParseError> {
     let verb = Verb::from_word(first).ok_or_else(|| ParseError::UnknownVerb(first.to_string()))?;
     let rest = &words[1..];
     match verb {
-        Verb::Start | Verb::Stop => match rest {
+        Verb::Start => match rest {
             [] => Err(ParseError::MissingTarget(verb)),
-            [alias] => Ok(Command {
+            [alias] => Ok(Command::new(verb, Some(alias.to_string()))),
+            [alias, word, length @ ..]
+                if word.eq_ignore_ascii_case("for") && !length.is_empty() =>
+            {
+                Ok(Command {
+                    lasting: Some(lasting(length)?),
+                    ..Command::new(verb, Some(alias.to_string()))
+                })
+            }
+            [_, extra @ ..] => Err(ParseError::TrailingWords {
                 verb,
-                target: Some(alias.to_string()),
+                what: "one instance name, and optionally `for` and a length of time",
+                extra: extra.join(" "),
             }),
+        },
+        Verb::Extend => match rest {
+            [] => Err(ParseError::MissingTarget(verb)),
+            [alias] => Err(ParseError::MissingLength(alias.to_string())),
+            [alias, length @ ..] => {
+                // `extend foo 1h`, `extend foo by 1h`, `extend foo for 1h`.
+                let length = match length {
+                    [w, more @ ..]
+                        if (w.eq_ignore_ascii_case("by") || w.eq_ignore_ascii_case("for"))
+                            && !more.is_empty() =>
+                    {
+                        more
+                    }
+                    all => all,
+                };
+                Ok(Command {
+                    lasting: Some(lasting(length)?),
+                    ..Command::new(verb, Some(alias.to_string()))
+                })
+            }
+        },
+        Verb::Stop => match rest {
+            [] => Err(ParseError::MissingTarget(verb)),
+            [alias] => Ok(Command::new(verb, Some(alias.to_string()))),
             [_, extra @ ..] => Err(ParseError::TrailingWords {
                 verb,
                 what: "one instance name",
@@ -127,11 +167,8 @@ pub fn parse(text: &str, compat: &CompatTarget) -> Result<Command, ParseError> {
             }),
         },
         Verb::Status | Verb::History => match rest {
-            [] => Ok(Command { verb, target: None }),
-            [alias] => Ok(Command {
-                verb,
-                target: Some(alias.to_string()),
-            }),
+            [] => Ok(Command::new(verb, None)),
+            [alias] => Ok(Command::new(verb, Some(alias.to_string()))),
             [_, extra @ ..] => Err(ParseError::TrailingWords {
                 verb,
                 what: "at most one instance name",
@@ -139,7 +176,7 @@ pub fn parse(text: &str, compat: &CompatTarget) -> Result<Command, ParseError> {
             }),
         },
         Verb::List | Verb::Help | Verb::Whoami => match rest {
-            [] => Ok(Command { verb, target: None }),
+            [] => Ok(Command::new(verb, None)),
             extra => Err(ParseError::TrailingWords {
                 verb,
                 what: "nothing more",
@@ -211,10 +248,7 @@ fn parse_compat(words: &[&str], compat: &CompatTarget) -> Result<Command, ParseE
     if notebook.is_empty() {
         return Err(ParseError::CompatIncomplete);
     }
-    Ok(Command {
-        verb,
-        target: Some(notebook),
-    })
+    Ok(Command::new(verb, Some(notebook)))
 }
 
 #[cfg(test)]
@@ -230,10 +264,62 @@ mod tests {
     }
 
     fn cmd(verb: Verb, target: Option<&str>) -> Command {
-        Command {
-            verb,
-            target: target.map(str::to_owned),
+        Command::new(verb, target.map(str::to_owned))
+    }
+
+    #[test]
+    fn starts_may_say_for_how_long_and_extend_says_how_much_longer() {
+        let c = compat();
+        let hours = |m| Some(Lasting::from_minutes(m).unwrap());
+        for (text, minutes) in [
+            ("start foo for 3h", 180),
+            ("start foo for 90m", 90),
+            ("start foo for 1h30m", 90),
+            ("start foo for 1h 30m", 90),
+            ("start foo for 2m", 2),
+        ] {
+            let got = parse(text, &c).unwrap();
+            assert_eq!(
+                (got.verb, got.lasting),
+                (Verb::Start, hours(minutes)),
+                "{text}"
+            );
+            assert_eq!(got.target.as_deref(), Some("foo"));
         }
+        assert_eq!(
+            parse("start foo for 1h30m", &c).unwrap().to_string(),
+            "start foo for 1h30m"
+        );
+        for text in ["extend foo 1h", "extend foo by 1h", "keep foo for 60m"] {
+            let got = parse(text, &c).unwrap();
+            assert_eq!((got.verb, got.lasting), (Verb::Extend, hours(60)), "{text}");
+        }
+        assert_eq!(
+            parse("extend foo 1h", &c).unwrap().to_string(),
+            "extend foo 1h"
+        );
+        for text in [
+            "start foo for ever",
+            "start foo for -1h",
+            "start foo for 0m",
+            "start foo for 30s",
+            "start foo for 900h",
+            "extend foo soon",
+        ] {
+            assert!(
+                matches!(parse(text, &c), Err(ParseError::BadLength(_))),
+                "{text}: {:?}",
+                parse(text, &c)
+            );
+        }
+        assert_eq!(
+            parse("extend foo", &c),
+            Err(ParseError::MissingLength("foo".into()))
+        );
+        assert!(matches!(
+            parse("start foo 3h", &c),
+            Err(ParseError::TrailingWords { .. })
+        ));
     }
 
     #[test]

@@ -30,6 +30,8 @@ impl fmt::Debug for Secret {
 
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
+    /// What "now" is for timers; tests move it forward.
+    pub clock: crate::clock::Clock,
     pub slack_signing_secret: Option<Secret>,
     /// Also accepted while set, so the signing secret rotates without a
     /// refused request.
@@ -140,6 +142,7 @@ impl Settings {
             google_application_credentials: var("GOOGLE_APPLICATION_CREDENTIALS")
                 .map(PathBuf::from),
             timing: Timing::default(),
+            clock: crate::clock::Clock::default(),
             port: var("PORT")
                 .map(|p| p.trim().parse::<u16>().map_err(SettingsError::BadPort))
                 .transpose()?,

@@ -27,6 +27,8 @@ pub enum StartupError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Slack(#[from] SlackError),
+    #[error("cannot build the HTTP client that fetches Google's token keys: {0}")]
+    HttpClient(#[source] reqwest::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -84,7 +86,9 @@ impl Application {
         )
         .with_timeout(settings.timing.slack_timeout);
         let backends = Backends::build(&config, &settings).await;
-        let app = Arc::new(App::new(config.clone(), backends, reporter, store));
+        let app = Arc::new(
+            App::new(config.clone(), backends, reporter, store).with_clock(settings.clock.clone()),
+        );
 
         let addr = match settings.port {
             Some(port) => SocketAddr::from(([0, 0, 0, 0], port)),
@@ -96,6 +100,18 @@ impl Application {
         let tasks = TaskTracker::new();
         let housekeeping =
             tokio::spawn(housekeeping(app.clone(), tasks.clone(), config.store.sweep));
+        let tick_auth = match (&config.scheduler.audience, &config.scheduler.invoker) {
+            (Some(audience), Some(invoker)) => Some(crate::oidc::OidcVerifier::new(
+                config.scheduler.jwks_url.clone(),
+                audience.clone(),
+                invoker.clone(),
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(StartupError::HttpClient)?,
+            )),
+            _ => None,
+        };
         let resumed = app.resume_pending(&tasks).await;
         if resumed > 0 {
             tracing::info!(resumed, "following operations a previous process left");
@@ -106,6 +122,7 @@ impl Application {
                 spawner: Spawner::new(app, tasks.clone()),
                 verifier,
                 metrics_token: settings.metrics_token.clone(),
+                tick_auth,
             },
             tasks,
             housekeeping,
@@ -177,8 +194,21 @@ async fn housekeeping(app: Arc<App>, tasks: TaskTracker, resume_every: Duration)
     let mut prune = tokio::time::interval(Duration::from_secs(60));
     let mut resume = tokio::time::interval(resume_every);
     resume.tick().await;
+    let mut timers = tokio::time::interval(app.config.scheduler.tick);
+    timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = timers.tick() => {
+                match app.tick().await {
+                    Ok(r) if r.warned + r.stopped > 0 => tracing::info!(warned = r.warned, stopped = r.stopped, "timers done"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not look at timers; trying again next tick"),
+                }
+                let prune_before = app.now() - chrono::Duration::days(30);
+                if let Err(e) = app.store.db().prune_timers(prune_before.timestamp_millis()).await {
+                    tracing::warn!(error = %e, "could not prune finished timer work");
+                }
+            }
             _ = prune.tick() => {
                 app.policy.forget_idle();
                 if let Err(e) = app.store.prune_events(Duration::from_secs(24 * 3600)).await {

@@ -4,12 +4,16 @@
 //! makes it ACTIVE and stop makes it STOPPED, so `status`, `list` and the card
 //! buttons behave as they will for real. Nothing leaves the process.
 
-use super::{ActContext, Backend, BackendError, InstanceStatus, Outcome, State};
+use super::{Accelerator, ActContext, Backend, BackendError, InstanceStatus, Outcome, State};
 use crate::config::{BackendKind, Instance};
 use crate::domain::Alias;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
+
+/// What every dry-run instance pretends to be.
+pub const SIMULATED_MACHINE_TYPE: &str = "n1-standard-8";
+pub const SIMULATED_ACCELERATOR: &str = "NVIDIA_TESLA_T4";
 
 #[derive(Default)]
 pub struct DryRun {
@@ -38,8 +42,12 @@ impl DryRun {
         let running = state == State::Active;
         InstanceStatus {
             state,
-            machine_type: Some("dry-run (simulated)".into()),
-            accelerators: Vec::new(),
+            // A plausible GPU notebook, so prices and costs show in a try-out.
+            machine_type: Some(SIMULATED_MACHINE_TYPE.into()),
+            accelerators: vec![Accelerator {
+                kind: SIMULATED_ACCELERATOR.into(),
+                count: 1,
+            }],
             update_time: None,
             proxy_uri: running.then(|| format!("https://dry-run.invalid/{}", inst.alias)),
         }

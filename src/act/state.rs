@@ -92,12 +92,25 @@ impl fmt::Display for State {
     }
 }
 
+/// GPUs attached to an instance: Google's type name and how many.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accelerator {
+    pub kind: String,
+    pub count: u32,
+}
+
+impl fmt::Display for Accelerator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} × {}", self.count, self.kind)
+    }
+}
+
 /// What a backend can tell about one instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceStatus {
     pub state: State,
     pub machine_type: Option<String>,
-    pub accelerators: Vec<String>,
+    pub accelerators: Vec<Accelerator>,
     /// RFC 3339 time of the last change, as Google reports it.
     pub update_time: Option<String>,
     /// The JupyterLab address, when the instance runs.

@@ -12,7 +12,9 @@ mod sections;
 
 pub use crate::domain::BackendKind;
 
-use crate::domain::{Alias, BotId, InstanceName, Principal, TeamId};
+pub use crate::cost::PriceTable;
+use crate::domain::{Alias, BotId, InstanceName, Lasting, Principal, TeamId};
+use crate::schedule::StopSchedule;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
@@ -93,6 +95,8 @@ impl Members {
             Principal::User(_) => self.anyone || self.principals.contains(who),
             Principal::Guest(u) => self.principals.contains(&Principal::User(u.clone())),
             Principal::Workflow(_) => self.principals.contains(who),
+            // The bot's own timers are members of nothing; `decide` lets them stop.
+            Principal::Timer(_) => false,
         }
     }
 }
@@ -122,6 +126,22 @@ pub struct Instance {
     pub operators: Members,
     pub viewers: Members,
     pub backend: BackendKind,
+    /// `max_hours`: caps `start … for`, and is the lease of a start that names
+    /// no length. No lease at all when unset.
+    pub max_lease: Option<Lasting>,
+    /// How long before a lease's end or a scheduled stop the warning goes out.
+    pub warn: Lasting,
+    pub stop_at: Option<StopSchedule>,
+}
+
+/// `[scheduler]`, checked.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    pub tick: Duration,
+    pub jwks_url: String,
+    /// `POST /tasks/tick` answers only when both are set.
+    pub audience: Option<String>,
+    pub invoker: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -144,6 +164,8 @@ pub struct Config {
     pub groups: BTreeMap<String, BTreeSet<String>>,
     pub admins: Members,
     pub instances: Vec<Instance>,
+    pub scheduler: SchedulerConfig,
+    pub prices: Option<PriceTable>,
 }
 
 impl Config {
@@ -199,6 +221,8 @@ impl Config {
         }
         let admins = sections::admins(&raw.access, &members, &mut p);
         let instances = sections::instances(&raw, &members, &mut p);
+        let scheduler = sections::scheduler(&raw.scheduler, &mut p);
+        let prices = raw.cost.as_ref().map(|c| sections::cost(c, &mut p));
         p.finish()?;
         Ok(Config {
             listen,
@@ -216,6 +240,8 @@ impl Config {
             groups,
             admins,
             instances,
+            scheduler,
+            prices,
         })
     }
 }

@@ -24,7 +24,67 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) access: RawAccess,
     #[serde(default)]
+    pub(super) scheduler: RawScheduler,
+    pub(super) cost: Option<RawCost>,
+    #[serde(default)]
     pub(super) instance: Vec<RawInstance>,
+}
+
+/// `[scheduler]`: how often timers are looked at, and who may make the bot
+/// look (Cloud Scheduler's OIDC token for `POST /tasks/tick`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScheduler {
+    #[serde(default = "default_tick")]
+    pub(super) tick_seconds: Spanned<u64>,
+    #[serde(default = "default_jwks_url")]
+    pub(super) jwks_url: Spanned<String>,
+    pub(super) audience: Option<Spanned<String>>,
+    pub(super) invoker: Option<Spanned<String>>,
+}
+
+fn default_tick() -> Spanned<u64> {
+    Spanned::new(0..0, 60)
+}
+
+fn default_jwks_url() -> Spanned<String> {
+    Spanned::new(0..0, crate::oidc::GOOGLE_JWKS_URL.into())
+}
+
+impl Default for RawScheduler {
+    fn default() -> Self {
+        Self {
+            tick_seconds: default_tick(),
+            jwks_url: default_jwks_url(),
+            audience: None,
+            invoker: None,
+        }
+    }
+}
+
+/// `[cost]`: the team's own hourly prices.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCost {
+    pub(super) currency: Spanned<String>,
+    #[serde(default)]
+    pub(super) machine_types: BTreeMap<String, Spanned<f64>>,
+    #[serde(default)]
+    pub(super) accelerators: BTreeMap<String, Spanned<f64>>,
+}
+
+/// `stop_at = { time = "20:00", days = "mon-fri", timezone = "Asia/Tokyo" }`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStopAt {
+    pub(super) time: String,
+    #[serde(default = "every_day")]
+    pub(super) days: String,
+    pub(super) timezone: String,
+}
+
+fn every_day() -> String {
+    "mon-sun".into()
 }
 
 #[derive(Deserialize)]
@@ -214,4 +274,8 @@ pub(super) struct RawInstance {
     #[serde(default)]
     pub(super) viewers: Vec<Spanned<String>>,
     pub(super) backend: Option<BackendKind>,
+    /// The longest a start may run, and the length of one that names none.
+    pub(super) max_hours: Option<Spanned<f64>>,
+    pub(super) warn_minutes: Option<Spanned<u32>>,
+    pub(super) stop_at: Option<Spanned<RawStopAt>>,
 }

@@ -194,12 +194,48 @@ pub enum Principal {
     /// workspace is not one this bot serves. Only rules naming them apply.
     Guest(SlackUserId),
     Workflow(BotId),
+    /// The bot itself, stopping an instance because a timer ran out. It may
+    /// only ever stop (see `decide`), and the audit names the reason.
+    Timer(TimerReason),
+}
+
+/// Why the bot stops an instance on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TimerReason {
+    /// The time a start asked for (or `max_hours`) ran out.
+    Lease,
+    /// The instance's `stop_at` schedule came round.
+    Schedule,
+}
+
+impl TimerReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimerReason::Lease => "lease",
+            TimerReason::Schedule => "schedule",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [TimerReason::Lease, TimerReason::Schedule]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for TimerReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Principal {
-    /// Reads the form [`Display`](fmt::Display) writes: `U…`, `guest:U…` or
-    /// `workflow:B…`.
+    /// Reads the form [`Display`](fmt::Display) writes: `U…`, `guest:U…`,
+    /// `workflow:B…` or `timer:lease`.
     pub fn parse(s: &str) -> Option<Self> {
+        if let Some(r) = s.strip_prefix("timer:") {
+            return TimerReason::parse(r).map(Principal::Timer);
+        }
         if let Some(b) = s.strip_prefix("workflow:") {
             return BotId::parse(b).ok().map(Principal::Workflow);
         }
@@ -229,6 +265,7 @@ impl fmt::Display for Principal {
             Principal::User(u) => write!(f, "{u}"),
             Principal::Guest(u) => write!(f, "guest:{u}"),
             Principal::Workflow(b) => write!(f, "workflow:{b}"),
+            Principal::Timer(r) => write!(f, "timer:{r}"),
         }
     }
 }
@@ -265,10 +302,12 @@ pub enum EntryPoint {
     Modal,
     Button,
     Dispatch,
+    /// A lease or schedule that came due, found by a tick.
+    Timer,
 }
 
 impl EntryPoint {
-    const ALL: [EntryPoint; 7] = [
+    const ALL: [EntryPoint; 8] = [
         EntryPoint::SlashCommand,
         EntryPoint::Mention,
         EntryPoint::WorkflowMessage,
@@ -276,6 +315,7 @@ impl EntryPoint {
         EntryPoint::Modal,
         EntryPoint::Button,
         EntryPoint::Dispatch,
+        EntryPoint::Timer,
     ];
 
     /// Reads the form [`as_str`](Self::as_str) writes.
@@ -292,6 +332,7 @@ impl EntryPoint {
             EntryPoint::Modal => "modal",
             EntryPoint::Button => "button",
             EntryPoint::Dispatch => "dispatch",
+            EntryPoint::Timer => "timer",
         }
     }
 }
@@ -332,6 +373,8 @@ pub enum Verb {
     Help,
     Whoami,
     History,
+    /// Moves the end of a time-boxed start (or the next scheduled stop) later.
+    Extend,
 }
 
 impl Verb {
@@ -344,6 +387,7 @@ impl Verb {
             Verb::Help => "help",
             Verb::Whoami => "whoami",
             Verb::History => "history",
+            Verb::Extend => "extend",
         }
     }
 
@@ -356,6 +400,7 @@ impl Verb {
             "help" => Verb::Help,
             "whoami" => Verb::Whoami,
             "history" => Verb::History,
+            "extend" | "keep" => Verb::Extend,
             _ => return None,
         })
     }
@@ -370,6 +415,7 @@ impl Verb {
             Verb::Help,
             Verb::Whoami,
             Verb::History,
+            Verb::Extend,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)
@@ -377,7 +423,7 @@ impl Verb {
 
     /// Verbs that change an instance: they need the operator role.
     pub fn mutates(self) -> bool {
-        matches!(self, Verb::Start | Verb::Stop)
+        matches!(self, Verb::Start | Verb::Stop | Verb::Extend)
     }
 }
 
@@ -393,13 +439,81 @@ impl fmt::Display for Verb {
 pub struct Command {
     pub verb: Verb,
     pub target: Option<String>,
+    /// `start foo for 3h`: how long it may run; `extend foo 1h`: how much longer.
+    pub lasting: Option<Lasting>,
+}
+
+impl Command {
+    pub fn new(verb: Verb, target: Option<String>) -> Self {
+        Self {
+            verb,
+            target,
+            lasting: None,
+        }
+    }
 }
 
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.target {
-            Some(t) => write!(f, "{} {}", self.verb, t),
-            None => write!(f, "{}", self.verb),
+            Some(t) => write!(f, "{} {}", self.verb, t)?,
+            None => write!(f, "{}", self.verb)?,
+        }
+        match (self.verb, self.lasting) {
+            (Verb::Extend, Some(d)) => write!(f, " {d}"),
+            (_, Some(d)) => write!(f, " for {d}"),
+            (_, None) => Ok(()),
+        }
+    }
+}
+
+/// A length of time a person gave (`90m`, `3h`, `1h30m`): whole minutes, from
+/// one minute to a week.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Lasting(u32);
+
+impl Lasting {
+    pub const MAX_MINUTES: u32 = 7 * 24 * 60;
+
+    /// Reads `90m`, `3h`, `1h30m`, `2h 15m` (jiff's friendly duration format).
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let bad = || {
+            InvalidValue(format!(
+                "\"{s}\" is not a length of time; write it like `90m`, `3h` or `1h30m`"
+            ))
+        };
+        let d: jiff::SignedDuration = s.trim().parse().map_err(|_| bad())?;
+        let secs = d.as_secs();
+        if d.is_negative() || secs % 60 != 0 || d.subsec_nanos() != 0 {
+            return Err(bad());
+        }
+        Self::from_minutes(u32::try_from(secs / 60).map_err(|_| bad())?)
+    }
+
+    pub fn from_minutes(minutes: u32) -> Result<Self, InvalidValue> {
+        if minutes == 0 || minutes > Self::MAX_MINUTES {
+            return Err(InvalidValue(format!(
+                "a length of time must be between 1 minute and 7 days, not {minutes} minutes"
+            )));
+        }
+        Ok(Self(minutes))
+    }
+
+    pub fn minutes(self) -> u32 {
+        self.0
+    }
+
+    pub fn to_chrono(self) -> chrono::Duration {
+        chrono::Duration::minutes(i64::from(self.0))
+    }
+}
+
+impl fmt::Display for Lasting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0 / 60, self.0 % 60) {
+            (0, m) => write!(f, "{m}m"),
+            (h, 0) => write!(f, "{h}h"),
+            (h, m) => write!(f, "{h}h{m}m"),
         }
     }
 }

@@ -109,6 +109,13 @@ impl App {
             Verb::Start => backend.start(inst, &ctx).await,
             _ => backend.stop(inst, &ctx).await,
         };
+        // The session opens when the start went out, so an operation that
+        // another process finishes still ends under its lease.
+        let lease_note = match (&result, verb) {
+            (Ok(Outcome::AlreadyThere(_)), Verb::Start) if cmd.lasting.is_none() => String::new(),
+            (Ok(_), Verb::Start) => self.open_session(req, cmd, inst).await,
+            _ => String::new(),
+        };
         let result = match result {
             Ok(Outcome::Pending { operation }) => {
                 let pending = PendingOperation {
@@ -139,7 +146,24 @@ impl App {
             other => other,
         };
         let handed_off = matches!(result, Ok(Outcome::HandedOff { .. }));
+        let went_out = result.is_ok();
+        let stop_status = super::timers::status_of(&result).cloned();
         let mut v = self.ended(req, verb, inst, result, started.elapsed());
+        if verb == Verb::Start && !went_out {
+            // Nothing runs, so nothing is due: a lease opened for it goes.
+            let _ = self.store.db().end_session(inst.alias.as_ref(), None).await;
+        }
+        if verb == Verb::Stop && went_out {
+            let closed = self.close_session(inst, stop_status.as_ref()).await;
+            let session = closed.as_ref().map(|(s, _)| s);
+            if let Some(why) = super::timers::timer_stop_note(inst, &req.principal, session) {
+                v.reply.text = format!("{why}\n{}", v.reply.text);
+            }
+            if let Some((_, cost)) = &closed {
+                v.reply.text.push_str(cost);
+            }
+        }
+        v.reply.text.push_str(&lease_note);
         if handed_off {
             v.handoff = Some((backend, ctx));
         }

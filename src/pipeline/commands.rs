@@ -21,7 +21,7 @@ impl App {
             Verb::List => self.list(who).await,
             Verb::Status if cmd.target.is_none() => self.list(who).await,
             Verb::History if cmd.target.is_none() => self.history(who, None).await,
-            Verb::Status | Verb::Start | Verb::Stop | Verb::History => {
+            Verb::Status | Verb::Start | Verb::Stop | Verb::History | Verb::Extend => {
                 let typed = cmd.target.as_deref().unwrap_or_default();
                 let Some(inst) = self.config.instance(typed) else {
                     return Verdict::invalid(
@@ -40,6 +40,7 @@ impl App {
                 match cmd.verb {
                     Verb::Status => self.status(who, inst).await,
                     Verb::History => self.history(who, Some(inst)).await,
+                    Verb::Extend => self.extend(req, cmd, inst).await,
                     _ => self.change(req, cmd, inst, flight).await,
                 }
             }
@@ -79,7 +80,7 @@ impl App {
             Ok(s) => Verdict::about(
                 inst,
                 OutcomeKind::Seen(s.state.as_api().to_owned()),
-                messages::status(inst, &s),
+                messages::status(inst, &s) + &self.money_lines(inst, &s).await,
             )
             .with_state(s.state.clone(), self.card(who, inst, &s.state)),
             Err(e) => Verdict::failed(inst, &e),
@@ -173,6 +174,7 @@ impl App {
             running: *state == State::Active,
             stopped: *state == State::Stopped,
             can_operate: self.policy.may_operate(who, inst),
+            warning: false,
         }
     }
 
@@ -217,10 +219,9 @@ impl App {
             }
         };
         match (inst, verb) {
-            (Some(inst), Some(verb)) if errors.is_empty() => Ok(Command {
-                verb,
-                target: Some(inst.alias.to_string()),
-            }),
+            (Some(inst), Some(verb)) if errors.is_empty() => {
+                Ok(Command::new(verb, Some(inst.alias.to_string())))
+            }
             _ => Err(errors),
         }
     }

@@ -10,12 +10,14 @@
 mod change;
 mod commands;
 mod request;
+mod timers;
 mod verdict;
 
 #[cfg(test)]
 mod tests;
 
 pub use request::{Handled, Input, Request};
+pub use timers::TickReport;
 
 use crate::act::Backends;
 use crate::config::Config;
@@ -48,6 +50,8 @@ pub struct App {
     pub(crate) stopping: CancellationToken,
     /// This process's name in the store's leases.
     owner: String,
+    /// "Now" for leases, schedules and costs.
+    clock: crate::clock::Clock,
     compat: CompatTarget,
 }
 
@@ -65,8 +69,15 @@ impl App {
             store,
             stopping: CancellationToken::new(),
             owner: uuid::Uuid::new_v4().simple().to_string(),
+            clock: crate::clock::Clock::default(),
             compat,
         }
+    }
+
+    /// The same app on another clock (tests move time forward).
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn config(&self) -> &Config {

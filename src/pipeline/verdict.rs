@@ -109,6 +109,18 @@ impl Verdict {
         )
     }
 
+    /// The bot's own store failed, so nothing was changed.
+    pub fn store_failed(inst: &Instance, e: &crate::store::StoreError) -> Self {
+        Self::about(
+            inst,
+            OutcomeKind::Failed(crate::act::Side::Bot),
+            format!(
+                ":x: The bot could not reach its own store ({e}), so nothing about `{}` changed. This is on the bot's side; tell the platform team.",
+                inst.alias
+            ),
+        )
+    }
+
     /// Work this process stopped following; another reports it.
     pub fn left_for_another(inst: &Instance) -> Self {
         let mut v = Self::about(inst, OutcomeKind::LeftForNextProcess, String::new());

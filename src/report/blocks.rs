@@ -12,17 +12,34 @@ pub struct Card {
     pub running: bool,
     pub stopped: bool,
     pub can_operate: bool,
+    /// A warning before a stop: *Keep 1 h* and *Stop now* instead.
+    pub warning: bool,
 }
 
 /// `action_id`s of the card buttons; the value of each is the alias.
 pub const ACTION_START: &str = "notebook_start";
 pub const ACTION_STOP: &str = "notebook_stop";
 pub const ACTION_REFRESH: &str = "notebook_refresh";
+/// *Keep 1 h* under a warning: extends the lease (or skips the scheduled stop)
+/// by [`KEEP_MINUTES`].
+pub const ACTION_KEEP: &str = "notebook_keep";
+pub const KEEP_MINUTES: u32 = 60;
 
 impl Card {
     /// Start when it is stopped, Stop (confirmed first) when it runs, Refresh always.
     pub fn blocks(&self, text: &str) -> Vec<SlackBlock> {
         let mut buttons = Vec::new();
+        if self.warning {
+            buttons.push(
+                json!({"type": "button", "action_id": ACTION_KEEP, "value": self.alias,
+                "style": "primary", "text": {"type": "plain_text", "text": "Keep 1 h"}}),
+            );
+            buttons.push(
+                json!({"type": "button", "action_id": ACTION_STOP, "value": self.alias,
+                "style": "danger", "text": {"type": "plain_text", "text": "Stop now"}}),
+            );
+            return Self::layout(&self.alias, text, buttons);
+        }
         if self.can_operate && self.stopped {
             buttons.push(
                 json!({"type": "button", "action_id": ACTION_START, "value": self.alias,
@@ -41,9 +58,13 @@ impl Card {
             json!({"type": "button", "action_id": ACTION_REFRESH, "value": self.alias,
             "text": {"type": "plain_text", "text": "Refresh"}}),
         );
+        Self::layout(&self.alias, text, buttons)
+    }
+
+    fn layout(alias: &str, text: &str, buttons: Vec<Value>) -> Vec<SlackBlock> {
         let blocks = json!([
             {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-            {"type": "actions", "block_id": format!("card:{}", self.alias), "elements": buttons},
+            {"type": "actions", "block_id": format!("card:{alias}"), "elements": buttons},
         ]);
         serde_json::from_value(blocks).expect("card blocks match slack-morphism's Block Kit model")
     }

@@ -100,6 +100,7 @@ pub fn whoami(w: &WhoAmI<'_>) -> String {
             "<@{u}> (`{u}`), a guest from another organisation: only rules that name you apply"
         ),
         Principal::Workflow(b) => format!("the workflow `{b}`"),
+        Principal::Timer(r) => format!("the bot's own {r} timer"),
     };
     let admin = if w.admin {
         "\nYou are an admin: you may act on every instance."
@@ -150,7 +151,8 @@ pub fn status(inst: &Instance, s: &InstanceStatus) -> String {
         out.push_str(&format!("\n• machine type: {m}"));
     }
     if !s.accelerators.is_empty() {
-        out.push_str(&format!("\n• accelerators: {}", s.accelerators.join(", ")));
+        let gpus: Vec<String> = s.accelerators.iter().map(ToString::to_string).collect();
+        out.push_str(&format!("\n• accelerators: {}", gpus.join(", ")));
     }
     if let Some(t) = &s.update_time {
         out.push_str(&format!("\n• since: {t}"));
@@ -219,8 +221,7 @@ Nothing has been started or stopped through me yet."
         .iter()
         .map(|r| {
             let who = match crate::domain::Principal::parse(&r.principal) {
-                Some(Principal::User(u) | Principal::Guest(u)) => format!("<@{u}>"),
-                Some(Principal::Workflow(b)) => format!("workflow `{b}`"),
+                Some(p) => named(&p),
                 None => "someone".to_owned(),
             };
             format!(
@@ -266,10 +267,7 @@ fn ended(r: &crate::store::AuditRecord) -> String {
 
 /// Told to the second of two people changing one instance at once.
 pub fn in_progress(inst: &Instance, holder: &Principal, verb: Verb) -> String {
-    let who = match holder {
-        Principal::User(u) | Principal::Guest(u) => format!("<@{u}>"),
-        Principal::Workflow(b) => format!("the workflow `{b}`"),
-    };
+    let who = named(holder);
     let doing = if verb == Verb::Start {
         "starting"
     } else {
@@ -311,11 +309,17 @@ pub fn failure(inst: &Instance, e: &BackendError) -> String {
 
 /// The team channel's copy of a start or stop result.
 pub fn announcement(who: &Principal, command: &str, result: &str) -> String {
-    let who = match who {
-        Principal::User(u) | Principal::Guest(u) => format!("<@{u}>"),
-        Principal::Workflow(b) => format!("workflow `{b}`"),
-    };
+    let who = named(who);
     format!("{who} asked to `{}`: {result}", escape(command))
+}
+
+/// Who did something, as a message names them.
+pub fn named(who: &Principal) -> String {
+    match who {
+        Principal::User(u) | Principal::Guest(u) => format!("<@{u}>"),
+        Principal::Workflow(b) => format!("the workflow `{b}`"),
+        Principal::Timer(r) => format!("the bot ({r})"),
+    }
 }
 
 pub fn workflow_run(url: &str) -> String {

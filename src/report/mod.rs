@@ -9,6 +9,7 @@
 
 pub mod blocks;
 pub mod messages;
+pub mod timers;
 
 pub use blocks::Card;
 
@@ -54,6 +55,8 @@ pub enum ReplyTo {
     Thread { channel: String, thread_ts: String },
     /// The person's direct messages with the bot (modal submissions).
     Direct(String),
+    /// A top-level message in a channel (timer warnings with nobody to tell).
+    Channel(String),
     /// Nowhere in Slack (a dispatch with no Slack context); the caller prints it.
     Nowhere,
 }
@@ -165,6 +168,7 @@ impl Reporter {
                 self.post_message(channel, Some(thread_ts), reply).await
             }
             ReplyTo::Direct(user) => self.post_message(user, None, reply).await,
+            ReplyTo::Channel(channel) => self.post_message(channel, None, reply).await,
             ReplyTo::Nowhere => Ok(Posted::Nowhere),
         }
     }

@@ -86,6 +86,8 @@ pub enum OutcomeKind {
     /// `interrupted`: the process stopped before the work ended and could not
     /// hand it on; check the instance's state.
     Interrupted,
+    /// `extended`: a lease moved later, or a scheduled stop skipped for one.
+    Extended,
 }
 
 const LEFT: &str = "pending:left for the next process";
@@ -107,6 +109,7 @@ impl fmt::Display for OutcomeKind {
             OutcomeKind::Failed(side) => write!(f, "error:{side}"),
             OutcomeKind::Running => f.write_str("running"),
             OutcomeKind::Interrupted => f.write_str("interrupted"),
+            OutcomeKind::Extended => f.write_str("extended"),
         }
     }
 }
@@ -122,6 +125,7 @@ impl OutcomeKind {
             "pending" => OutcomeKind::Pending,
             "running" => OutcomeKind::Running,
             "interrupted" => OutcomeKind::Interrupted,
+            "extended" => OutcomeKind::Extended,
             LEFT => OutcomeKind::LeftForNextProcess,
             _ => match s.split_once(':') {
                 Some(("list", n)) => OutcomeKind::Listed(n.parse().ok()?),

@@ -118,6 +118,29 @@ pub struct PendingOperation {
     pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// An instance the bot started, while it runs: since when, for whom, and the
+/// lease it runs under (`ends_at`: the bot stops it then unless someone
+/// extends it). Costs so far and per session are measured from `started_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub alias: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub ends_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub started_by: Principal,
+    /// Where warnings and the automatic stop are told: the starter's DMs.
+    pub tell: crate::report::ReplyTo,
+}
+
+/// One occurrence of timer work, the unit that is claimed and done once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimerClaim<'a> {
+    pub alias: &'a str,
+    /// `lease`, `lease-warning`, `schedule`, `schedule-warning`.
+    pub kind: &'static str,
+    /// When it is due, ms since the epoch: with the alias and kind, its identity.
+    pub due_ms: i64,
+}
+
 /// What a database must do for the bot.
 #[async_trait]
 pub trait StoreBackend: Send + Sync {
@@ -172,6 +195,29 @@ pub trait StoreBackend: Send + Sync {
     async fn audit_since(&self, since: &str) -> Result<Vec<AuditRecord>, StoreError>;
     /// Deletes rows older than `before`; returns how many.
     async fn prune_audit(&self, before: &str) -> Result<u64, StoreError>;
+    /// Sets the instance's session, replacing any it had.
+    async fn put_session(&self, session: &Session) -> Result<(), StoreError>;
+    async fn session(&self, alias: &str) -> Result<Option<Session>, StoreError>;
+    async fn sessions(&self) -> Result<Vec<Session>, StoreError>;
+    /// Removes the instance's session; with `ends_at`, only if its lease still
+    /// ends then, so an extension made meanwhile survives.
+    async fn end_session(
+        &self,
+        alias: &str,
+        ends_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), StoreError>;
+    /// True when `owner` may do this work now: nobody claimed it, or a claim
+    /// lapsed (its process died) and the work is not done. Held for `hold`.
+    async fn claim_timer(
+        &self,
+        claim: &TimerClaim<'_>,
+        owner: &str,
+        hold: Duration,
+    ) -> Result<bool, StoreError>;
+    /// Marks claimed work done: no process does it again.
+    async fn finish_timer(&self, claim: &TimerClaim<'_>) -> Result<(), StoreError>;
+    /// Forgets finished work due before `before_ms`.
+    async fn prune_timers(&self, before_ms: i64) -> Result<(), StoreError>;
 }
 
 /// Who is changing an instance right now.

@@ -68,3 +68,11 @@ where
         expires_at: r.try_get("expires_at")?,
     })
 }
+
+/// A stored lease; one this version cannot read is logged and skipped, never
+/// acted on.
+pub(super) fn session(payload: String) -> Option<super::Session> {
+    serde_json::from_str(&payload)
+        .map_err(|e| tracing::error!(error = %e, "unreadable session left in the store"))
+        .ok()
+}

@@ -1,7 +1,10 @@
 //! SQLite, the embedded default for a laptop or a single VM.
 
 use super::rows::AUDIT_COLUMNS;
-use super::{AuditRecord, AuditWrite, InstanceLock, PendingOperation, StoreBackend, StoreError};
+use super::{
+    AuditRecord, AuditWrite, InstanceLock, PendingOperation, Session, StoreBackend, StoreError,
+    TimerClaim,
+};
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -272,6 +275,95 @@ impl StoreBackend for Sqlite {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn put_session(&self, session: &Session) -> Result<(), StoreError> {
+        let payload =
+            serde_json::to_string(session).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        sqlx::query(
+            "INSERT INTO leases (alias, ends_at, payload) VALUES (?, ?, ?)
+             ON CONFLICT (alias) DO UPDATE SET ends_at = excluded.ends_at, payload = excluded.payload",
+        )
+        .bind(&session.alias)
+        .bind(session.ends_at.map(|t| t.timestamp_millis()))
+        .bind(payload)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session(&self, alias: &str) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query("SELECT payload FROM leases WHERE alias = ?")
+            .bind(alias)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| super::rows::session(r.try_get("payload").ok()?)))
+    }
+
+    async fn sessions(&self) -> Result<Vec<Session>, StoreError> {
+        let rows = sqlx::query("SELECT payload FROM leases ORDER BY alias")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| super::rows::session(r.try_get("payload").ok()?))
+            .collect())
+    }
+
+    async fn end_session(
+        &self,
+        alias: &str,
+        ends_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), StoreError> {
+        match ends_at {
+            Some(end) => sqlx::query("DELETE FROM leases WHERE alias = ? AND ends_at = ?")
+                .bind(alias)
+                .bind(end.timestamp_millis()),
+            None => sqlx::query("DELETE FROM leases WHERE alias = ?").bind(alias),
+        }
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_timer(
+        &self,
+        claim: &TimerClaim<'_>,
+        owner: &str,
+        hold: Duration,
+    ) -> Result<bool, StoreError> {
+        let taken = sqlx::query(
+            "INSERT INTO timer_claims (alias, kind, due_at, owner, held_until, done) VALUES (?, ?, ?, ?, ?, 0)
+             ON CONFLICT (alias, kind, due_at) DO UPDATE SET owner = excluded.owner, held_until = excluded.held_until
+             WHERE timer_claims.done = 0 AND timer_claims.held_until < ?",
+        )
+        .bind(claim.alias)
+        .bind(claim.kind)
+        .bind(claim.due_ms)
+        .bind(owner)
+        .bind(now_ms() + hold.as_millis() as i64)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    async fn finish_timer(&self, claim: &TimerClaim<'_>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE timer_claims SET done = 1 WHERE alias = ? AND kind = ? AND due_at = ?")
+            .bind(claim.alias)
+            .bind(claim.kind)
+            .bind(claim.due_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn prune_timers(&self, before_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM timer_claims WHERE done = 1 AND due_at < ?")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn pending_count(&self) -> Result<usize, StoreError> {

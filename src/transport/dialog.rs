@@ -36,7 +36,7 @@ pub fn open(
         let to = match (response_url, who) {
             (Some(url), _) => ReplyTo::ResponseUrl(url),
             (None, Principal::User(u) | Principal::Guest(u)) => ReplyTo::Direct(u.to_string()),
-            (None, Principal::Workflow(_)) => ReplyTo::Nowhere,
+            (None, Principal::Workflow(_) | Principal::Timer(_)) => ReplyTo::Nowhere,
         };
         let told = spawner.spawn_once(None, |app| async move {
             if let Err(e) = app.reporter.post(&to, &Reply::text(text)).await {

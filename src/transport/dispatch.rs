@@ -181,10 +181,7 @@ pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> D
             team: None,
             principal,
             entry: EntryPoint::Dispatch,
-            input: Input::Command(Command {
-                verb,
-                target: Some(alias),
-            }),
+            input: Input::Command(Command::new(verb, Some(alias))),
             reply_to: reply_to(&origin),
             origin: Origin::Nowhere,
         })

@@ -247,10 +247,7 @@ fn function_call(
             team: Some(team.clone()),
             principal: Principal::User(user),
             entry: EntryPoint::WorkflowStep,
-            input: Input::Command(Command {
-                verb,
-                target: Some(notebook),
-            }),
+            input: Input::Command(Command::new(verb, Some(notebook))),
             reply_to: ReplyTo::Nowhere,
             origin: Origin::Step {
                 execution_id: execution_id.clone(),

@@ -32,6 +32,9 @@ pub struct HttpState {
     pub verifier: Option<Verifier>,
     /// When set, `/metrics` answers only with it as a bearer token.
     pub metrics_token: Option<Secret>,
+    /// Checks Cloud Scheduler's token on `POST /tasks/tick`; the route answers
+    /// 404 when `[scheduler]` names no audience and invoker.
+    pub tick_auth: Option<crate::oidc::OidcVerifier>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -42,6 +45,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/tasks/tick", post(tick))
         .route_layer(axum::middleware::from_fn(observe))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -251,6 +255,43 @@ fn respond(answer: Answer) -> Response {
 }
 
 /// Public: says whether the store answers, never why not (the log says why).
+/// Cloud Scheduler's call, for deployments where no process runs between
+/// requests (`--min-instances 0`): due timers are done now, by this process.
+async fn tick(State(state): State<HttpState>, headers: axum::http::HeaderMap) -> Response {
+    let Some(auth) = &state.tick_auth else {
+        return (
+            StatusCode::NOT_FOUND,
+            "POST /tasks/tick is off: set scheduler.audience and scheduler.invoker\n",
+        )
+            .into_response();
+    };
+    let app = state.spawner.app();
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    // Real time, not the app's clock: token lifetimes are Google's.
+    if let Err(e) = auth.verify(presented, chrono::Utc::now().timestamp()).await {
+        tracing::warn!(reason = e.metric(), error = %e, "refused a /tasks/tick call");
+        crate::metrics::request_rejected(e.metric());
+        return if e.is_server_side() {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot check tokens right now\n",
+            )
+                .into_response()
+        } else {
+            (StatusCode::UNAUTHORIZED, "unauthorized\n").into_response()
+        };
+    }
+    match app.tick().await {
+        Ok(report) => (StatusCode::OK, axum::Json(report)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a tick could not read the store");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n").into_response()
+        }
+    }
+}
+
 async fn readyz(State(state): State<HttpState>) -> Response {
     match state.spawner.app().store().ping().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
@@ -317,6 +358,36 @@ mod tests {
             Err(broken())
         }
         async fn claim_event(&self, _: &str) -> Result<bool, StoreError> {
+            Err(broken())
+        }
+        async fn put_session(&self, _: &crate::store::Session) -> Result<(), StoreError> {
+            Err(broken())
+        }
+        async fn session(&self, _: &str) -> Result<Option<crate::store::Session>, StoreError> {
+            Err(broken())
+        }
+        async fn sessions(&self) -> Result<Vec<crate::store::Session>, StoreError> {
+            Err(broken())
+        }
+        async fn end_session(
+            &self,
+            _: &str,
+            _: Option<chrono::DateTime<chrono::Utc>>,
+        ) -> Result<(), StoreError> {
+            Err(broken())
+        }
+        async fn claim_timer(
+            &self,
+            _: &crate::store::TimerClaim<'_>,
+            _: &str,
+            _: Duration,
+        ) -> Result<bool, StoreError> {
+            Err(broken())
+        }
+        async fn finish_timer(&self, _: &crate::store::TimerClaim<'_>) -> Result<(), StoreError> {
+            Err(broken())
+        }
+        async fn prune_timers(&self, _: i64) -> Result<(), StoreError> {
             Err(broken())
         }
         async fn ping(&self) -> Result<(), StoreError> {
@@ -397,6 +468,7 @@ mod tests {
             spawner: Spawner::new(app, TaskTracker::new()),
             verifier: None,
             metrics_token: None,
+            tick_auth: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/readyz", listener.local_addr().unwrap());

@@ -7,11 +7,11 @@
 
 use super::answer::{Answer, Spawner};
 use super::dialog;
-use crate::domain::{Command, EntryPoint, Origin, Principal, SlackUserId, TeamId, Verb};
+use crate::domain::{Command, EntryPoint, Lasting, Origin, Principal, SlackUserId, TeamId, Verb};
 use crate::pipeline::{Input, Request};
 use crate::report::blocks::{
-    ACTION_REFRESH, ACTION_START, ACTION_STOP, MODAL_ACTION_ACTION, MODAL_ACTION_BLOCK,
-    MODAL_CALLBACK, MODAL_INSTANCE_ACTION, MODAL_INSTANCE_BLOCK,
+    ACTION_KEEP, ACTION_REFRESH, ACTION_START, ACTION_STOP, KEEP_MINUTES, MODAL_ACTION_ACTION,
+    MODAL_ACTION_BLOCK, MODAL_CALLBACK, MODAL_INSTANCE_ACTION, MODAL_INSTANCE_BLOCK,
 };
 use crate::report::{ReplyTo, messages};
 use crate::verify::allowed_team;
@@ -167,6 +167,7 @@ fn button(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
             ACTION_START => Verb::Start,
             ACTION_STOP => Verb::Stop,
             ACTION_REFRESH => Verb::Status,
+            ACTION_KEEP => Verb::Extend,
             _ => return None,
         };
         Some((verb, a.value.clone()?))
@@ -185,10 +186,10 @@ fn button(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
         },
         None => ReplyTo::Direct(actor.user.to_string()),
     };
-    let command = Command {
-        verb,
-        target: Some(alias),
-    };
+    let mut command = Command::new(verb, Some(alias));
+    if verb == Verb::Extend {
+        command.lasting = Lasting::from_minutes(KEEP_MINUTES).ok();
+    }
     if spawner
         .spawn(None, actor.request(EntryPoint::Button, command, reply_to))
         .is_err()

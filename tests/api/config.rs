@@ -16,7 +16,37 @@ pub struct TestConfig {
     pub limits: Limits,
     pub groups: BTreeMap<String, Vec<String>>,
     pub access: Access,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<Scheduler>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
     pub instance: Vec<Instance>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Scheduler {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tick_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoker: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cost {
+    pub currency: String,
+    pub machine_types: BTreeMap<String, f64>,
+    pub accelerators: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StopAt {
+    pub time: String,
+    pub days: String,
+    pub timezone: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,6 +119,12 @@ pub struct Instance {
     pub viewers: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_hours: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warn_minutes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_at: Option<StopAt>,
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -103,6 +139,9 @@ impl Instance {
             operators: strings(operators),
             viewers: strings(viewers),
             backend: None,
+            max_hours: None,
+            warn_minutes: None,
+            stop_at: None,
         }
     }
 }
@@ -155,6 +194,8 @@ impl TestConfig {
             access: Access {
                 admins: strings(&["@platform"]),
             },
+            scheduler: None,
+            cost: None,
             instance: vec![
                 Instance::new(
                     "foo",

@@ -16,3 +16,4 @@ mod replicas;
 mod slack_core;
 mod socket_mode;
 mod store;
+mod timers;

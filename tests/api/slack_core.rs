@@ -244,6 +244,7 @@ async fn a_slack_connect_guest_is_not_anyone_but_may_act_where_named() {
     let mut named = mention_event("Ev0GUEST2", OPERATOR, "<@U0OURBOT> start foo");
     named["event"]["user_team"] = "T0GUESTORG".into();
     t.event(&named, None).await;
+    t.slack.wait_for("/api/chat.postMessage", 1).await;
     let rows = t.wait_audit(4).await;
     assert_eq!(rows[2].principal, format!("guest:{STRANGER}"));
     assert_eq!(rows[2].decision, "refused");

@@ -4,7 +4,7 @@
 //! checks that. Reads are retried with backoff and jitter on 429, 5xx and network
 //! errors; actions are sent once, and the caller guards repeats.
 
-use crate::act::{InstanceStatus, State};
+use crate::act::{Accelerator, InstanceStatus, State};
 use crate::domain::InstanceName;
 use crate::settings::Secret;
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
@@ -194,10 +194,14 @@ impl ApiInstance {
                     g.accelerator_configs
                         .iter()
                         .filter_map(|a| {
-                            let kind = a.kind.as_deref()?;
-                            Some(match a.core_count.as_deref() {
-                                Some(n) => format!("{n} × {kind}"),
-                                None => kind.to_owned(),
+                            Some(Accelerator {
+                                kind: a.kind.clone()?,
+                                // Google sends the count as a string (int64).
+                                count: a
+                                    .core_count
+                                    .as_deref()
+                                    .and_then(|n| n.parse().ok())
+                                    .unwrap_or(1),
                             })
                         })
                         .collect()

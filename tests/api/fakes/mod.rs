@@ -4,6 +4,7 @@
 pub mod github;
 pub mod google;
 mod http;
+pub mod jwks;
 pub mod scripted;
 mod slack;
 pub mod socket;

@@ -1,0 +1,447 @@
+//! Time and money: the session a start opens (with its lease), `extend`, and
+//! the tick that finds due timers in the store (warnings before a stop, stops
+//! when a lease ends or a schedule comes round) and acts on them through the
+//! same path as a person's request, as the principal `timer:lease` or
+//! `timer:schedule`, which may only stop.
+//!
+//! Each occurrence of timer work is claimed in the store with a hold, so one
+//! replica acts on it; a replica that dies mid-way lets the hold lapse and the
+//! next tick anywhere takes it over, so a due stop is never silently lost.
+
+use super::App;
+use super::request::{Input, Request};
+use super::verdict::Verdict;
+use crate::act::{BackendError, InstanceStatus, Outcome};
+use crate::config::Instance;
+use crate::cost::Hourly;
+use crate::domain::{Command, EntryPoint, Lasting, Origin, Principal, TimerReason, Verb};
+use crate::report::{Card, Reply, ReplyTo, timers as say};
+use crate::store::{OutcomeKind, Session, TimerClaim};
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// How long a replica holds claimed timer work before another may take it.
+const CLAIM_HOLD: Duration = Duration::from_secs(300);
+
+/// What one tick did, for logs, metrics and `POST /tasks/tick`'s answer.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TickReport {
+    pub warned: usize,
+    pub stopped: usize,
+    /// Leases past their end by more than two ticks: timers not firing.
+    pub overdue: usize,
+}
+
+impl App {
+    /// The time timers run on.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Opens the session of a start that went out, with its lease: the length
+    /// asked for, capped by `max_hours`, or `max_hours` itself. Returns the
+    /// sentence to add to the reply.
+    pub(super) async fn open_session(
+        &self,
+        req: &Request,
+        cmd: &Command,
+        inst: &Instance,
+    ) -> String {
+        let now = self.now();
+        let (lease, capped) = match (cmd.lasting, inst.max_lease) {
+            (Some(asked), Some(max)) if asked.minutes() > max.minutes() => (Some(max), Some(max)),
+            (Some(asked), _) => (Some(asked), None),
+            (None, max) => (max, None),
+        };
+        let ends_at = lease.map(|l| now + l.to_chrono());
+        let session = Session {
+            alias: inst.alias.to_string(),
+            started_at: now,
+            ends_at,
+            started_by: req.principal.clone(),
+            tell: self.tell(req),
+        };
+        if let Err(e) = self.store.db().put_session(&session).await {
+            tracing::error!(error = %e, alias = %inst.alias, "could not store the session; no automatic stop will follow");
+            return String::new();
+        }
+        ends_at
+            .map(|end| say::lease_set(end, now, capped))
+            .unwrap_or_default()
+    }
+
+    /// Where later messages about a session go: the thread it began in, or
+    /// the starter's direct messages; a workflow's go to the team channel.
+    fn tell(&self, req: &Request) -> ReplyTo {
+        match (&req.reply_to, &req.principal) {
+            (ReplyTo::Thread { .. }, _) => req.reply_to.clone(),
+            (_, Principal::User(u) | Principal::Guest(u)) => ReplyTo::Direct(u.to_string()),
+            _ => self.announce_to(),
+        }
+    }
+
+    fn announce_to(&self) -> ReplyTo {
+        self.config
+            .announce_channel
+            .clone()
+            .map(ReplyTo::Channel)
+            .unwrap_or(ReplyTo::Nowhere)
+    }
+
+    /// Ends the instance's session after a stop, with what it cost.
+    pub(super) async fn close_session(
+        &self,
+        inst: &Instance,
+        status: Option<&InstanceStatus>,
+    ) -> Option<(Session, String)> {
+        let db = self.store.db();
+        let session = db.session(inst.alias.as_ref()).await.ok().flatten()?;
+        if let Err(e) = db.end_session(inst.alias.as_ref(), None).await {
+            tracing::warn!(error = %e, "could not end the session");
+        }
+        let hourly = status.and_then(|s| self.hourly(s));
+        let note = say::session_cost(self.config.prices.as_ref(), hourly, &session, self.now());
+        Some((session, note))
+    }
+
+    pub(super) fn hourly(&self, status: &InstanceStatus) -> Option<Hourly> {
+        self.config.prices.as_ref().map(|p| p.hourly(status))
+    }
+
+    /// The status lines about time and money.
+    pub(super) async fn money_lines(&self, inst: &Instance, status: &InstanceStatus) -> String {
+        let hourly = self.hourly(status);
+        if !status.state.is_running_or_coming_up() {
+            return hourly.map(|h| say::hourly_line(&h)).unwrap_or_default();
+        }
+        let now = self.now();
+        let session = self
+            .store
+            .db()
+            .session(inst.alias.as_ref())
+            .await
+            .ok()
+            .flatten();
+        let lease = session
+            .as_ref()
+            .and_then(|s| s.ends_at)
+            .map(|t| (t, "time limit"));
+        let scheduled = inst
+            .stop_at
+            .as_ref()
+            .map(|s| (s.next_after_utc(now), "schedule"));
+        let next = [lease, scheduled]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(t, _)| *t);
+        say::running_lines(hourly, session.as_ref(), next, now)
+    }
+
+    /// `extend foo 1h` and *Keep 1 h*: moves the lease later (within
+    /// `max_hours`), or skips the coming scheduled stop and runs until
+    /// that much after it.
+    pub(super) async fn extend(&self, req: &Request, cmd: &Command, inst: &Instance) -> Verdict {
+        let by = cmd
+            .lasting
+            .unwrap_or_else(|| Lasting::from_minutes(60).expect("an hour is a length"));
+        let now = self.now();
+        let db = self.store.db();
+        let session = match db.session(inst.alias.as_ref()).await {
+            Ok(s) => s,
+            Err(e) => return Verdict::store_failed(inst, &e),
+        };
+        let next_scheduled = inst
+            .stop_at
+            .as_ref()
+            .map(|s| s.next_after_utc(now))
+            .filter(|t| *t - now <= chrono::Duration::hours(12));
+        let (mut session, base) = match (session, next_scheduled) {
+            (Some(s), _) if s.ends_at.is_some() => {
+                let end = s.ends_at.expect("checked");
+                (s, end.max(now))
+            }
+            (session, Some(due)) => {
+                let s = session.unwrap_or_else(|| Session {
+                    alias: inst.alias.to_string(),
+                    started_at: now,
+                    ends_at: None,
+                    started_by: req.principal.clone(),
+                    tell: self.tell(req),
+                });
+                (s, due)
+            }
+            (_, None) => {
+                return Verdict::about(inst, OutcomeKind::Nothing, say::nothing_to_extend(inst));
+            }
+        };
+        let mut end = base + by.to_chrono();
+        let mut capped = None;
+        if let Some(max) = inst.max_lease {
+            let cap = session.started_at + max.to_chrono();
+            if session.ends_at.is_some_and(|e| e >= cap) {
+                return Verdict::about(inst, OutcomeKind::Nothing, say::at_cap(inst, max, cap));
+            }
+            if end > cap {
+                end = cap;
+                capped = Some(max);
+            }
+        }
+        session.ends_at = Some(end);
+        if let Err(e) = db.put_session(&session).await {
+            return Verdict::store_failed(inst, &e);
+        }
+        // A scheduled stop before the new end would undo the extension: skip it.
+        let mut skipped = false;
+        if let Some(due) = next_scheduled.filter(|due| *due < end) {
+            let claim = TimerClaim {
+                alias: inst.alias.as_ref(),
+                kind: "schedule",
+                due_ms: due.timestamp_millis(),
+            };
+            if let Ok(true) = db.claim_timer(&claim, &self.owner, CLAIM_HOLD).await {
+                let _ = db.finish_timer(&claim).await;
+                skipped = true;
+            }
+        }
+        Verdict::about(
+            inst,
+            OutcomeKind::Extended,
+            say::extended(inst, end, now, capped, skipped),
+        )
+    }
+
+    /// Looks for due timer work and does it. Run every `scheduler.tick_seconds`
+    /// by each process, and by Cloud Scheduler through `POST /tasks/tick`.
+    pub async fn tick(&self) -> Result<TickReport, crate::store::StoreError> {
+        let now = self.now();
+        let sessions = self.store.db().sessions().await?;
+        let mut report = TickReport::default();
+        for session in &sessions {
+            let Some(end) = session.ends_at else { continue };
+            let Some(inst) = self.config.instance(&session.alias) else {
+                tracing::warn!(alias = %session.alias, "a session names an alias no longer in the config; dropping it");
+                let _ = self.store.db().end_session(&session.alias, None).await;
+                continue;
+            };
+            if now >= end {
+                report.stopped += usize::from(
+                    self.fire(inst, TimerReason::Lease, end, Some(session))
+                        .await,
+                );
+            } else if now >= end - inst.warn.to_chrono() {
+                report.warned += usize::from(
+                    self.warn(inst, TimerReason::Lease, end, Some(session))
+                        .await,
+                );
+            }
+        }
+        let grace = chrono::Duration::from_std(self.config.scheduler.tick * 3)
+            .unwrap_or_default()
+            .max(chrono::Duration::minutes(15));
+        for inst in &self.config.instances {
+            let Some(schedule) = &inst.stop_at else {
+                continue;
+            };
+            let session = sessions.iter().find(|s| s.alias == inst.alias.as_ref());
+            let recent = schedule.next_after_utc(now - grace);
+            if recent <= now {
+                report.stopped += usize::from(
+                    self.fire(inst, TimerReason::Schedule, recent, session)
+                        .await,
+                );
+            }
+            let next = schedule.next_after_utc(now);
+            if now >= next - inst.warn.to_chrono() {
+                report.warned +=
+                    usize::from(self.warn(inst, TimerReason::Schedule, next, session).await);
+            }
+        }
+        let late = chrono::Duration::from_std(self.config.scheduler.tick * 2).unwrap_or_default();
+        report.overdue = self
+            .store
+            .db()
+            .sessions()
+            .await?
+            .iter()
+            .filter(|s| s.ends_at.is_some_and(|e| e + late < now))
+            .count();
+        crate::metrics::ticked(now.timestamp(), report.overdue);
+        Ok(report)
+    }
+
+    /// Claims one occurrence; `None` when another process has it or did it.
+    async fn claim<'a>(
+        &self,
+        inst: &'a Instance,
+        kind: &'static str,
+        due: DateTime<Utc>,
+    ) -> Option<TimerClaim<'a>> {
+        let claim = TimerClaim {
+            alias: inst.alias.as_ref(),
+            kind,
+            due_ms: due.timestamp_millis(),
+        };
+        match self
+            .store
+            .db()
+            .claim_timer(&claim, &self.owner, CLAIM_HOLD)
+            .await
+        {
+            Ok(true) => Some(claim),
+            Ok(false) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, alias = %inst.alias, kind, "could not claim timer work; the next tick tries again");
+                None
+            }
+        }
+    }
+
+    async fn finish(&self, claim: &TimerClaim<'_>) {
+        if let Err(e) = self.store.db().finish_timer(claim).await {
+            tracing::warn!(error = %e, alias = claim.alias, kind = claim.kind, "could not mark timer work done");
+        }
+    }
+
+    /// Whether the instance is running now, read from the backend: someone may
+    /// have stopped it already. `None` when the backend could not say.
+    async fn running(&self, inst: &Instance) -> Option<InstanceStatus> {
+        let backend = self.backends.get(inst.backend).ok()?;
+        match backend.status(inst).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, alias = %inst.alias, "could not read the state before timer work; trying again later");
+                None
+            }
+        }
+    }
+
+    /// The warning before a stop, with *Keep 1 h* and *Stop now*.
+    async fn warn(
+        &self,
+        inst: &Instance,
+        reason: TimerReason,
+        due: DateTime<Utc>,
+        session: Option<&Session>,
+    ) -> bool {
+        let kind = match reason {
+            TimerReason::Lease => "lease-warning",
+            TimerReason::Schedule => "schedule-warning",
+        };
+        let Some(claim) = self.claim(inst, kind, due).await else {
+            return false;
+        };
+        let Some(status) = self.running(inst).await else {
+            return false;
+        };
+        if !status.state.is_running_or_coming_up() {
+            self.finish(&claim).await;
+            return false;
+        }
+        let to = session
+            .map(|s| s.tell.clone())
+            .filter(|t| *t != ReplyTo::Nowhere)
+            .unwrap_or_else(|| self.announce_to());
+        if to == ReplyTo::Nowhere {
+            tracing::info!(alias = %inst.alias, "a stop is coming but nobody to warn: set slack.announce_channel");
+            self.finish(&claim).await;
+            return false;
+        }
+        let mut reply = Reply::text(say::warning(inst, reason, due, self.now(), session));
+        reply.card = Some(Card {
+            alias: inst.alias.to_string(),
+            running: true,
+            stopped: false,
+            can_operate: true,
+            warning: true,
+        });
+        let sent = self.reporter.post(&to, &reply).await;
+        if let Err(e) = &sent {
+            tracing::warn!(error = %e, alias = %inst.alias, "could not post the warning before a stop");
+        }
+        tracing::info!(target: "audit", alias = %inst.alias, reason = %reason, due = %due, "warned before a stop");
+        self.finish(&claim).await;
+        sent.is_ok()
+    }
+
+    /// Stops an instance whose lease ended or whose schedule came round, as a
+    /// request of the timer principal through the one path (policy, audit,
+    /// report). True when it stopped something.
+    async fn fire(
+        &self,
+        inst: &Instance,
+        reason: TimerReason,
+        due: DateTime<Utc>,
+        session: Option<&Session>,
+    ) -> bool {
+        let Some(claim) = self.claim(inst, reason.as_str(), due).await else {
+            return false;
+        };
+        if reason == TimerReason::Lease {
+            // Extended since this tick read it: not due any more.
+            let current = self
+                .store
+                .db()
+                .session(inst.alias.as_ref())
+                .await
+                .ok()
+                .flatten();
+            if current.and_then(|s| s.ends_at) != Some(due) {
+                self.finish(&claim).await;
+                return false;
+            }
+        }
+        let Some(status) = self.running(inst).await else {
+            return false;
+        };
+        if status.state.is_stopped_or_going_down() {
+            tracing::info!(alias = %inst.alias, reason = %reason, "already stopped when its timer came due");
+            let _ = self.store.db().end_session(inst.alias.as_ref(), None).await;
+            self.finish(&claim).await;
+            return false;
+        }
+        let to = session
+            .map(|s| s.tell.clone())
+            .filter(|t| *t != ReplyTo::Nowhere)
+            .unwrap_or_else(|| self.announce_to());
+        let origin = match &to {
+            ReplyTo::Thread { channel, thread_ts } => Origin::Thread {
+                channel: channel.clone(),
+                thread_ts: thread_ts.clone(),
+            },
+            ReplyTo::Direct(user) => Origin::Direct { user: user.clone() },
+            _ => Origin::Nowhere,
+        };
+        let req = Request {
+            id: Request::new_id(),
+            team: None,
+            principal: Principal::Timer(reason),
+            entry: EntryPoint::Timer,
+            input: Input::Command(Command::new(Verb::Stop, Some(inst.alias.to_string()))),
+            reply_to: to,
+            origin,
+        };
+        let handled = self.handle(req).await;
+        self.finish(&claim).await;
+        handled.ok
+    }
+}
+
+/// What the stop of a timer adds in front of the result.
+pub(super) fn timer_stop_note(
+    inst: &Instance,
+    who: &Principal,
+    session: Option<&Session>,
+) -> Option<String> {
+    match who {
+        Principal::Timer(reason) => Some(say::stopped_because(inst, *reason, session)),
+        _ => None,
+    }
+}
+
+/// The status a backend's result carries, for the session's cost.
+pub(super) fn status_of(result: &Result<Outcome, BackendError>) -> Option<&InstanceStatus> {
+    match result {
+        Ok(Outcome::Done(s) | Outcome::AlreadyThere(s)) => Some(s),
+        _ => None,
+    }
+}

@@ -1,0 +1,205 @@
+//! Every sentence about time and money: leases, scheduled stops, the warnings
+//! before them, the automatic stops, and what an instance costs.
+
+use super::messages::{dry_tag, named};
+use crate::config::Instance;
+use crate::cost::{Hourly, PriceTable};
+use crate::domain::{Lasting, TimerReason};
+use crate::store::Session;
+use chrono::{DateTime, Utc};
+
+/// A time as Slack shows it to each reader, in their own time zone; the
+/// fallback (UTC) is for clients that cannot.
+pub fn when(t: DateTime<Utc>) -> String {
+    format!(
+        "<!date^{}^{{date_short_pretty}} at {{time}}|{} UTC>",
+        t.timestamp(),
+        t.format("%Y-%m-%d %H:%M")
+    )
+}
+
+/// "2 h 5 min", for lengths people read.
+pub fn length(d: chrono::Duration) -> String {
+    // To the nearest minute: a lease set a moment ago for 2 h reads "2 h".
+    let minutes = ((d.num_seconds() + 30) / 60).max(0);
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
+fn hours(d: chrono::Duration) -> f64 {
+    d.num_seconds().max(0) as f64 / 3600.0
+}
+
+/// Said after a start that runs under a lease.
+pub fn lease_set(end: DateTime<Utc>, now: DateTime<Utc>, capped: Option<Lasting>) -> String {
+    let cap = capped
+        .map(|max| format!(" (its `max_hours` allows {max}, so that is the longest it runs)"))
+        .unwrap_or_default();
+    format!(
+        "\n:hourglass_flowing_sand: It stops on its own {} (in {}){cap}; you will be warned before, with a button to keep it.",
+        when(end),
+        length(end - now)
+    )
+}
+
+/// The warning before a lease ends or a scheduled stop, over *Keep 1 h* / *Stop now*.
+pub fn warning(
+    inst: &Instance,
+    reason: TimerReason,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+    session: Option<&Session>,
+) -> String {
+    let why = match reason {
+        TimerReason::Lease => "its time is up".to_owned(),
+        TimerReason::Schedule => match &inst.stop_at {
+            Some(s) => format!("its schedule stops it ({})", s.describe()),
+            None => "its schedule stops it".to_owned(),
+        },
+    };
+    let whose = session
+        .map(|s| format!(", started by {}", named(&s.started_by)))
+        .unwrap_or_default();
+    format!(
+        ":alarm_clock: `{}`{whose} will be stopped {} (in {}): {why}. Press *Keep 1 h* to keep it running, or *Stop now* if you are done. Anyone who may operate it can press.{}",
+        inst.alias,
+        when(due),
+        length(due - now),
+        dry_tag(inst.backend)
+    )
+}
+
+/// Why the bot stopped an instance on its own, prefixed to the stop's result.
+pub fn stopped_because(inst: &Instance, reason: TimerReason, session: Option<&Session>) -> String {
+    match (reason, session) {
+        (TimerReason::Lease, Some(s)) => format!(
+            ":stopwatch: The bot stopped `{}` because the time asked for when {} started it ran out.",
+            inst.alias,
+            named(&s.started_by)
+        ),
+        (TimerReason::Lease, None) => {
+            format!(
+                ":stopwatch: The bot stopped `{}` because its time ran out.",
+                inst.alias
+            )
+        }
+        (TimerReason::Schedule, _) => format!(
+            ":stopwatch: The bot stopped `{}` on its schedule{}.",
+            inst.alias,
+            inst.stop_at
+                .as_ref()
+                .map(|s| format!(" ({})", s.describe()))
+                .unwrap_or_default()
+        ),
+    }
+}
+
+/// What a session cost, for the stop message.
+pub fn session_cost(
+    prices: Option<&PriceTable>,
+    hourly: Option<Hourly>,
+    session: &Session,
+    ended: DateTime<Utc>,
+) -> String {
+    let ran = ended - session.started_at;
+    let cost = match (prices, hourly) {
+        (Some(_), Some(Hourly::Known(h))) => format!(", about {}", h.over(hours(ran))),
+        (Some(_), Some(Hourly::Unpriced(missing))) => {
+            format!(
+                "; its cost is unknown, as [cost] has no price for {}",
+                missing.join(", ")
+            )
+        }
+        _ => String::new(),
+    };
+    format!(
+        "\nThis session ran {}{cost} (compute only: a stopped instance still pays for its disks).",
+        length(ran)
+    )
+}
+
+/// `status` lines about money and time while it runs.
+pub fn running_lines(
+    hourly: Option<Hourly>,
+    session: Option<&Session>,
+    next_stop: Option<(DateTime<Utc>, &'static str)>,
+    now: DateTime<Utc>,
+) -> String {
+    let mut out = String::new();
+    if let Some(s) = session {
+        out.push_str(&format!(
+            "\n• running since {} ({}), started by {}",
+            when(s.started_at),
+            length(now - s.started_at),
+            named(&s.started_by)
+        ));
+    }
+    if let Some((at, why)) = next_stop {
+        out.push_str(&format!(
+            "\n• stops {} ({why}, in {})",
+            when(at),
+            length(at - now)
+        ));
+    }
+    match (hourly, session) {
+        (Some(Hourly::Known(h)), Some(s)) => out.push_str(&format!(
+            "\n• costs {h} an hour; so far about {}",
+            h.over(hours(now - s.started_at))
+        )),
+        (Some(other), _) => out.push_str(&hourly_line(&other)),
+        (None, _) => {}
+    }
+    out
+}
+
+/// The hourly price line of a status, or which price is missing.
+pub fn hourly_line(hourly: &Hourly) -> String {
+    match hourly {
+        Hourly::Known(h) => format!("\n• costs {h} an hour while it runs"),
+        Hourly::Unpriced(missing) => format!(
+            "\n• cost unknown: [cost] has no price for {}",
+            missing.join(", ")
+        ),
+    }
+}
+
+pub fn extended(
+    inst: &Instance,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+    capped: Option<Lasting>,
+    skipped: bool,
+) -> String {
+    let cap = capped
+        .map(|max| format!(" That is as long as its `max_hours` ({max}) allows."))
+        .unwrap_or_default();
+    let skip = if skipped {
+        " Its scheduled stop before then is skipped."
+    } else {
+        ""
+    };
+    format!(
+        ":hourglass_flowing_sand: `{}` now stops {} (in {}).{skip}{cap}",
+        inst.alias,
+        when(end),
+        length(end - now)
+    )
+}
+
+pub fn at_cap(inst: &Instance, max: Lasting, end: DateTime<Utc>) -> String {
+    format!(
+        ":no_entry: `{}` already runs as long as its `max_hours` ({max}) allows; it stops {}. Ask the platform team to raise `max_hours` if this instance needs longer.",
+        inst.alias,
+        when(end)
+    )
+}
+
+pub fn nothing_to_extend(inst: &Instance) -> String {
+    format!(
+        "`{}` has no stop coming up (no time limit and no scheduled stop soon), so there is nothing to push back.",
+        inst.alias
+    )
+}

@@ -1,0 +1,465 @@
+//! Cost control: time-boxed starts and their warnings, *Keep 1 h*, scheduled
+//! stops in the team's time zone, the cost in chat, `POST /tasks/tick` behind
+//! Cloud Scheduler's token, and one stop across two replicas. Time moves by the
+//! app's injectable clock, never by sleeping.
+
+use crate::config::{Cost, Scheduler, StopAt};
+use crate::entry_points::{block_actions, interact};
+use crate::fakes::google::{FakeGoogle, TOKEN};
+use crate::fakes::jwks::{FakeJwks, scheduler_claims};
+use crate::helpers::*;
+use crate::pg::fresh_database;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use workbench_bot::act::{Backend, State};
+use workbench_bot::clock::Clock;
+use workbench_bot::settings::{Secret, Settings, Timing};
+
+const MINUTE: chrono::Duration = chrono::Duration::minutes(1);
+
+fn prices() -> Cost {
+    Cost {
+        currency: "USD".into(),
+        machine_types: BTreeMap::from([
+            ("a2-highgpu-1g".into(), 3.67),
+            ("n1-standard-8".into(), 0.38),
+        ]),
+        accelerators: BTreeMap::from([
+            ("NVIDIA_TESLA_A100".into(), 2.93),
+            ("NVIDIA_TESLA_T4".into(), 0.35),
+        ]),
+    }
+}
+
+struct Env {
+    t: TestApp,
+    clock: Clock,
+    google: Option<FakeGoogle>,
+}
+
+/// The app with foo on the Notebooks fake (or the dry run), the price table,
+/// and a clock the test moves.
+async fn spawn(google: bool, configure: impl FnOnce(&mut TestConfig)) -> Env {
+    let clock = Clock::default();
+    let mut config = TestConfig {
+        cost: Some(prices()),
+        ..Default::default()
+    };
+    config.slack.announce_channel = Some("C0ANNOUNCE".into());
+    let google = match google {
+        true => {
+            config.backend.default = "notebooks".into();
+            Some(FakeGoogle::start(&[(FOO_PATH, "STOPPED")]).await)
+        }
+        false => None,
+    };
+    configure(&mut config);
+    let t = spawn_app(Spawn {
+        config,
+        settings: Settings {
+            notebooks_api_url: google
+                .as_ref()
+                .map(|g| g.fake.url.clone())
+                .unwrap_or_default(),
+            google_oauth_access_token: Some(Secret::new(TOKEN)),
+            timing: Timing {
+                first_retry: Duration::from_millis(5),
+                first_poll: Duration::from_millis(5),
+                max_poll: Duration::from_millis(20),
+                ..Timing::default()
+            },
+            clock: clock.clone(),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    Env { t, clock, google }
+}
+
+fn foo(c: &mut TestConfig) -> &mut Instance {
+    c.instance.iter_mut().find(|i| i.alias == "foo").unwrap()
+}
+
+/// Messages the bot posted, or updated, in `user`'s DMs, in order.
+fn dms(t: &TestApp, user: &str) -> Vec<Call> {
+    t.slack
+        .calls()
+        .into_iter()
+        .filter(|c| c.path == "/api/chat.postMessage" || c.path == "/api/chat.update")
+        .filter(|c| c.json()["channel"] == user)
+        .collect()
+}
+
+async fn dry_state(t: &TestApp) -> State {
+    let instance = t.app.config().instance("foo").unwrap();
+    t.app
+        .backends()
+        .dry_run()
+        .status(instance)
+        .await
+        .unwrap()
+        .state
+}
+
+#[tokio::test]
+async fn status_shows_the_hourly_cost_and_while_running_the_cost_so_far() {
+    let Env { t, clock, .. } = spawn(true, |_| {}).await;
+    t.command(OPERATOR, "status foo").await;
+    let stopped = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(
+        stopped.contains("costs 6.60 USD an hour while it runs"),
+        "{stopped}"
+    );
+
+    t.command(OPERATOR, "start foo").await;
+    t.slack.wait_for("/response/1", 3).await;
+    clock.advance(MINUTE * 30);
+    t.command(OPERATOR, "status foo").await;
+    let running = t.slack.wait_for("/response/1", 4).await[3].text();
+    for needle in [
+        "costs 6.60 USD an hour; so far about 3.30 USD",
+        &format!("started by <@{OPERATOR}>"),
+        "(30 min)",
+    ] {
+        assert!(running.contains(needle), "{needle}: {running}");
+    }
+}
+
+#[tokio::test]
+async fn a_machine_type_without_a_price_says_so_instead_of_guessing() {
+    let Env { t, .. } = spawn(true, |c| {
+        c.cost.as_mut().unwrap().accelerators.clear();
+    })
+    .await;
+    t.command(OPERATOR, "status foo").await;
+    let text = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(
+        text.contains("cost unknown: [cost] has no price for NVIDIA_TESLA_A100"),
+        "{text}"
+    );
+    assert!(!text.contains("USD"), "{text}");
+}
+
+#[tokio::test]
+async fn a_time_boxed_start_is_warned_then_stopped_with_why_and_what_it_cost() {
+    let Env { t, clock, google } = spawn(true, |c| {
+        foo(c).warn_minutes = Some(1);
+        c.scheduler = Some(Scheduler {
+            tick_seconds: Some(1),
+            ..Default::default()
+        });
+    })
+    .await;
+    let google = google.unwrap();
+    t.command(OPERATOR, "start foo for 2m").await;
+    let started = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(started.contains("It stops on its own"), "{started}");
+    assert!(started.contains("(in 2 min)"), "{started}");
+
+    // A minute and a bit later the running process's own tick warns.
+    clock.advance(MINUTE + chrono::Duration::seconds(2));
+    let warning = wait_until(Duration::from_secs(5), || {
+        dms(&t, OPERATOR).into_iter().next()
+    })
+    .await
+    .expect("a warning in the starter's DMs");
+    let body = warning.json();
+    assert!(
+        body["text"].as_str().unwrap().contains("will be stopped"),
+        "{body}"
+    );
+    let actions: Vec<&str> = body["blocks"][1]["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["action_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["notebook_keep", "notebook_stop"]);
+    assert!(google.posts("stop").is_empty(), "a warning stops nothing");
+
+    clock.advance(MINUTE);
+    let report = t.app.tick().await.unwrap();
+    assert_eq!(report.stopped, 1, "{report:?}");
+    assert_eq!(google.posts("stop").len(), 1);
+    let told = dms(&t, OPERATOR).last().unwrap().text();
+    for needle in [
+        "The bot stopped `foo` because the time asked for",
+        "This session ran 2 min, about 0.2",
+        "compute only",
+    ] {
+        assert!(told.contains(needle), "{needle}: {told}");
+    }
+    let rows = t.audit().await;
+    let stop = rows
+        .iter()
+        .find(|r| r.principal == "timer:lease")
+        .expect("audited");
+    assert_eq!(
+        (stop.entry_point.as_str(), stop.command.as_str()),
+        ("timer", "stop foo")
+    );
+    assert_eq!(stop.outcome, "done:STOPPED");
+
+    // Done once: the next tick finds nothing due.
+    clock.advance(MINUTE);
+    assert_eq!(t.app.tick().await.unwrap().stopped, 0);
+    assert_eq!(google.posts("stop").len(), 1);
+}
+
+#[tokio::test]
+async fn keep_pressed_by_an_operator_extends_and_by_anyone_else_changes_nothing() {
+    let Env { t, clock, .. } = spawn(false, |c| {
+        foo(c).warn_minutes = Some(1);
+        foo(c).max_hours = Some(8.0);
+    })
+    .await;
+    t.command(OPERATOR, "start foo for 2m").await;
+    t.slack.wait_for("/response/1", 1).await;
+
+    interact(
+        &t,
+        &block_actions(STRANGER, "notebook_keep", "foo", &t.response_url(2)),
+    )
+    .await;
+    let refused = t.slack.wait_for("/response/2", 1).await[0].text();
+    assert!(refused.contains("not an operator of foo"), "{refused}");
+
+    interact(
+        &t,
+        &block_actions(OPERATOR2, "notebook_keep", "foo", &t.response_url(3)),
+    )
+    .await;
+    let kept = t.slack.wait_for("/response/3", 1).await[0].text();
+    assert!(kept.contains("`foo` now stops"), "{kept}");
+    assert!(kept.contains("(in 1 h 2 min)"), "{kept}");
+
+    clock.advance(MINUTE * 3);
+    assert_eq!(
+        t.app.tick().await.unwrap().stopped,
+        0,
+        "no stop at the old end"
+    );
+    assert_eq!(dry_state(&t).await, State::Active);
+    clock.advance(MINUTE * 60);
+    assert_eq!(
+        t.app.tick().await.unwrap().stopped,
+        1,
+        "stopped at the new end"
+    );
+    assert_eq!(dry_state(&t).await, State::Stopped);
+
+    let rows = t.audit().await;
+    let keeps: Vec<(&str, &str, String)> = rows
+        .iter()
+        .filter(|r| r.command.starts_with("extend"))
+        .map(|r| {
+            (
+                r.principal.as_str(),
+                r.decision.as_str(),
+                r.outcome.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keeps,
+        [
+            (STRANGER, "refused", "none".to_owned()),
+            (OPERATOR2, "allowed", "extended".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn extend_stays_within_max_hours_and_a_start_is_capped_by_it() {
+    let Env { t, .. } = spawn(false, |c| foo(c).max_hours = Some(1.0)).await;
+    t.command(OPERATOR, "start foo for 3h").await;
+    let started = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(started.contains("its `max_hours` allows 1h"), "{started}");
+    t.command(OPERATOR, "extend foo 30m").await;
+    let at_cap = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(
+        at_cap.contains("already runs as long as its `max_hours` (1h) allows"),
+        "{at_cap}"
+    );
+}
+
+/// A schedule whose stop is a minute or two ahead, in Tokyo, on the local day
+/// it falls on (or, with `skip_today`, only on the day after).
+fn schedule_soon(clock: &Clock, skip_today: bool) -> StopAt {
+    let tz = jiff::tz::TimeZone::get("Asia/Tokyo").unwrap();
+    let due = jiff::Timestamp::from_millisecond((clock.now() + MINUTE * 2).timestamp_millis())
+        .unwrap()
+        .to_zoned(tz);
+    let mut day = due.weekday();
+    if skip_today {
+        day = day.next();
+    }
+    StopAt {
+        time: format!("{:02}:{:02}", due.hour(), due.minute()),
+        days: format!("{day:?}").to_ascii_lowercase(),
+        timezone: "Asia/Tokyo".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_scheduled_stop_fires_at_its_local_time_and_not_on_a_day_it_excludes() {
+    for skip_today in [false, true] {
+        let clock = Clock::default();
+        let at = schedule_soon(&clock, skip_today);
+        let mut config = TestConfig::default();
+        config.slack.announce_channel = Some("C0ANNOUNCE".into());
+        foo(&mut config).stop_at = Some(at.clone());
+        let t = spawn_app(Spawn {
+            config,
+            settings: Settings {
+                clock: clock.clone(),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .await;
+        t.command(OPERATOR, "start foo").await;
+        t.slack.wait_for("/response/1", 1).await;
+        assert_eq!(t.app.tick().await.unwrap().stopped, 0, "not yet");
+        clock.advance(MINUTE * 3);
+        let report = t.app.tick().await.unwrap();
+        if skip_today {
+            assert_eq!(report.stopped, 0, "{at:?} excludes today");
+            assert_eq!(dry_state(&t).await, State::Active);
+        } else {
+            assert_eq!(report.stopped, 1, "{at:?}");
+            assert_eq!(dry_state(&t).await, State::Stopped);
+            let told = dms(&t, OPERATOR).last().unwrap().text();
+            assert!(
+                told.contains("The bot stopped `foo` on its schedule"),
+                "{told}"
+            );
+            let rows = t.audit().await;
+            assert!(
+                rows.iter().any(|r| r.principal == "timer:schedule"),
+                "{rows:#?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn tasks_tick_refuses_every_bad_token_and_runs_due_work_with_a_good_one() {
+    const AUDIENCE: &str = "https://bot.example.org/tasks/tick";
+    const INVOKER: &str = "scheduler@example-project.iam.gserviceaccount.com";
+    let jwks = FakeJwks::start().await;
+    let Env { t, clock, .. } = spawn(false, |c| {
+        c.scheduler = Some(Scheduler {
+            jwks_url: Some(jwks.url.clone()),
+            audience: Some(AUDIENCE.into()),
+            invoker: Some(INVOKER.into()),
+            ..Default::default()
+        });
+    })
+    .await;
+    t.command(OPERATOR, "start foo for 2m").await;
+    t.slack.wait_for("/response/1", 1).await;
+    clock.advance(MINUTE * 3);
+
+    let http = reqwest::Client::new();
+    let tick = |token: Option<String>| {
+        let mut req = http.post(format!("{}/tasks/tick", t.url));
+        if let Some(tok) = token {
+            req = req.bearer_auth(tok);
+        }
+        req.send()
+    };
+    let now = now();
+    let mut expired = scheduler_claims(AUDIENCE, INVOKER, now - 7200);
+    expired["exp"] = serde_json::json!(now - 3600);
+    let bad = [
+        ("missing", None),
+        ("expired", Some(jwks.token(expired))),
+        (
+            "wrongly signed",
+            Some(jwks.token_with_other_key(scheduler_claims(AUDIENCE, INVOKER, now))),
+        ),
+        (
+            "wrong audience",
+            Some(jwks.token(scheduler_claims("https://other.example.org", INVOKER, now))),
+        ),
+        (
+            "wrong invoker",
+            Some(jwks.token(scheduler_claims(AUDIENCE, "someone@example.org", now))),
+        ),
+    ];
+    for (what, token) in bad {
+        assert_eq!(tick(token).await.unwrap().status(), 401, "{what}");
+    }
+    assert_eq!(
+        dry_state(&t).await,
+        State::Active,
+        "no bad token ran anything"
+    );
+
+    let res = tick(Some(jwks.token(scheduler_claims(AUDIENCE, INVOKER, now))))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(jwks.fetches(), 1, "Google's keys are fetched once and kept");
+    let report: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(report["stopped"], 1, "{report}");
+    assert_eq!(dry_state(&t).await, State::Stopped);
+}
+
+#[tokio::test]
+async fn tasks_tick_is_off_until_the_scheduler_is_configured() {
+    let t = spawn_app(Spawn::default()).await;
+    let res = reqwest::Client::new()
+        .post(format!("{}/tasks/tick", t.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn two_replicas_on_postgres_stop_a_due_lease_once() {
+    let google = FakeGoogle::start(&[(FOO_PATH, "STOPPED")]).await;
+    let db = fresh_database().await;
+    let clock = Clock::default();
+    let slack = fake_slack().await;
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let mut config = TestConfig::new(&db);
+        config.backend.default = "notebooks".into();
+        replicas.push(
+            spawn_app(Spawn {
+                config,
+                settings: Settings {
+                    notebooks_api_url: google.fake.url.clone(),
+                    google_oauth_access_token: Some(Secret::new(TOKEN)),
+                    timing: Timing {
+                        first_retry: Duration::from_millis(5),
+                        first_poll: Duration::from_millis(5),
+                        max_poll: Duration::from_millis(20),
+                        ..Timing::default()
+                    },
+                    clock: clock.clone(),
+                    ..Default::default()
+                },
+                slack: Some(slack.clone()),
+                ..Default::default()
+            })
+            .await,
+        );
+    }
+    replicas[0].command(OPERATOR, "start foo for 2m").await;
+    slack.wait_for("/response/1", 2).await;
+    clock.advance(MINUTE * 3);
+    let (a, b) = tokio::join!(replicas[0].app.tick(), replicas[1].app.tick());
+    assert_eq!(a.unwrap().stopped + b.unwrap().stopped, 1);
+    assert_eq!(google.posts("stop").len(), 1, "one stop reached Google");
+    let rows = replicas[0].audit().await;
+    assert_eq!(
+        rows.iter().filter(|r| r.principal == "timer:lease").count(),
+        1,
+        "{rows:#?}"
+    );
+}
