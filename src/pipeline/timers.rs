@@ -302,15 +302,18 @@ impl App {
         }
     }
 
-    /// Whether the instance is running now, read from the backend: someone may
-    /// have stopped it already. `None` when the backend could not say.
-    async fn running(&self, inst: &Instance) -> Option<InstanceStatus> {
-        let backend = self.backends.get(inst.backend).ok()?;
+    /// The instance's state, read from the backend before timer work: someone
+    /// may have stopped it already. `Err(())` when the backend could not say
+    /// now (try again next tick); `Ok(None)` when this deployment cannot read
+    /// states at all (GitHub only), so the workflow's own read guards the stop.
+    async fn state_now(&self, inst: &Instance) -> Result<Option<InstanceStatus>, ()> {
+        let backend = self.backends.get(inst.backend).map_err(|_| ())?;
         match backend.status(inst).await {
-            Ok(s) => Some(s),
+            Ok(s) => Ok(Some(s)),
+            Err(BackendError::Setup(_)) => Ok(None),
             Err(e) => {
                 tracing::warn!(error = %e, alias = %inst.alias, "could not read the state before timer work; trying again later");
-                None
+                Err(())
             }
         }
     }
@@ -330,10 +333,10 @@ impl App {
         let Some(claim) = self.claim(inst, kind, due).await else {
             return false;
         };
-        let Some(status) = self.running(inst).await else {
+        let Ok(status) = self.state_now(inst).await else {
             return false;
         };
-        if !status.state.is_running_or_coming_up() {
+        if status.is_some_and(|s| !s.state.is_running_or_coming_up()) {
             self.finish(&claim).await;
             return false;
         }
@@ -390,10 +393,10 @@ impl App {
                 return false;
             }
         }
-        let Some(status) = self.running(inst).await else {
+        let Ok(status) = self.state_now(inst).await else {
             return false;
         };
-        if status.state.is_stopped_or_going_down() {
+        if status.is_some_and(|s| s.state.is_stopped_or_going_down()) {
             tracing::info!(alias = %inst.alias, reason = %reason, "already stopped when its timer came due");
             let _ = self.store.db().end_session(inst.alias.as_ref(), None).await;
             self.finish(&claim).await;

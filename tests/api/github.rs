@@ -287,6 +287,46 @@ impl Job {
     }
 }
 
+/// An automatic stop on a GitHub-backed instance goes out as the bot's own
+/// signed dispatch from the timer principal; the job carries out its stop, and
+/// refuses that principal anything else.
+#[tokio::test]
+async fn a_lease_on_a_github_instance_ends_in_a_signed_timer_dispatch_the_job_obeys_for_stops_only()
+{
+    let github = fake_github().await;
+    let clock = workbench_bot::clock::Clock::default();
+    let t = spawn_app(Spawn {
+        config: github_config(),
+        settings: Settings {
+            clock: clock.clone(),
+            ..github_settings(&github, false)
+        },
+        ..Default::default()
+    })
+    .await;
+    t.command(OPERATOR, "start foo for 2m").await;
+    github.wait_for("/dispatches", 1).await;
+    clock.advance(chrono::Duration::minutes(3));
+    assert_eq!(t.app.tick().await.unwrap().stopped, 1);
+    let sent = github.wait_for("/dispatches", 2).await[1].json();
+    let p = &sent["client_payload"];
+    assert_eq!(
+        (p["command"].as_str(), p["requested_by"].as_str()),
+        (Some("stop"), Some("timer:lease"))
+    );
+
+    let j = job("ACTIVE").await;
+    j.run_ok(&event(p.clone())).await;
+    assert_eq!(j.google.posts("stop").len(), 1, "the job stopped it");
+
+    let start = job("STOPPED").await;
+    let (out, _) = start
+        .run(&event(payload("foo", "start", "timer:lease")))
+        .await;
+    assert!(!out.status.success(), "a timer may not start anything");
+    assert!(start.google.posts("start").is_empty());
+}
+
 #[tokio::test]
 async fn handle_dispatch_starts_and_stops_and_reports_in_the_thread() {
     let j = job("STOPPED").await;
