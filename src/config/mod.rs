@@ -132,6 +132,9 @@ pub struct Instance {
     /// How long before a lease's end or a scheduled stop the warning goes out.
     pub warn: Lasting,
     pub stop_at: Option<StopSchedule>,
+    /// Running with no time limit this long: the team channel is reminded,
+    /// once per such period.
+    pub remind_after: Lasting,
 }
 
 /// `[scheduler]`, checked.
@@ -142,6 +145,7 @@ pub struct SchedulerConfig {
     /// `POST /tasks/tick` answers only when both are set.
     pub audience: Option<String>,
     pub invoker: Option<String>,
+    pub remind_after: Lasting,
 }
 
 #[derive(Debug, Clone)]
@@ -220,8 +224,8 @@ impl Config {
             members.resolve(list.get_ref(), &format!("groups.{name}"), &mut p);
         }
         let admins = sections::admins(&raw.access, &members, &mut p);
-        let instances = sections::instances(&raw, &members, &mut p);
         let scheduler = sections::scheduler(&raw.scheduler, &mut p);
+        let instances = sections::instances(&raw, &members, &scheduler, &mut p);
         let prices = raw.cost.as_ref().map(|c| sections::cost(c, &mut p));
         p.finish()?;
         Ok(Config {

@@ -41,6 +41,12 @@ pub(super) struct RawScheduler {
     pub(super) jwks_url: Spanned<String>,
     pub(super) audience: Option<Spanned<String>>,
     pub(super) invoker: Option<Spanned<String>>,
+    #[serde(default = "default_remind")]
+    pub(super) remind_after_hours: Spanned<f64>,
+}
+
+fn default_remind() -> Spanned<f64> {
+    Spanned::new(0..0, 6.0)
 }
 
 fn default_tick() -> Spanned<u64> {
@@ -58,6 +64,7 @@ impl Default for RawScheduler {
             jwks_url: default_jwks_url(),
             audience: None,
             invoker: None,
+            remind_after_hours: default_remind(),
         }
     }
 }
@@ -277,5 +284,7 @@ pub(super) struct RawInstance {
     /// The longest a start may run, and the length of one that names none.
     pub(super) max_hours: Option<Spanned<f64>>,
     pub(super) warn_minutes: Option<Spanned<u32>>,
+    /// Overrides `scheduler.remind_after_hours` for this instance.
+    pub(super) remind_after_hours: Option<Spanned<f64>>,
     pub(super) stop_at: Option<Spanned<RawStopAt>>,
 }

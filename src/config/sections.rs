@@ -312,7 +312,12 @@ pub(super) fn admins(raw: &RawAccess, members: &MemberLists, p: &mut Problems) -
     members.resolve(&raw.admins, "access.admins", p)
 }
 
-pub(super) fn instances(raw: &RawConfig, members: &MemberLists, p: &mut Problems) -> Vec<Instance> {
+pub(super) fn instances(
+    raw: &RawConfig,
+    members: &MemberLists,
+    scheduler: &SchedulerConfig,
+    p: &mut Problems,
+) -> Vec<Instance> {
     let mut out = Vec::new();
     let mut aliases: BTreeMap<String, Option<usize>> = BTreeMap::new();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
@@ -355,20 +360,16 @@ pub(super) fn instances(raw: &RawConfig, members: &MemberLists, p: &mut Problems
                 ),
             );
         }
-        let max_lease = inst.max_hours.as_ref().and_then(|h| {
-            let minutes = h.get_ref() * 60.0;
-            let whole = minutes.round();
-            if !(minutes.is_finite() && (whole - minutes).abs() < 1e-6) {
-                p.add(
-                    h.span(),
-                    field("max_hours must be a whole number of minutes, like 8 or 1.5"),
-                );
-                return None;
-            }
-            Lasting::from_minutes(whole.clamp(0.0, f64::from(u32::MAX)) as u32)
-                .map_err(|e| p.add(h.span(), field(&format!("max_hours: {e}"))))
-                .ok()
-        });
+        let max_lease = inst
+            .max_hours
+            .as_ref()
+            .and_then(|h| hours(h, &field("max_hours"), p));
+        let remind_after = inst
+            .remind_after_hours
+            .as_ref()
+            .map_or(Some(scheduler.remind_after), |h| {
+                hours(h, &field("remind_after_hours"), p)
+            });
         let warn = inst
             .warn_minutes
             .as_ref()
@@ -387,7 +388,9 @@ pub(super) fn instances(raw: &RawConfig, members: &MemberLists, p: &mut Problems
                 .map_err(|e| p.add(s.span(), field(&format!("stop_at: {e}"))))
                 .ok()
         });
-        if let (Some(alias), Some(name), Some(warn)) = (alias, name, warn) {
+        if let (Some(alias), Some(name), Some(warn), Some(remind_after)) =
+            (alias, name, warn, remind_after)
+        {
             out.push(Instance {
                 alias,
                 name,
@@ -397,6 +400,7 @@ pub(super) fn instances(raw: &RawConfig, members: &MemberLists, p: &mut Problems
                 max_lease,
                 warn,
                 stop_at,
+                remind_after,
             });
         }
     }
@@ -448,7 +452,10 @@ pub(super) fn scheduler(raw: &RawScheduler, p: &mut Problems) -> SchedulerConfig
             format!("scheduler.invoker \"{i}\" must be a service account's email"),
         );
     }
+    let remind_after = hours(&raw.remind_after_hours, "scheduler.remind_after_hours", p)
+        .unwrap_or(Lasting::from_minutes(360).expect("six hours is a length"));
     SchedulerConfig {
+        remind_after,
         tick: Duration::from_secs(tick.clamp(1, 3600)),
         jwks_url: jwks_url.clone(),
         audience,
@@ -489,4 +496,20 @@ pub(super) fn cost(raw: &RawCost, p: &mut Problems) -> PriceTable {
         machine_types,
         accelerators,
     }
+}
+
+/// Hours as written (`8`, `1.5`), as whole minutes from one minute to a week.
+fn hours(h: &Spanned<f64>, what: &str, p: &mut Problems) -> Option<Lasting> {
+    let minutes = h.get_ref() * 60.0;
+    let whole = minutes.round();
+    if !(minutes.is_finite() && (whole - minutes).abs() < 1e-6) {
+        p.add(
+            h.span(),
+            format!("{what} must be a whole number of minutes, like 8 or 1.5"),
+        );
+        return None;
+    }
+    Lasting::from_minutes(whole.clamp(0.0, f64::from(u32::MAX)) as u32)
+        .map_err(|e| p.add(h.span(), format!("{what}: {e}")))
+        .ok()
 }

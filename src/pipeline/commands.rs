@@ -174,7 +174,7 @@ impl App {
             running: *state == State::Active,
             stopped: *state == State::Stopped,
             can_operate: self.policy.may_operate(who, inst),
-            warning: false,
+            keep: None,
         }
     }
 

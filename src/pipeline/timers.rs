@@ -12,7 +12,7 @@ use super::App;
 use super::request::{Input, Request};
 use super::verdict::Verdict;
 use crate::act::{BackendError, InstanceStatus, Outcome};
-use crate::config::Instance;
+use crate::config::{BackendKind, Instance};
 use crate::cost::Hourly;
 use crate::domain::{Command, EntryPoint, Lasting, Origin, Principal, TimerReason, Verb};
 use crate::report::{Card, Reply, ReplyTo, timers as say};
@@ -28,6 +28,7 @@ const CLAIM_HOLD: Duration = Duration::from_secs(300);
 pub struct TickReport {
     pub warned: usize,
     pub stopped: usize,
+    pub reminded: usize,
     /// Leases past their end by more than two ticks: timers not firing.
     pub overdue: usize,
 }
@@ -58,7 +59,7 @@ impl App {
             alias: inst.alias.to_string(),
             started_at: now,
             ends_at,
-            started_by: req.principal.clone(),
+            started_by: Some(req.principal.clone()),
             tell: self.tell(req),
         };
         if let Err(e) = self.store.db().put_session(&session).await {
@@ -165,7 +166,7 @@ impl App {
                     alias: inst.alias.to_string(),
                     started_at: now,
                     ends_at: None,
-                    started_by: req.principal.clone(),
+                    started_by: Some(req.principal.clone()),
                     tell: self.tell(req),
                 });
                 (s, due)
@@ -256,6 +257,7 @@ impl App {
                     usize::from(self.warn(inst, TimerReason::Schedule, next, session).await);
             }
         }
+        report.reminded = self.remind(&sessions, now).await;
         let late = chrono::Duration::from_std(self.config.scheduler.tick * 2).unwrap_or_default();
         report.overdue = self
             .store
@@ -267,6 +269,104 @@ impl App {
             .count();
         crate::metrics::ticked(now.timestamp(), report.overdue);
         Ok(report)
+    }
+
+    /// Reminds the team channel of instances running with no time limit
+    /// (started from the console, before the bot knew, or without one) after
+    /// each `remind_after_hours` of running. Their sessions start when first
+    /// seen running, or at Google's last change of state when it says.
+    async fn remind(&self, sessions: &[Session], now: DateTime<Utc>) -> usize {
+        let Some(channel) = self.config.announce_channel.clone() else {
+            return 0;
+        };
+        let mut reminded = 0;
+        for kind in [
+            BackendKind::Notebooks,
+            BackendKind::Github,
+            BackendKind::DryRun,
+        ] {
+            let insts: Vec<&Instance> = self
+                .config
+                .instances
+                .iter()
+                .filter(|i| i.backend == kind)
+                .collect();
+            let Some(backend) = (!insts.is_empty())
+                .then(|| self.backends.get(kind).ok())
+                .flatten()
+            else {
+                continue;
+            };
+            let statuses = backend.statuses(&insts).await;
+            for (inst, status) in insts.into_iter().zip(statuses) {
+                // An instance whose state cannot be read now is looked at next tick.
+                let Ok(status) = status else { continue };
+                let session = sessions.iter().find(|s| s.alias == inst.alias.as_ref());
+                if !status.state.is_running_or_coming_up() {
+                    if session.is_some_and(|s| s.ends_at.is_none()) {
+                        let _ = self.store.db().end_session(inst.alias.as_ref(), None).await;
+                    }
+                    continue;
+                }
+                if session.is_some_and(|s| s.ends_at.is_some()) {
+                    continue;
+                }
+                let session = match session {
+                    Some(s) => s.clone(),
+                    None => {
+                        let seen = Session {
+                            alias: inst.alias.to_string(),
+                            started_at: status
+                                .update_time
+                                .as_deref()
+                                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                                .map(|t| t.with_timezone(&Utc))
+                                .filter(|t| *t <= now)
+                                .unwrap_or(now),
+                            ends_at: None,
+                            started_by: None,
+                            tell: ReplyTo::Channel(channel.clone()),
+                        };
+                        if self.store.db().put_session(&seen).await.is_err() {
+                            continue;
+                        }
+                        seen
+                    }
+                };
+                let period = inst.remind_after.to_chrono();
+                let periods =
+                    (now - session.started_at).num_seconds() / period.num_seconds().max(1);
+                if periods < 1 {
+                    continue;
+                }
+                let due = session.started_at + period * periods as i32;
+                let Some(claim) = self.claim(inst, "reminder", due).await else {
+                    continue;
+                };
+                let mut reply =
+                    Reply::text(say::reminder(inst, &session, now, self.hourly(&status)));
+                reply.card = Some(Card {
+                    alias: inst.alias.to_string(),
+                    running: true,
+                    stopped: false,
+                    can_operate: true,
+                    keep: Some(crate::report::blocks::KEEP_RUNNING),
+                });
+                match self
+                    .reporter
+                    .post(&ReplyTo::Channel(channel.clone()), &reply)
+                    .await
+                {
+                    Ok(_) => reminded += 1,
+                    Err(e) => {
+                        tracing::warn!(error = %e, alias = %inst.alias, "could not post a reminder")
+                    }
+                }
+                tracing::info!(target: "audit", alias = %inst.alias, reason = "reminder", "reminded the team of an instance running with no time limit");
+                self.finish(&claim).await;
+            }
+        }
+        reminded
     }
 
     /// Claims one occurrence; `None` when another process has it or did it.
@@ -355,7 +455,7 @@ impl App {
             running: true,
             stopped: false,
             can_operate: true,
-            warning: true,
+            keep: Some(crate::report::blocks::KEEP_HOUR),
         });
         let sent = self.reporter.post(&to, &reply).await;
         if let Err(e) = &sent {

@@ -12,8 +12,9 @@ pub struct Card {
     pub running: bool,
     pub stopped: bool,
     pub can_operate: bool,
-    /// A warning before a stop: *Keep 1 h* and *Stop now* instead.
-    pub warning: bool,
+    /// Before a stop or in a reminder: a *Keep* button with this label and
+    /// *Stop now*, instead of the usual buttons.
+    pub keep: Option<&'static str>,
 }
 
 /// `action_id`s of the card buttons; the value of each is the alias.
@@ -24,15 +25,17 @@ pub const ACTION_REFRESH: &str = "notebook_refresh";
 /// by [`KEEP_MINUTES`].
 pub const ACTION_KEEP: &str = "notebook_keep";
 pub const KEEP_MINUTES: u32 = 60;
+pub const KEEP_HOUR: &str = "Keep 1 h";
+pub const KEEP_RUNNING: &str = "Keep it running";
 
 impl Card {
     /// Start when it is stopped, Stop (confirmed first) when it runs, Refresh always.
     pub fn blocks(&self, text: &str) -> Vec<SlackBlock> {
         let mut buttons = Vec::new();
-        if self.warning {
+        if let Some(label) = self.keep {
             buttons.push(
                 json!({"type": "button", "action_id": ACTION_KEEP, "value": self.alias,
-                "style": "primary", "text": {"type": "plain_text", "text": "Keep 1 h"}}),
+                "style": "primary", "text": {"type": "plain_text", "text": label}}),
             );
             buttons.push(
                 json!({"type": "button", "action_id": ACTION_STOP, "value": self.alias,

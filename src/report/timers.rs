@@ -8,6 +8,14 @@ use crate::domain::{Lasting, TimerReason};
 use crate::store::Session;
 use chrono::{DateTime, Utc};
 
+/// Who started a session, for sentences.
+fn starter(s: &Session) -> String {
+    match &s.started_by {
+        Some(p) => named(p),
+        None => "someone outside the bot (the console, or before the bot knew)".to_owned(),
+    }
+}
+
 /// A time as Slack shows it to each reader, in their own time zone; the
 /// fallback (UTC) is for clients that cannot.
 pub fn when(t: DateTime<Utc>) -> String {
@@ -61,7 +69,7 @@ pub fn warning(
         },
     };
     let whose = session
-        .map(|s| format!(", started by {}", named(&s.started_by)))
+        .map(|s| format!(", started by {}", starter(s)))
         .unwrap_or_default();
     format!(
         ":alarm_clock: `{}`{whose} will be stopped {} (in {}): {why}. Press *Keep 1 h* to keep it running, or *Stop now* if you are done. Anyone who may operate it can press.{}",
@@ -78,7 +86,7 @@ pub fn stopped_because(inst: &Instance, reason: TimerReason, session: Option<&Se
         (TimerReason::Lease, Some(s)) => format!(
             ":stopwatch: The bot stopped `{}` because the time asked for when {} started it ran out.",
             inst.alias,
-            named(&s.started_by)
+            starter(s)
         ),
         (TimerReason::Lease, None) => {
             format!(
@@ -134,7 +142,7 @@ pub fn running_lines(
             "\n• running since {} ({}), started by {}",
             when(s.started_at),
             length(now - s.started_at),
-            named(&s.started_by)
+            starter(s)
         ));
     }
     if let Some((at, why)) = next_stop {
@@ -199,7 +207,30 @@ pub fn at_cap(inst: &Instance, max: Lasting, end: DateTime<Utc>) -> String {
 
 pub fn nothing_to_extend(inst: &Instance) -> String {
     format!(
-        "`{}` has no stop coming up (no time limit and no scheduled stop soon), so there is nothing to push back.",
-        inst.alias
+        "`{}` has no stop coming up (no time limit and no scheduled stop soon): it keeps running, and the team is reminded again after {} of running with no time limit.",
+        inst.alias, inst.remind_after
+    )
+}
+
+/// The team channel's reminder about an instance running with no time limit.
+pub fn reminder(
+    inst: &Instance,
+    session: &Session,
+    now: DateTime<Utc>,
+    hourly: Option<Hourly>,
+) -> String {
+    let cost = match hourly {
+        Some(Hourly::Known(h)) => {
+            format!(", about {} so far", h.over(hours(now - session.started_at)))
+        }
+        _ => String::new(),
+    };
+    format!(
+        ":eyes: `{}` has been running for {}{cost} with no time limit (started by {}). Stop it if nobody is using it; *Keep it running* quiets this until another {} has passed.{}",
+        inst.alias,
+        length(now - session.started_at),
+        starter(session),
+        inst.remind_after,
+        dry_tag(inst.backend)
     )
 }

@@ -126,7 +126,8 @@ pub struct Session {
     pub alias: String,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub ends_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub started_by: Principal,
+    /// `None`: started outside the bot (the console, or before it knew).
+    pub started_by: Option<Principal>,
     /// Where warnings and the automatic stop are told: the starter's DMs.
     pub tell: crate::report::ReplyTo,
 }

@@ -124,6 +124,8 @@ pub struct Instance {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warn_minutes: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub remind_after_hours: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_at: Option<StopAt>,
 }
 
@@ -141,6 +143,7 @@ impl Instance {
             backend: None,
             max_hours: None,
             warn_minutes: None,
+            remind_after_hours: None,
             stop_at: None,
         }
     }

@@ -463,3 +463,71 @@ async fn two_replicas_on_postgres_stop_a_due_lease_once() {
         "{rows:#?}"
     );
 }
+
+/// Messages the bot posted in the team channel.
+fn in_channel(t: &TestApp) -> Vec<Call> {
+    t.slack
+        .calls_to("/api/chat.postMessage")
+        .into_iter()
+        .filter(|c| c.json()["channel"] == "C0ANNOUNCE")
+        .collect()
+}
+
+#[tokio::test]
+async fn an_instance_running_with_no_time_limit_is_reminded_once_per_period() {
+    let Env { t, clock, .. } = spawn(false, |c| {
+        foo(c).remind_after_hours = Some(2.0);
+    })
+    .await;
+    // Started from the console: the bot only sees it running.
+    let instance = t.app.config().instance("foo").unwrap();
+    let ctx = workbench_bot::act::ActContext {
+        request_id: "console".into(),
+        requested_by: workbench_bot::domain::Principal::parse(OPERATOR).unwrap(),
+        origin: Default::default(),
+    };
+    t.app
+        .backends()
+        .dry_run()
+        .start(instance, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(t.app.tick().await.unwrap().reminded, 0, "first seen now");
+
+    clock.advance(MINUTE * 121);
+    assert_eq!(t.app.tick().await.unwrap().reminded, 1);
+    let posted = in_channel(&t);
+    assert_eq!(posted.len(), 1);
+    let body = posted[0].json();
+    let text = body["text"].as_str().unwrap();
+    for needle in [
+        "`foo` has been running for 2 h 1 min",
+        "about 1.47 USD so far",
+        "someone outside the bot",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    let labels: Vec<&str> = body["blocks"][1]["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["text"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["Keep it running", "Stop now"]);
+
+    clock.advance(MINUTE * 30);
+    assert_eq!(t.app.tick().await.unwrap().reminded, 0, "once per period");
+    clock.advance(MINUTE * 90);
+    assert_eq!(
+        t.app.tick().await.unwrap().reminded,
+        1,
+        "and again after it"
+    );
+
+    // A stop ends its session, and the reminders with it.
+    t.command(OPERATOR, "stop foo").await;
+    let stopped = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(stopped.contains("This session ran 4 h 1 min"), "{stopped}");
+    clock.advance(MINUTE * 600);
+    assert_eq!(t.app.tick().await.unwrap().reminded, 0);
+}
