@@ -175,7 +175,7 @@ pub fn parse(text: &str, compat: &CompatTarget) -> Result<Command, ParseError> {
                 extra: extra.join(" "),
             }),
         },
-        Verb::List | Verb::Help | Verb::Whoami => match rest {
+        Verb::List | Verb::Help | Verb::Whoami | Verb::Costs => match rest {
             [] => Ok(Command::new(verb, None)),
             extra => Err(ParseError::TrailingWords {
                 verb,

@@ -375,6 +375,8 @@ pub enum Verb {
     History,
     /// Moves the end of a time-boxed start (or the next scheduled stop) later.
     Extend,
+    /// What running instances cost, and this week's hours and spend.
+    Costs,
 }
 
 impl Verb {
@@ -388,6 +390,7 @@ impl Verb {
             Verb::Whoami => "whoami",
             Verb::History => "history",
             Verb::Extend => "extend",
+            Verb::Costs => "costs",
         }
     }
 
@@ -401,6 +404,7 @@ impl Verb {
             "whoami" => Verb::Whoami,
             "history" => Verb::History,
             "extend" | "keep" => Verb::Extend,
+            "costs" | "cost" | "report" => Verb::Costs,
             _ => return None,
         })
     }
@@ -416,6 +420,7 @@ impl Verb {
             Verb::Whoami,
             Verb::History,
             Verb::Extend,
+            Verb::Costs,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)

@@ -19,6 +19,7 @@ impl App {
             Verb::Help => Verdict::info(self.help_text(who), OutcomeKind::Help),
             Verb::Whoami => Verdict::info(self.whoami(who), OutcomeKind::Whoami),
             Verb::List => self.list(who).await,
+            Verb::Costs => self.costs(who).await,
             Verb::Status if cmd.target.is_none() => self.list(who).await,
             Verb::History if cmd.target.is_none() => self.history(who, None).await,
             Verb::Status | Verb::Start | Verb::Stop | Verb::History | Verb::Extend => {
@@ -137,7 +138,10 @@ impl App {
     }
 
     /// Statuses of several instances, one bulk read per backend.
-    async fn statuses(&self, insts: &[&Instance]) -> Vec<Result<InstanceStatus, BackendError>> {
+    pub(super) async fn statuses(
+        &self,
+        insts: &[&Instance],
+    ) -> Vec<Result<InstanceStatus, BackendError>> {
         let mut out: Vec<Option<Result<InstanceStatus, BackendError>>> = vec![None; insts.len()];
         for kind in [
             BackendKind::DryRun,

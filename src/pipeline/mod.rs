@@ -9,6 +9,7 @@
 
 mod change;
 mod commands;
+mod costs;
 mod request;
 mod timers;
 mod verdict;
@@ -181,7 +182,8 @@ impl App {
 
     fn audit_row(&self, req: &Request, command: &str, verdict: &Verdict) -> AuditRecord {
         AuditRecord {
-            at: chrono::Utc::now(),
+            // The clock timers run on, so a session's rows and its costs agree.
+            at: self.now(),
             request_id: req.id.clone(),
             team: req.team.as_ref().map(|t| t.to_string()),
             principal: req.principal.to_string(),

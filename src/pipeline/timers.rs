@@ -327,7 +327,8 @@ impl App {
                             started_by: None,
                             tell: ReplyTo::Channel(channel.clone()),
                         };
-                        if self.store.db().put_session(&seen).await.is_err() {
+                        // A start racing this tick wins: its session is the real one.
+                        if !matches!(self.store.db().add_session(&seen).await, Ok(true)) {
                             continue;
                         }
                         seen

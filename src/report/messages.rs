@@ -63,6 +63,8 @@ pub fn help(command: &str, visible: &[&str], ask: &str) -> String {
          • `{command} status [NAME]`: its state and JupyterLab link\n\
          • `{command} list`: every instance you can see\n\
          • `{command} history [NAME]`: the last starts and stops, who asked and how they ended\n\
+         • `{command} start NAME for 3h`, `{command} extend NAME 1h`: a start that stops on its own, and more time for it\n\
+         • `{command} costs`: what is running now and what this week cost\n\
          • `{command} whoami`: who I think you are and what you may do\n\
          {known}"
     )

@@ -234,3 +234,65 @@ pub fn reminder(
         dry_tag(inst.backend)
     )
 }
+
+/// An instance running now, for `costs`.
+pub struct CostLine {
+    pub alias: String,
+    pub since: Option<DateTime<Utc>>,
+    pub so_far: Option<String>,
+}
+
+/// An instance's week, for `costs`.
+pub struct WeekLine {
+    pub alias: String,
+    pub ran: chrono::Duration,
+    pub spend: Option<f64>,
+}
+
+/// The `costs` report.
+pub fn costs(
+    running: &[CostLine],
+    week: &[WeekLine],
+    kept_off: chrono::Duration,
+    kept_off_cost: Option<(f64, String)>,
+) -> String {
+    let currency = kept_off_cost
+        .as_ref()
+        .map(|(_, c)| c.as_str())
+        .unwrap_or("");
+    let mut out = String::from(
+        "*Costs* (compute only: a stopped instance still pays for its disks)\n*Running now*",
+    );
+    if running.is_empty() {
+        out.push_str("\n• nothing you can see is running");
+    }
+    for r in running {
+        out.push_str(&format!("\n• `{}`", r.alias));
+        if let Some(t) = r.since {
+            out.push_str(&format!(": since {}", when(t)));
+        }
+        match &r.so_far {
+            Some(c) => out.push_str(&format!(", about {c} so far")),
+            None => out.push_str(" (cost so far unknown)"),
+        }
+    }
+    out.push_str("\n*This week* (since Monday 00:00 UTC)");
+    for w in week {
+        let spend = match w.spend {
+            _ if w.ran <= chrono::Duration::zero() => String::new(),
+            Some(s) => format!(", about {s:.2} {currency}"),
+            None => ", cost unknown (no price in [cost])".to_owned(),
+        };
+        out.push_str(&format!("\n• `{}`: {}{spend}", w.alias, length(w.ran)));
+    }
+    if kept_off > chrono::Duration::zero() {
+        let cost = kept_off_cost
+            .map(|(c, cur)| format!(", about {c:.2} {cur}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "\nThe bot's own stops (time limits, schedules) kept instances off for {}{cost} this week, counted until each was next started.",
+            length(kept_off)
+        ));
+    }
+    out
+}

@@ -88,6 +88,8 @@ pub enum OutcomeKind {
     Interrupted,
     /// `extended`: a lease moved later, or a scheduled stop skipped for one.
     Extended,
+    /// `costs`: the cost report was shown.
+    Costs,
 }
 
 const LEFT: &str = "pending:left for the next process";
@@ -110,6 +112,7 @@ impl fmt::Display for OutcomeKind {
             OutcomeKind::Running => f.write_str("running"),
             OutcomeKind::Interrupted => f.write_str("interrupted"),
             OutcomeKind::Extended => f.write_str("extended"),
+            OutcomeKind::Costs => f.write_str("costs"),
         }
     }
 }
@@ -126,6 +129,7 @@ impl OutcomeKind {
             "running" => OutcomeKind::Running,
             "interrupted" => OutcomeKind::Interrupted,
             "extended" => OutcomeKind::Extended,
+            "costs" => OutcomeKind::Costs,
             LEFT => OutcomeKind::LeftForNextProcess,
             _ => match s.split_once(':') {
                 Some(("list", n)) => OutcomeKind::Listed(n.parse().ok()?),

@@ -198,6 +198,9 @@ pub trait StoreBackend: Send + Sync {
     async fn prune_audit(&self, before: &str) -> Result<u64, StoreError>;
     /// Sets the instance's session, replacing any it had.
     async fn put_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// Stores a session only if the instance has none: true when stored. For
+    /// sessions the bot merely noticed, which must never replace a start's.
+    async fn add_session(&self, session: &Session) -> Result<bool, StoreError>;
     async fn session(&self, alias: &str) -> Result<Option<Session>, StoreError>;
     async fn sessions(&self) -> Result<Vec<Session>, StoreError>;
     /// Removes the instance's session; with `ends_at`, only if its lease still

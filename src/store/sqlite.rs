@@ -292,6 +292,20 @@ impl StoreBackend for Sqlite {
         Ok(())
     }
 
+    async fn add_session(&self, session: &Session) -> Result<bool, StoreError> {
+        let payload =
+            serde_json::to_string(session).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let added = sqlx::query(
+            "INSERT INTO leases (alias, ends_at, payload) VALUES (?, ?, ?) ON CONFLICT (alias) DO NOTHING",
+        )
+        .bind(&session.alias)
+        .bind(session.ends_at.map(|t| t.timestamp_millis()))
+        .bind(payload)
+        .execute(&self.pool)
+        .await?;
+        Ok(added.rows_affected() == 1)
+    }
+
     async fn session(&self, alias: &str) -> Result<Option<Session>, StoreError> {
         let row = sqlx::query("SELECT payload FROM leases WHERE alias = ?")
             .bind(alias)

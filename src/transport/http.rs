@@ -363,6 +363,9 @@ mod tests {
         async fn put_session(&self, _: &crate::store::Session) -> Result<(), StoreError> {
             Err(broken())
         }
+        async fn add_session(&self, _: &crate::store::Session) -> Result<bool, StoreError> {
+            Err(broken())
+        }
         async fn session(&self, _: &str) -> Result<Option<crate::store::Session>, StoreError> {
             Err(broken())
         }

@@ -202,12 +202,16 @@ impl TestApp {
         self.app.store().audit_rows().await.unwrap()
     }
 
-    /// Waits for `n` audit rows (the work runs after the acknowledgement).
+    /// Waits for `n` audit rows, settled (the work runs after the
+    /// acknowledgement, and a start's row is on record before it acts).
     pub async fn wait_audit(&self, n: usize) -> Vec<workbench_bot::store::AuditRecord> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let rows = self.audit().await;
-            if rows.len() >= n || Instant::now() > deadline {
+            let settled = rows
+                .iter()
+                .all(|r| r.outcome.kind != workbench_bot::store::OutcomeKind::Running);
+            if (rows.len() >= n && settled) || Instant::now() > deadline {
                 assert!(rows.len() >= n, "expected {n} audit rows, got {rows:#?}");
                 return rows;
             }

@@ -244,7 +244,6 @@ async fn a_slack_connect_guest_is_not_anyone_but_may_act_where_named() {
     let mut named = mention_event("Ev0GUEST2", OPERATOR, "<@U0OURBOT> start foo");
     named["event"]["user_team"] = "T0GUESTORG".into();
     t.event(&named, None).await;
-    t.slack.wait_for("/api/chat.postMessage", 1).await;
     let rows = t.wait_audit(4).await;
     assert_eq!(rows[2].principal, format!("guest:{STRANGER}"));
     assert_eq!(rows[2].decision, "refused");
@@ -690,7 +689,22 @@ async fn health_readiness_and_metrics_answer() {
     let before = t.get("/metrics").await.text().await.unwrap();
     t.command(OPERATOR, "start foo").await;
     t.wait_audit(1).await;
-    let after = t.get("/metrics").await.text().await.unwrap();
+    // The request is counted once its reply went out, just after its row.
+    let mut after = t.get("/metrics").await.text().await.unwrap();
+    for _ in 0..100 {
+        let counted = |text: &str| {
+            count(
+                text,
+                "workbench_bot_requests_handled_total",
+                &[("decision", "allowed"), ("entry_point", "slash_command")],
+            )
+        };
+        if counted(&after) > counted(&before) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        after = t.get("/metrics").await.text().await.unwrap();
+    }
     // Counters are process-wide and tests run in parallel: each must have moved.
     let moved = |name: &str, labels: &[(&str, &str)]| {
         count(&after, name, labels) - count(&before, name, labels)
@@ -719,12 +733,21 @@ async fn health_readiness_and_metrics_answer() {
     for family in [
         "workbench_bot_pending_operations",
         "workbench_bot_work_in_flight",
+        "workbench_bot_last_tick_timestamp_seconds",
+        "workbench_bot_overdue_timers",
     ] {
         assert!(
             after.contains(&format!("# TYPE {family} gauge")),
             "{family}: {after}"
         );
     }
+    // Every process ticks at start: a silent scheduler shows as an old time.
+    // (Process-wide, and other tests move their clocks by hours: a day bound.)
+    let last_tick = count(&after, "workbench_bot_last_tick_timestamp_seconds", &[]);
+    assert!(
+        (now() as f64 - last_tick).abs() < 86_400.0,
+        "last tick at {last_tick}"
+    );
 }
 
 #[tokio::test]

@@ -330,7 +330,10 @@ async fn a_scheduled_stop_fires_at_its_local_time_and_not_on_a_day_it_excludes()
         } else {
             assert_eq!(report.stopped, 1, "{at:?}");
             assert_eq!(dry_state(&t).await, State::Stopped);
-            let told = dms(&t, OPERATOR).last().unwrap().text();
+            let told = dms(&t, OPERATOR)
+                .last()
+                .map(|c| c.text())
+                .unwrap_or_else(|| panic!("{:#?}", t.slack.calls()));
             assert!(
                 told.contains("The bot stopped `foo` on its schedule"),
                 "{told}"
@@ -530,4 +533,38 @@ async fn an_instance_running_with_no_time_limit_is_reminded_once_per_period() {
     assert!(stopped.contains("This session ran 4 h 1 min"), "{stopped}");
     clock.advance(MINUTE * 600);
     assert_eq!(t.app.tick().await.unwrap().reminded, 0);
+}
+
+#[tokio::test]
+async fn costs_shows_what_runs_this_weeks_hours_and_what_the_bots_stops_kept_off() {
+    use chrono::{Datelike, Timelike};
+    let Env { t, clock, .. } = spawn(false, |c| foo(c).max_hours = Some(1.0)).await;
+    // The week restarts on Monday: keep this test's three hours inside one.
+    let now = clock.now();
+    if now.weekday() == chrono::Weekday::Sun && now.hour() >= 20 {
+        clock.advance(chrono::Duration::hours(i64::from(26 - now.hour())));
+    }
+    t.command(OPERATOR, "start foo").await;
+    t.slack.wait_for("/response/1", 1).await;
+    t.command(OPERATOR, "costs").await;
+    let running = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(running.contains("• `foo`: since"), "{running}");
+
+    clock.advance(MINUTE * 61);
+    assert_eq!(t.app.tick().await.unwrap().stopped, 1);
+    clock.advance(MINUTE * 120);
+    t.command(OPERATOR2, "costs").await;
+    let report = t.slack.wait_for("/response/1", 3).await[2].text();
+    for needle in [
+        "nothing you can see is running",
+        "• `foo`: 1 h 1 min, about 0.74 USD",
+        "kept instances off for 2 h, about 1.46 USD",
+        "compute only",
+    ] {
+        assert!(report.contains(needle), "{needle}: {report}");
+    }
+    assert!(
+        !report.contains("`secret`"),
+        "only what the person may see: {report}"
+    );
 }

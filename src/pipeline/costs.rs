@@ -1,0 +1,160 @@
+//! `costs`: what the instances a person can see cost. Running now, with the
+//! cost so far; this week's hours and spend per instance, read from the audit
+//! trail; and the hours the bot's own stops (time limits, schedules) kept
+//! instances off, counted until the next start (or now): an upper bound on
+//! what they saved, since nobody knows when a person would have stopped it.
+
+use super::App;
+use super::verdict::Verdict;
+use crate::act::InstanceStatus;
+use crate::config::Instance;
+use crate::cost::Hourly;
+use crate::domain::{Principal, Verb};
+use crate::report::timers::{self as say, CostLine, WeekLine};
+use crate::store::{AuditDecision, AuditRecord, OutcomeKind};
+use chrono::{DateTime, Datelike, Duration, Utc};
+
+impl App {
+    pub(super) async fn costs(&self, who: &Principal) -> Verdict {
+        let visible: Vec<&Instance> = self.policy.visible(who).collect();
+        let now = self.now();
+        let monday = (now - Duration::days(i64::from(now.weekday().num_days_from_monday())))
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc();
+        let rows = match self.store.db().audit_since(&monday.to_rfc3339()).await {
+            Ok(r) => r,
+            Err(e) => {
+                return Verdict::info(
+                    format!(
+                        ":x: The bot could not read its audit trail ({e}); no report now. This is on the bot's side; tell the platform team."
+                    ),
+                    OutcomeKind::Failed(crate::act::Side::Bot),
+                );
+            }
+        };
+        let statuses = self.statuses(&visible).await;
+        let mut running = Vec::new();
+        let mut week = Vec::new();
+        let mut kept_off = Duration::zero();
+        let mut kept_off_cost = 0.0;
+        let mut currency = None;
+        for (inst, status) in visible.iter().zip(&statuses) {
+            let hourly = status.as_ref().ok().and_then(|s| self.hourly(s));
+            let price = match &hourly {
+                Some(Hourly::Known(m)) => {
+                    currency = Some(m.currency.clone());
+                    Some(m.amount)
+                }
+                _ => None,
+            };
+            if let Ok(s) = status
+                && s.state.is_running_or_coming_up()
+            {
+                running.push(self.running_line(inst, s, now).await);
+            }
+            let mine: Vec<&AuditRecord> = rows
+                .iter()
+                .filter(|r| r.instance.as_deref() == Some(inst.alias.as_ref()))
+                .collect();
+            let (ran, off) = tally(&mine, monday, now);
+            kept_off += off;
+            kept_off_cost += price.unwrap_or(0.0) * hours(off);
+            week.push(WeekLine {
+                alias: inst.alias.to_string(),
+                ran,
+                spend: price.map(|p| p * hours(ran)),
+            });
+        }
+        Verdict::info(
+            say::costs(
+                &running,
+                &week,
+                kept_off,
+                currency.map(|c| (kept_off_cost, c)),
+            ),
+            OutcomeKind::Costs,
+        )
+    }
+
+    async fn running_line(
+        &self,
+        inst: &Instance,
+        status: &InstanceStatus,
+        now: DateTime<Utc>,
+    ) -> CostLine {
+        let session = self
+            .store
+            .db()
+            .session(inst.alias.as_ref())
+            .await
+            .ok()
+            .flatten();
+        let since = session.map(|s| s.started_at);
+        let so_far = match (self.hourly(status), since) {
+            (Some(Hourly::Known(h)), Some(t)) => Some(h.over(hours(now - t)).to_string()),
+            _ => None,
+        };
+        CostLine {
+            alias: inst.alias.to_string(),
+            since,
+            so_far,
+        }
+    }
+}
+
+fn hours(d: Duration) -> f64 {
+    d.num_seconds().max(0) as f64 / 3600.0
+}
+
+/// One instance's week from its audit rows (oldest first): how long it ran,
+/// and how long the bot's own stops kept it off until the next start.
+fn tally(
+    rows: &[&AuditRecord],
+    week_start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (Duration, Duration) {
+    let mut ran = Duration::zero();
+    let mut kept_off = Duration::zero();
+    let mut up_since: Option<DateTime<Utc>> = None;
+    let mut off_since: Option<DateTime<Utc>> = None;
+    let mut seen_any = false;
+    for r in rows {
+        if r.decision != AuditDecision::Allowed {
+            continue;
+        }
+        let verb = r.command.split(' ').next().and_then(Verb::from_word);
+        let took_effect = matches!(
+            &r.outcome.kind,
+            OutcomeKind::Done(_) | OutcomeKind::Unchanged(_) | OutcomeKind::HandedOff
+        );
+        match (verb, took_effect) {
+            (Some(Verb::Start), true) => {
+                if let Some(off) = off_since.take() {
+                    kept_off += r.at - off;
+                }
+                up_since.get_or_insert(r.at);
+            }
+            (Some(Verb::Stop), true) => {
+                // A stop with no start before it this week: it ran since Monday.
+                let from = up_since.take().or((!seen_any).then_some(week_start));
+                if let Some(from) = from {
+                    ran += r.at - from;
+                }
+                if matches!(Principal::parse(&r.principal), Some(Principal::Timer(_))) {
+                    off_since = Some(r.at);
+                }
+            }
+            _ => continue,
+        }
+        seen_any = true;
+    }
+    if let Some(from) = up_since {
+        ran += now - from;
+    }
+    if let Some(off) = off_since {
+        kept_off += now - off;
+    }
+    (ran, kept_off)
+}
