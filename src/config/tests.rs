@@ -208,3 +208,46 @@ fn two_aliases_for_one_instance_are_refused() {
         "{p:?}"
     );
 }
+
+#[test]
+fn the_cost_control_sketch_loads() {
+    let text = format!(
+        "{GOOD}max_hours = 8\nwarn_minutes = 10\nremind_after_hours = 2\nstop_at = {{ time = \"20:00\", days = \"mon-fri\", timezone = \"Asia/Tokyo\" }}\n\n[cost]\ncurrency = \"USD\"\nmachine_types = {{ \"n1-standard-8\" = 0.38 }}\naccelerators = {{ \"NVIDIA_TESLA_T4\" = 0.35 }}\n\n[scheduler]\ntick_seconds = 30\nremind_after_hours = 6\naudience = \"https://bot.example.org/tasks/tick\"\ninvoker = \"scheduler@example-project.iam.gserviceaccount.com\"\n"
+    );
+    // The instance keys land in the last `[[instance]]` table, foo's.
+    let c = Config::parse(&text).unwrap();
+    let foo = c.instance("foo").unwrap();
+    assert_eq!(foo.max_lease.map(|l| l.minutes()), Some(480));
+    assert_eq!(foo.warn.minutes(), 10);
+    assert_eq!(foo.remind_after.minutes(), 120);
+    assert_eq!(
+        foo.stop_at.as_ref().unwrap().describe(),
+        "20:00 Mon–Fri (Asia/Tokyo)"
+    );
+    assert_eq!(c.scheduler.tick, Duration::from_secs(30));
+    assert_eq!(
+        c.prices.as_ref().unwrap().machine_types["n1-standard-8"],
+        0.38
+    );
+}
+
+#[test]
+fn bad_cost_control_keys_are_reported_with_their_lines() {
+    let text = format!(
+        "{GOOD}max_hours = 0.01\nstop_at = {{ time = \"8pm\", days = \"mon-fri\", timezone = \"Asia/Tokyo\" }}\n\n[cost]\ncurrency = \"USD\"\nmachine_types = {{ \"n1-standard-8\" = -1.0 }}\n\n[scheduler]\naudience = \"https://bot.example.org/tasks/tick\"\n"
+    );
+    let p = problems(&text);
+    let said: Vec<String> = p.iter().map(|p| p.message.clone()).collect();
+    for needle in [
+        "max_hours must be a whole number of minutes",
+        "stop_at: ",
+        "must be a price per hour of 0 or more",
+        "scheduler.audience and scheduler.invoker go together",
+    ] {
+        assert!(
+            said.iter().any(|m| m.contains(needle)),
+            "{needle}: {said:#?}"
+        );
+    }
+    assert!(p.iter().all(|p| p.line.is_some()), "{p:#?}");
+}
