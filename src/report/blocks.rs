@@ -3,7 +3,10 @@
 //! press and the code that drew the button agree.
 
 use serde_json::{Value, json};
-use slack_morphism::prelude::SlackBlock;
+use slack_morphism::prelude::{
+    SlackActionsBlock, SlackBlock, SlackBlockButtonElement, SlackBlockButtonStyle,
+    SlackBlockConfirmItem, SlackBlockMarkDownText, SlackSectionBlock,
+};
 
 /// Buttons under a status or result, for someone who may operate the instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,47 +32,63 @@ pub const KEEP_HOUR: &str = "Keep 1 h";
 pub const KEEP_RUNNING: &str = "Keep it running";
 
 impl Card {
-    /// Start when it is stopped, Stop (confirmed first) when it runs, Refresh always.
+    /// Start when it is stopped, Stop (confirmed first) when it runs, Refresh
+    /// always; or Keep and Stop now under a warning or reminder. Built as typed
+    /// blocks: through JSON this was 7 % of the bot's time at saturation.
     pub fn blocks(&self, text: &str) -> Vec<SlackBlock> {
-        let mut buttons = Vec::new();
+        let button = |action: &str, label: &str, style: Option<SlackBlockButtonStyle>| {
+            let mut b = SlackBlockButtonElement::new(label.into())
+                .with_action_id(action.into())
+                .with_value(self.alias.clone());
+            b.style = style;
+            b
+        };
+        let mut buttons = Vec::with_capacity(3);
         if let Some(label) = self.keep {
-            buttons.push(
-                json!({"type": "button", "action_id": ACTION_KEEP, "value": self.alias,
-                "style": "primary", "text": {"type": "plain_text", "text": label}}),
-            );
-            buttons.push(
-                json!({"type": "button", "action_id": ACTION_STOP, "value": self.alias,
-                "style": "danger", "text": {"type": "plain_text", "text": "Stop now"}}),
-            );
-            return Self::layout(&self.alias, text, buttons);
+            buttons.push(button(
+                ACTION_KEEP,
+                label,
+                Some(SlackBlockButtonStyle::Primary),
+            ));
+            buttons.push(button(
+                ACTION_STOP,
+                "Stop now",
+                Some(SlackBlockButtonStyle::Danger),
+            ));
+        } else {
+            if self.can_operate && self.stopped {
+                buttons.push(button(
+                    ACTION_START,
+                    "Start",
+                    Some(SlackBlockButtonStyle::Primary),
+                ));
+            }
+            if self.can_operate && self.running {
+                let confirm = SlackBlockConfirmItem::new(
+                    "Stop this notebook?".into(),
+                    SlackBlockMarkDownText::new(format!(
+                        "Stop `{}`? Unsaved work in its kernels is lost.",
+                        self.alias
+                    ))
+                    .into(),
+                    "Stop it".into(),
+                    "Keep it running".into(),
+                );
+                buttons.push(
+                    button(ACTION_STOP, "Stop", Some(SlackBlockButtonStyle::Danger))
+                        .with_confirm(confirm),
+                );
+            }
+            buttons.push(button(ACTION_REFRESH, "Refresh", None));
         }
-        if self.can_operate && self.stopped {
-            buttons.push(
-                json!({"type": "button", "action_id": ACTION_START, "value": self.alias,
-                "style": "primary", "text": {"type": "plain_text", "text": "Start"}}),
-            );
-        }
-        if self.can_operate && self.running {
-            buttons.push(json!({"type": "button", "action_id": ACTION_STOP, "value": self.alias,
-                "style": "danger", "text": {"type": "plain_text", "text": "Stop"},
-                "confirm": {"title": {"type": "plain_text", "text": "Stop this notebook?"},
-                    "text": {"type": "mrkdwn", "text": format!("Stop `{}`? Unsaved work in its kernels is lost.", self.alias)},
-                    "confirm": {"type": "plain_text", "text": "Stop it"},
-                    "deny": {"type": "plain_text", "text": "Keep it running"}}}));
-        }
-        buttons.push(
-            json!({"type": "button", "action_id": ACTION_REFRESH, "value": self.alias,
-            "text": {"type": "plain_text", "text": "Refresh"}}),
-        );
-        Self::layout(&self.alias, text, buttons)
-    }
-
-    fn layout(alias: &str, text: &str, buttons: Vec<Value>) -> Vec<SlackBlock> {
-        let blocks = json!([
-            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-            {"type": "actions", "block_id": format!("card:{alias}"), "elements": buttons},
-        ]);
-        serde_json::from_value(blocks).expect("card blocks match slack-morphism's Block Kit model")
+        vec![
+            SlackSectionBlock::new()
+                .with_text(SlackBlockMarkDownText::new(text.to_owned()).into())
+                .into(),
+            SlackActionsBlock::new(buttons.into_iter().map(Into::into).collect())
+                .with_block_id(format!("card:{}", self.alias).into())
+                .into(),
+        ]
     }
 }
 
@@ -117,4 +136,56 @@ pub fn dialog_errors(errors: &[(&'static str, String)]) -> Value {
         .map(|(block, text)| ((*block).to_owned(), json!(text)))
         .collect();
     json!({"response_action": "errors", "errors": errors})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed blocks serialise to the Block Kit JSON Slack documents.
+    #[test]
+    fn a_running_card_for_an_operator_is_the_documented_block_kit() {
+        let card = Card {
+            alias: "foo".into(),
+            running: true,
+            stopped: false,
+            can_operate: true,
+            keep: None,
+        };
+        let got = serde_json::to_value(card.blocks("`foo` is *running*")).unwrap();
+        let want = json!([
+            {"type": "section", "text": {"type": "mrkdwn", "text": "`foo` is *running*"}},
+            {"type": "actions", "block_id": "card:foo", "elements": [
+                {"type": "button", "action_id": ACTION_STOP, "value": "foo", "style": "danger",
+                 "text": {"type": "plain_text", "text": "Stop"},
+                 "confirm": {"title": {"type": "plain_text", "text": "Stop this notebook?"},
+                     "text": {"type": "mrkdwn", "text": "Stop `foo`? Unsaved work in its kernels is lost."},
+                     "confirm": {"type": "plain_text", "text": "Stop it"},
+                     "deny": {"type": "plain_text", "text": "Keep it running"}}},
+                {"type": "button", "action_id": ACTION_REFRESH, "value": "foo",
+                 "text": {"type": "plain_text", "text": "Refresh"}}
+            ]}
+        ]);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_warning_offers_keep_and_stop_now_only() {
+        let card = Card {
+            alias: "foo".into(),
+            running: true,
+            stopped: false,
+            can_operate: true,
+            keep: Some(KEEP_HOUR),
+        };
+        let got = serde_json::to_value(card.blocks("soon")).unwrap();
+        let ids: Vec<&str> = got[1]["elements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["action_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [ACTION_KEEP, ACTION_STOP]);
+        assert_eq!(got[1]["elements"][0]["style"], "primary");
+    }
 }

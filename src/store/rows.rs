@@ -76,3 +76,10 @@ pub(super) fn session(payload: String) -> Option<super::Session> {
         .map_err(|e| tracing::error!(error = %e, "unreadable session left in the store"))
         .ok()
 }
+
+/// The audit insert, without its values: the writer appends one tuple per row.
+pub(super) const AUDIT_INSERT: &str = "INSERT INTO audit (at, request_id, team, principal, entry_point, command, instance, decision, reason, backend, outcome) ";
+
+/// Rows per insert statement: 11 values each stays far under SQLite's
+/// (32,766) and PostgreSQL's (65,535) limits on bound values.
+pub(super) const INSERT_CHUNK: usize = 256;

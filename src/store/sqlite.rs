@@ -46,40 +46,50 @@ impl Sqlite {
 impl StoreBackend for Sqlite {
     async fn write_audit(&self, writes: &[AuditWrite]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for w in writes {
-            match w {
-                AuditWrite::Insert(r) => {
-                    sqlx::query(
-                        "INSERT INTO audit (at, request_id, team, principal, entry_point, command, instance, decision, reason, backend, outcome)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(r.at.to_rfc3339())
-                    .bind(&r.request_id)
-                    .bind(&r.team)
-                    .bind(&r.principal)
-                    .bind(r.entry_point.as_str())
-                    .bind(&r.command)
-                    .bind(&r.instance)
-                    .bind(r.decision.as_str())
-                    .bind(&r.reason)
-                    .bind(&r.backend)
-                    .bind(r.outcome.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                AuditWrite::Settle {
-                    request_id,
-                    outcome,
-                } => {
-                    sqlx::query(
-                        "UPDATE audit SET outcome = ? WHERE id = (SELECT MAX(id) FROM audit WHERE request_id = ?)",
-                    )
-                    .bind(outcome.to_string())
-                    .bind(request_id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+        // Runs of inserts go in as one statement each: one row per statement
+        // was most of the writer's time under load.
+        let mut rest = writes;
+        while let Some(first) = rest.first() {
+            let inserts = rest
+                .iter()
+                .take(super::rows::INSERT_CHUNK)
+                .take_while(|w| matches!(w, AuditWrite::Insert(_)))
+                .count();
+            if inserts > 0 {
+                let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(super::rows::AUDIT_INSERT);
+                q.push_values(&rest[..inserts], |mut b, w| {
+                    if let AuditWrite::Insert(r) = w {
+                        b.push_bind(r.at.to_rfc3339())
+                            .push_bind(r.request_id.clone())
+                            .push_bind(r.team.clone())
+                            .push_bind(r.principal.clone())
+                            .push_bind(r.entry_point.as_str())
+                            .push_bind(r.command.clone())
+                            .push_bind(r.instance.clone())
+                            .push_bind(r.decision.as_str())
+                            .push_bind(r.reason.clone())
+                            .push_bind(r.backend.clone())
+                            .push_bind(r.outcome.to_string());
+                    }
+                });
+                q.build().execute(&mut *tx).await?;
+                rest = &rest[inserts..];
+                continue;
             }
+            if let AuditWrite::Settle {
+                request_id,
+                outcome,
+            } = first
+            {
+                sqlx::query(
+                    "UPDATE audit SET outcome = ? WHERE id = (SELECT MAX(id) FROM audit WHERE request_id = ?)",
+                )
+                .bind(outcome.to_string())
+                .bind(request_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            rest = &rest[1..];
         }
         tx.commit().await?;
         Ok(())
