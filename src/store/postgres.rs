@@ -99,7 +99,9 @@ impl StoreBackend for Postgres {
                             .push_bind(r.outcome.to_string());
                     }
                 });
-                q.build().execute(&mut *tx).await?;
+                // Each run length is its own statement text: caching them all
+                // grew memory with every new batch size, so none is kept.
+                q.build().persistent(false).execute(&mut *tx).await?;
                 rest = &rest[inserts..];
                 continue;
             }
