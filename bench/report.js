@@ -1,0 +1,190 @@
+// Turns bench/run's measurements into the Markdown of bench/results.md.
+//   node report.js RESULTS_DIR
+// RESULTS_DIR holds meta.json and one SYSTEM.json per system measured.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+
+const dir = process.argv[2];
+const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
+const systems = [
+  ['bot', 'workbench-bot'],
+  ['bolt', `Bolt JS ${meta.bolt_version || ''}`.trim()],
+  ['reply', 'ceiling: ack + reply'],
+  ['bare', 'ceiling: bare ack'],
+];
+const r = {};
+for (const [key] of systems) {
+  const f = path.join(dir, `${key}.json`);
+  if (fs.existsSync(f)) r[key] = JSON.parse(fs.readFileSync(f, 'utf8'));
+}
+const present = systems.filter(([k]) => r[k]);
+
+const get = (obj, dotted) =>
+  dotted.split('.').reduce((o, k) => (o == null ? undefined : o[k]), obj);
+
+function num(x, unit) {
+  if (x === undefined || x === null || Number.isNaN(x)) return '–';
+  if (unit === 'int') return Math.round(x).toLocaleString('en-US');
+  if (unit === 'mib') return (x / 1024).toFixed(1);
+  if (Math.abs(x) >= 100) return x.toFixed(0);
+  if (Math.abs(x) >= 10) return x.toFixed(1);
+  return x.toFixed(2);
+}
+
+// "25.5 (9.3 + 15.0)": VmRSS, then RssAnon + RssFile (RssShmem, rarely any, is the rest).
+function rss(m) {
+  if (!m) return '–';
+  return `${num(m.rss, 'mib')} (${num(m.anon, 'mib')} + ${num(m.file, 'mib')})`;
+}
+
+function pct(x) {
+  return x === undefined || x === null || !Number.isFinite(x) ? '–' : `${(x * 100).toFixed(0)} %`;
+}
+
+function errors(load) {
+  if (!load) return '–';
+  const k = load.errors_by_kind || {};
+  const parts = [];
+  if (k.timeout) parts.push(`${k.timeout} timed out`);
+  if (k.status) parts.push(`${k.status} HTTP ${k.last_status}`);
+  if (k.transport) parts.push(`${k.transport} transport`);
+  let s = `${load.errors}`;
+  if (parts.length) s += ` (${parts.join(', ')})`;
+  if (load.acks_with_body) s += `; ${load.acks_with_body} acks with a body`;
+  return s;
+}
+
+const P = meta.params;
+
+// CPU over a phase: the server's share of one CPU, its CPU time per acknowledged
+// request, and the load side's (load generator + sink) share of its CPUs.
+const cpuPct = (s, phase) => {
+  const c = get(s, `cpu.${phase}`);
+  return c && c.wall_s ? (100 * c.server_s) / c.wall_s : undefined;
+};
+const cpuPerReq = (s, phase) => {
+  const c = get(s, `cpu.${phase}`);
+  const n = get(s, `${phase}.acked_total`);
+  return c && n ? (1e6 * c.server_s) / n : undefined;
+};
+const loadPct = (s, phase) => {
+  const c = get(s, `cpu.${phase}`);
+  const lg = get(s, `${phase}.loadgen_cpu_s`);
+  return c && c.wall_s && lg !== undefined
+    ? (100 * (lg + c.sink_s)) / c.wall_s / (meta.load_ncpu || 1)
+    : undefined;
+};
+const rows = [
+  [`**Start-up**, exec → first 200 from \`GET /healthz\`, median of ${P.startup_runs} (ms)`, (s) => num(get(s, 'startup.median_ms')), 'bot < 10 ms'],
+  [`… fastest / slowest of ${P.startup_runs} (ms)`, (s) => `${num(get(s, 'startup.min_ms'))} / ${num(get(s, 'startup.max_ms'))}`, ''],
+  [`**Fixed load** ${P.rate} req/s for ${P.rate_seconds} s: throughput (req/s)`, (s) => num(get(s, 'rate.throughput_rps'), 'int'), ''],
+  ['… p50 (ms)', (s) => num(get(s, 'rate.p50_ms')), ''],
+  ['… p99 (ms)', (s) => num(get(s, 'rate.p99_ms')), ''],
+  ['… max (ms)', (s) => num(get(s, 'rate.max_ms')), ''],
+  [`… errors (of ${P.rate * P.rate_seconds})`, (s) => errors(s.rate), ''],
+  ['… server CPU, % of one CPU', (s) => num(cpuPct(s, 'rate')), ''],
+  [`… the server's CPU(s) busy with anything, %`, (s) => num(get(s, 'cpu.rate.server_cpus_busy_pct')), ''],
+  ['… server CPU time per request (µs)', (s) => num(cpuPerReq(s, 'rate')), ''],
+  [`**Saturation**, ${P.sat_connections} connections for ${P.sat_seconds} s: throughput (req/s)`, (s) => num(get(s, 'saturate.throughput_rps'), 'int'), 'bot ≥ 10× Bolt, ≥ 70 % of ack + reply'],
+  ['… p50 (ms)', (s) => num(get(s, 'saturate.p50_ms')), ''],
+  ['… p99 (ms)', (s) => num(get(s, 'saturate.p99_ms')), 'bot < 5 ms'],
+  ['… max (ms)', (s) => num(get(s, 'saturate.max_ms')), ''],
+  ['… errors', (s) => errors(s.saturate), ''],
+  ['… server CPU, % of one CPU', (s) => num(cpuPct(s, 'saturate')), ''],
+  [`… the server's CPU(s) busy with anything, %`, (s) => num(get(s, 'cpu.saturate.server_cpus_busy_pct')), '≈ server CPU'],
+  ['… server CPU time per request (µs)', (s) => num(cpuPerReq(s, 'saturate')), ''],
+  [`… load side CPU (load generator + sink), % of its ${meta.load_ncpu} CPU(s)`, (s) => num(loadPct(s, 'saturate')), ''],
+  [`… the load side's CPU(s) busy with anything, %`, (s) => num(get(s, 'cpu.saturate.load_cpus_busy_pct')), 'under 100 %'],
+  ['Answers posted to the response_url / empty acks received (+1 for the check before the loads)', (s) => `${num(s.answers_posted, 'int')} / ${num(s.answers_expected, 'int')}`, 'all'],
+  ['**RSS** idle (MiB; anonymous + file-backed)', (s) => rss(get(s, 'rss_kib.idle')), ''],
+  ['RSS at the end of the load (MiB; anonymous + file-backed)', (s) => rss(get(s, 'rss_kib.end')), 'bot < 20 MB'],
+  [`RSS ${P.after_seconds} s after the load (MiB; anonymous + file-backed)`, (s) => rss(get(s, 'rss_kib.after')), 'bot < 20 MB'],
+];
+
+const out = [];
+out.push('| | ' + present.map(([, name]) => name).join(' | ') + ' | target |');
+out.push('|---|' + present.map(() => '---:').join('|') + '|---|');
+for (const [label, f, target] of rows) {
+  out.push(`| ${label} | ` + present.map(([k]) => f(r[k])).join(' | ') + ` | ${target} |`);
+}
+
+// Ratios and targets.
+const sat = (k) => get(r[k], 'saturate.throughput_rps');
+const ratio = (a, b) => (sat(a) && sat(b) ? sat(a) / sat(b) : undefined);
+const verdict = (ok) => (ok === undefined ? '–' : ok ? 'met' : '**not met**');
+const b = r.bot;
+const checks = [];
+const vsBolt = ratio('bot', 'bolt');
+checks.push(['Saturation throughput, bot ÷ Bolt', vsBolt === undefined ? '–' : `${vsBolt.toFixed(1)}×`, '≥ 10×', verdict(vsBolt === undefined ? undefined : vsBolt >= 10)]);
+const vsReply = ratio('bot', 'reply');
+checks.push(['Saturation throughput, bot ÷ ceiling (ack + reply, like for like)', pct(vsReply), '≥ 70 %', verdict(vsReply === undefined ? undefined : vsReply >= 0.7)]);
+const vsBare = ratio('bot', 'bare');
+checks.push(['Saturation throughput, bot ÷ ceiling (bare ack)', pct(vsBare), '(for scale)', '']);
+const cpuRatio = (a, b2) => {
+  const x = r[a] && cpuPerReq(r[a], 'rate');
+  const y = r[b2] && cpuPerReq(r[b2], 'rate');
+  return x && y ? x / y : undefined;
+};
+const cr = cpuRatio('bot', 'reply');
+checks.push(['CPU time per request at the fixed load, bot ÷ ceiling (ack + reply)', cr === undefined ? '–' : `${cr.toFixed(1)}×`, '(for scale)', '']);
+const loadBound = present
+  .filter(([k]) => (get(r[k], 'cpu.saturate.load_cpus_busy_pct') || 0) >= 95)
+  .map(([, n]) => n);
+if (loadBound.length) {
+  checks.push([`Load side's CPUs ≥ 95 % busy during saturation: that throughput is the load side's limit (or the machine's other work), not the server's`, loadBound.join(', '), 'none', '**check**']);
+}
+const crowded = present
+  .filter(([k]) => (get(r[k], 'cpu.saturate.server_cpus_busy_pct') || 0) - (cpuPct(r[k], 'saturate') || 0) > 10)
+  .map(([, n]) => n);
+if (crowded.length) {
+  checks.push([`Other work took > 10 % of the server's CPU during saturation (a noisy run)`, crowded.join(', '), 'none', '**check**']);
+}
+if (b) {
+  const p99 = get(b, 'saturate.p99_ms');
+  checks.push(['Bot p99 at saturation', `${num(p99)} ms`, '< 5 ms', verdict(p99 == null ? undefined : p99 < 5)]);
+  const st = get(b, 'startup.median_ms');
+  checks.push(['Bot start-up, median', `${num(st)} ms`, '< 10 ms', verdict(st == null ? undefined : st < 10)]);
+  const rss = Math.max(get(b, 'rss_kib.end.rss') || 0, get(b, 'rss_kib.after.rss') || 0);
+  // 20 MB read as 20 × 10^6 bytes: the stricter reading.
+  checks.push(['Bot RSS after the load (the larger of end and +' + P.after_seconds + ' s)', `${num(rss, 'mib')} MiB (${(rss * 1024 / 1e6).toFixed(1)} MB)`, '< 20 MB', verdict(rss ? rss * 1024 < 20e6 : undefined)]);
+  const errs = (get(b, 'rate.errors') || 0) + (get(b, 'saturate.errors') || 0);
+  checks.push(['Bot errors, both loads', `${errs}`, '0', verdict(errs === 0)]);
+}
+out.push('');
+out.push('| check | value | target | |');
+out.push('|---|---:|---|---|');
+for (const c of checks) out.push(`| ${c.join(' | ')} |`);
+const table = out.join('\n');
+
+const env = [
+  `- Date: ${meta.date}`,
+  `- Machine: ${meta.nproc} CPUs (${meta.cpu_model}), kernel ${meta.kernel}`,
+  `- CPUs: ${meta.pinning}`,
+  `- Versions: ${meta.rustc}; node ${meta.node}; @slack/bolt ${meta.bolt_version || '(not run)'}; ${meta.bot_commit}`,
+  `- Load averages (\`uptime\`): before the run ${meta.uptime_before}; after it ${meta.uptime_after}`,
+];
+for (const [k, name] of present) {
+  if (r[k].uptime) env.push(`  - before ${name}'s loads: ${r[k].uptime}`);
+}
+if (meta.trial) env.push(`- **Trial run: parameters differ from the issue's** (${meta.trial})`);
+
+const doc = `# workbench-bot benchmark results
+
+Written by \`bench/run\`; \`bench/README.md\` says what each figure measures and how.
+A busy machine makes every figure worse: the load averages below show how quiet it was.
+
+${env.join('\n')}
+
+${table}
+
+An answer can also be posted for a request the load generator gave up on (after 3 s),
+so a server that times out may post more answers than it acknowledged in time.
+Latencies are from when a request was due (fixed load) or sent (saturation) to its
+acknowledgement. An error is a transport failure, a status other than 200, or no
+acknowledgement within Slack's 3 s. CPU is utime + stime from /proc/PID/stat over the
+phase (warm-up included for the fixed load), per acknowledged request. RSS is VmRSS from /proc/PID/status (MiB = 2^20 bytes),
+then its anonymous and file-backed parts (RssAnon, RssFile: the latter is mostly the
+program's own code, mapped from its binary).
+`;
+process.stdout.write(doc);
