@@ -84,13 +84,7 @@ impl App {
         status: &InstanceStatus,
         now: DateTime<Utc>,
     ) -> CostLine {
-        let session = self
-            .store
-            .db()
-            .session(inst.alias.as_ref())
-            .await
-            .ok()
-            .flatten();
+        let session = self.session_of(inst).await;
         let since = session.map(|s| s.started_at);
         let so_far = match (self.hourly(status), since) {
             (Some(Hourly::Known(h)), Some(t)) => Some(h.over(hours(now - t)).to_string()),

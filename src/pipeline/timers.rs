@@ -96,13 +96,24 @@ impl App {
         status: Option<&InstanceStatus>,
     ) -> Option<(Session, String)> {
         let db = self.store.db();
-        let session = db.session(inst.alias.as_ref()).await.ok().flatten()?;
+        let session = self.session_of(inst).await?;
         if let Err(e) = db.end_session(inst.alias.as_ref(), None).await {
             tracing::warn!(error = %e, "could not end the session");
         }
         let hourly = status.and_then(|s| self.hourly(s));
         let note = say::session_cost(self.config.prices.as_ref(), hourly, &session, self.now());
         Some((session, note))
+    }
+
+    /// The instance's session, if it has one; a store that cannot say counts
+    /// as none (the lines and checks that ask are advisory).
+    pub(super) async fn session_of(&self, inst: &Instance) -> Option<Session> {
+        self.store
+            .db()
+            .session(inst.alias.as_ref())
+            .await
+            .ok()
+            .flatten()
     }
 
     pub(super) fn hourly(&self, status: &InstanceStatus) -> Option<Hourly> {
@@ -116,13 +127,7 @@ impl App {
             return hourly.map(|h| say::hourly_line(&h)).unwrap_or_default();
         }
         let now = self.now();
-        let session = self
-            .store
-            .db()
-            .session(inst.alias.as_ref())
-            .await
-            .ok()
-            .flatten();
+        let session = self.session_of(inst).await;
         let lease = session
             .as_ref()
             .and_then(|s| s.ends_at)
@@ -482,13 +487,7 @@ impl App {
         };
         if reason == TimerReason::Lease {
             // Extended since this tick read it: not due any more.
-            let current = self
-                .store
-                .db()
-                .session(inst.alias.as_ref())
-                .await
-                .ok()
-                .flatten();
+            let current = self.session_of(inst).await;
             if current.and_then(|s| s.ends_at) != Some(due) {
                 self.finish(&claim).await;
                 return false;

@@ -31,6 +31,23 @@ fn prices() -> Cost {
     }
 }
 
+/// Settings on `clock`, calling `google` (when given) with a fixed token and
+/// polling its operations fast.
+fn settings(clock: &Clock, google: Option<&FakeGoogle>) -> Settings {
+    Settings {
+        notebooks_api_url: google.map(|g| g.fake.url.clone()).unwrap_or_default(),
+        google_oauth_access_token: Some(Secret::new(TOKEN)),
+        timing: Timing {
+            first_retry: Duration::from_millis(5),
+            first_poll: Duration::from_millis(5),
+            max_poll: Duration::from_millis(20),
+            ..Timing::default()
+        },
+        clock: clock.clone(),
+        ..Default::default()
+    }
+}
+
 struct Env {
     t: TestApp,
     clock: Clock,
@@ -56,21 +73,7 @@ async fn spawn(google: bool, configure: impl FnOnce(&mut TestConfig)) -> Env {
     configure(&mut config);
     let t = spawn_app(Spawn {
         config,
-        settings: Settings {
-            notebooks_api_url: google
-                .as_ref()
-                .map(|g| g.fake.url.clone())
-                .unwrap_or_default(),
-            google_oauth_access_token: Some(Secret::new(TOKEN)),
-            timing: Timing {
-                first_retry: Duration::from_millis(5),
-                first_poll: Duration::from_millis(5),
-                max_poll: Duration::from_millis(20),
-                ..Timing::default()
-            },
-            clock: clock.clone(),
-            ..Default::default()
-        },
+        settings: settings(&clock, google.as_ref()),
         ..Default::default()
     })
     .await;
@@ -435,18 +438,7 @@ async fn two_replicas_on_postgres_stop_a_due_lease_once() {
         replicas.push(
             spawn_app(Spawn {
                 config,
-                settings: Settings {
-                    notebooks_api_url: google.fake.url.clone(),
-                    google_oauth_access_token: Some(Secret::new(TOKEN)),
-                    timing: Timing {
-                        first_retry: Duration::from_millis(5),
-                        first_poll: Duration::from_millis(5),
-                        max_poll: Duration::from_millis(20),
-                        ..Timing::default()
-                    },
-                    clock: clock.clone(),
-                    ..Default::default()
-                },
+                settings: settings(&clock, Some(&google)),
                 slack: Some(slack.clone()),
                 ..Default::default()
             })
