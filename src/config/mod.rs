@@ -8,6 +8,7 @@
 //! (`settings`).
 
 mod raw;
+mod scheduling;
 mod sections;
 
 pub use crate::domain::BackendKind;
@@ -224,9 +225,9 @@ impl Config {
             members.resolve(list.get_ref(), &format!("groups.{name}"), &mut p);
         }
         let admins = sections::admins(&raw.access, &members, &mut p);
-        let scheduler = sections::scheduler(&raw.scheduler, &mut p);
+        let scheduler = scheduling::scheduler(&raw.scheduler, &mut p);
         let instances = sections::instances(&raw, &members, &scheduler, &mut p);
-        let prices = raw.cost.as_ref().map(|c| sections::cost(c, &mut p));
+        let prices = raw.cost.as_ref().map(|c| scheduling::cost(c, &mut p));
         p.finish()?;
         Ok(Config {
             listen,

@@ -1,11 +1,9 @@
 //! One validator per section of the config file, each adding what is wrong to
 //! one shared list of [`Problems`], so every problem is reported in one run.
 
-use super::raw::{
-    RawAccess, RawBackend, RawConfig, RawCost, RawLimits, RawScheduler, RawServer, RawSlack,
-    RawStore,
-};
-use super::{GithubConfig, Instance, Members, PriceTable, Problem, SchedulerConfig, StoreConfig};
+use super::raw::{RawAccess, RawBackend, RawConfig, RawLimits, RawServer, RawSlack, RawStore};
+use super::scheduling::{DEFAULT_WARN_MINUTES, hours};
+use super::{GithubConfig, Instance, Members, Problem, SchedulerConfig, StoreConfig};
 use crate::domain::{Alias, BackendKind, BotId, InstanceName, Lasting, Principal, TeamId};
 use crate::schedule::StopSchedule;
 use crate::store;
@@ -405,111 +403,4 @@ pub(super) fn instances(
         }
     }
     out
-}
-
-/// Minutes of warning before a lease ends or a scheduled stop, unless set.
-const DEFAULT_WARN_MINUTES: u32 = 15;
-
-pub(super) fn scheduler(raw: &RawScheduler, p: &mut Problems) -> SchedulerConfig {
-    let tick = *raw.tick_seconds.get_ref();
-    if !(1..=3600).contains(&tick) {
-        p.add(
-            raw.tick_seconds.span(),
-            "scheduler.tick_seconds must be between 1 and 3600".into(),
-        );
-    }
-    let jwks_url = raw.jwks_url.get_ref();
-    if url::Url::parse(jwks_url).is_err() {
-        p.add(
-            raw.jwks_url.span(),
-            format!("scheduler.jwks_url \"{jwks_url}\" is not a URL"),
-        );
-    }
-    let text = |v: &Option<Spanned<String>>| {
-        v.as_ref()
-            .map(|s| s.get_ref().trim().to_owned())
-            .filter(|s| !s.is_empty())
-    };
-    let (audience, invoker) = (text(&raw.audience), text(&raw.invoker));
-    if audience.is_some() != invoker.is_some() {
-        let span = raw
-            .audience
-            .as_ref()
-            .or(raw.invoker.as_ref())
-            .map(|s| s.span())
-            .unwrap_or(0..0);
-        p.add(
-            span,
-            "scheduler.audience and scheduler.invoker go together: POST /tasks/tick checks both (the URL Cloud Scheduler calls, and its service account's email)".into(),
-        );
-    }
-    if let Some(i) = &invoker
-        && !i.contains('@')
-    {
-        let span = raw.invoker.as_ref().map(|s| s.span()).unwrap_or(0..0);
-        p.add(
-            span,
-            format!("scheduler.invoker \"{i}\" must be a service account's email"),
-        );
-    }
-    let remind_after = hours(&raw.remind_after_hours, "scheduler.remind_after_hours", p)
-        .unwrap_or(Lasting::from_minutes(360).expect("six hours is a length"));
-    SchedulerConfig {
-        remind_after,
-        tick: Duration::from_secs(tick.clamp(1, 3600)),
-        jwks_url: jwks_url.clone(),
-        audience,
-        invoker,
-    }
-}
-
-pub(super) fn cost(raw: &RawCost, p: &mut Problems) -> PriceTable {
-    let currency = raw.currency.get_ref().trim().to_owned();
-    if currency.is_empty() {
-        p.add(
-            raw.currency.span(),
-            "cost.currency must name a currency, like \"USD\"".into(),
-        );
-    }
-    let mut prices =
-        |table: &BTreeMap<String, Spanned<f64>>, what: &str| -> BTreeMap<String, f64> {
-            table
-                .iter()
-                .filter_map(|(name, price)| {
-                    let v = *price.get_ref();
-                    if v.is_finite() && v >= 0.0 {
-                        Some((name.clone(), v))
-                    } else {
-                        p.add(
-                            price.span(),
-                            format!("cost.{what}.\"{name}\" must be a price per hour of 0 or more"),
-                        );
-                        None
-                    }
-                })
-                .collect()
-        };
-    let machine_types = prices(&raw.machine_types, "machine_types");
-    let accelerators = prices(&raw.accelerators, "accelerators");
-    PriceTable {
-        currency,
-        machine_types,
-        accelerators,
-    }
-}
-
-/// Hours as written (`8`, `1.5`), as whole minutes from one minute to a week.
-fn hours(h: &Spanned<f64>, what: &str, p: &mut Problems) -> Option<Lasting> {
-    let minutes = h.get_ref() * 60.0;
-    let whole = minutes.round();
-    if !(minutes.is_finite() && (whole - minutes).abs() < 1e-6) {
-        p.add(
-            h.span(),
-            format!("{what} must be a whole number of minutes, like 8 or 1.5"),
-        );
-        return None;
-    }
-    Lasting::from_minutes(whole.clamp(0.0, f64::from(u32::MAX)) as u32)
-        .map_err(|e| p.add(h.span(), format!("{what}: {e}")))
-        .ok()
 }

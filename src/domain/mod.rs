@@ -7,6 +7,11 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+mod command;
+mod time;
+pub use command::{Command, Verb};
+pub use time::{Lasting, TimerReason};
+
 /// Why a string was not accepted as one of the domain types.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -199,36 +204,6 @@ pub enum Principal {
     Timer(TimerReason),
 }
 
-/// Why the bot stops an instance on its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum TimerReason {
-    /// The time a start asked for (or `max_hours`) ran out.
-    Lease,
-    /// The instance's `stop_at` schedule came round.
-    Schedule,
-}
-
-impl TimerReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TimerReason::Lease => "lease",
-            TimerReason::Schedule => "schedule",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [TimerReason::Lease, TimerReason::Schedule]
-            .into_iter()
-            .find(|r| r.as_str() == s)
-    }
-}
-
-impl fmt::Display for TimerReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 impl Principal {
     /// Reads the form [`Display`](fmt::Display) writes: `U…`, `guest:U…`,
     /// `workflow:B…` or `timer:lease`.
@@ -360,167 +335,6 @@ pub enum Origin {
     Step {
         execution_id: String,
     },
-}
-
-/// What a person asked for, before the alias is resolved against the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum Verb {
-    Start,
-    Stop,
-    Status,
-    List,
-    Help,
-    Whoami,
-    History,
-    /// Moves the end of a time-boxed start (or the next scheduled stop) later.
-    Extend,
-    /// What running instances cost, and this week's hours and spend.
-    Costs,
-}
-
-impl Verb {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verb::Start => "start",
-            Verb::Stop => "stop",
-            Verb::Status => "status",
-            Verb::List => "list",
-            Verb::Help => "help",
-            Verb::Whoami => "whoami",
-            Verb::History => "history",
-            Verb::Extend => "extend",
-            Verb::Costs => "costs",
-        }
-    }
-
-    pub fn from_word(word: &str) -> Option<Self> {
-        Some(match word.to_ascii_lowercase().as_str() {
-            "start" => Verb::Start,
-            "stop" => Verb::Stop,
-            "status" => Verb::Status,
-            "list" | "ls" => Verb::List,
-            "help" => Verb::Help,
-            "whoami" => Verb::Whoami,
-            "history" => Verb::History,
-            "extend" | "keep" => Verb::Extend,
-            "costs" | "cost" | "report" => Verb::Costs,
-            _ => return None,
-        })
-    }
-
-    /// Reads the form [`as_str`](Self::as_str) writes (stored verbs), and nothing else.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Verb::Start,
-            Verb::Stop,
-            Verb::Status,
-            Verb::List,
-            Verb::Help,
-            Verb::Whoami,
-            Verb::History,
-            Verb::Extend,
-            Verb::Costs,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-
-    /// Verbs that change an instance: they need the operator role.
-    pub fn mutates(self) -> bool {
-        matches!(self, Verb::Start | Verb::Stop | Verb::Extend)
-    }
-}
-
-impl fmt::Display for Verb {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A parsed command. `target` is the word the person typed, not yet an [`Alias`]:
-/// only the config can turn it into one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Command {
-    pub verb: Verb,
-    pub target: Option<String>,
-    /// `start foo for 3h`: how long it may run; `extend foo 1h`: how much longer.
-    pub lasting: Option<Lasting>,
-}
-
-impl Command {
-    pub fn new(verb: Verb, target: Option<String>) -> Self {
-        Self {
-            verb,
-            target,
-            lasting: None,
-        }
-    }
-}
-
-impl fmt::Display for Command {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.target {
-            Some(t) => write!(f, "{} {}", self.verb, t)?,
-            None => write!(f, "{}", self.verb)?,
-        }
-        match (self.verb, self.lasting) {
-            (Verb::Extend, Some(d)) => write!(f, " {d}"),
-            (_, Some(d)) => write!(f, " for {d}"),
-            (_, None) => Ok(()),
-        }
-    }
-}
-
-/// A length of time a person gave (`90m`, `3h`, `1h30m`): whole minutes, from
-/// one minute to a week.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Lasting(u32);
-
-impl Lasting {
-    pub const MAX_MINUTES: u32 = 7 * 24 * 60;
-
-    /// Reads `90m`, `3h`, `1h30m`, `2h 15m` (jiff's friendly duration format).
-    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
-        let bad = || {
-            InvalidValue(format!(
-                "\"{s}\" is not a length of time; write it like `90m`, `3h` or `1h30m`"
-            ))
-        };
-        let d: jiff::SignedDuration = s.trim().parse().map_err(|_| bad())?;
-        let secs = d.as_secs();
-        if d.is_negative() || secs % 60 != 0 || d.subsec_nanos() != 0 {
-            return Err(bad());
-        }
-        Self::from_minutes(u32::try_from(secs / 60).map_err(|_| bad())?)
-    }
-
-    pub fn from_minutes(minutes: u32) -> Result<Self, InvalidValue> {
-        if minutes == 0 || minutes > Self::MAX_MINUTES {
-            return Err(InvalidValue(format!(
-                "a length of time must be between 1 minute and 7 days, not {minutes} minutes"
-            )));
-        }
-        Ok(Self(minutes))
-    }
-
-    pub fn minutes(self) -> u32 {
-        self.0
-    }
-
-    pub fn to_chrono(self) -> chrono::Duration {
-        chrono::Duration::minutes(i64::from(self.0))
-    }
-}
-
-impl fmt::Display for Lasting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.0 / 60, self.0 % 60) {
-            (0, m) => write!(f, "{m}m"),
-            (h, 0) => write!(f, "{h}h"),
-            (h, m) => write!(f, "{h}h{m}m"),
-        }
-    }
 }
 
 /// Stored forms: these types are written to the store as the text they display

@@ -110,12 +110,16 @@ impl App {
             _ => backend.stop(inst, &ctx).await,
         };
         // The session opens when the start went out, so an operation that
-        // another process finishes still ends under its lease.
-        let lease_note = match (&result, verb) {
-            (Ok(Outcome::AlreadyThere(_)), Verb::Start) if cmd.lasting.is_none() => String::new(),
-            (Ok(_), Verb::Start) => self.open_session(req, cmd, inst).await,
-            _ => String::new(),
+        // another process finishes still ends under its lease; but only once
+        // the operation itself is on record, which must follow Google's answer
+        // as closely as it can (a process killed in between leaves nothing to
+        // resume).
+        let opens_session = match (&result, verb) {
+            (Ok(Outcome::AlreadyThere(_)), Verb::Start) => cmd.lasting.is_some(),
+            (Ok(_), Verb::Start) => true,
+            _ => false,
         };
+        let mut lease_note = None;
         let result = match result {
             Ok(Outcome::Pending { operation }) => {
                 let pending = PendingOperation {
@@ -138,12 +142,20 @@ impl App {
                 {
                     tracing::warn!(error = %e, "could not store the pending operation; following it anyway");
                 }
+                if opens_session {
+                    lease_note = Some(self.open_session(req, cmd, inst).await);
+                }
                 match self.follow(backend.as_ref(), inst, &pending).await {
                     Some(r) => r,
                     None => return Verdict::left_for_another(inst),
                 }
             }
             other => other,
+        };
+        let lease_note = match lease_note {
+            Some(note) => note,
+            None if opens_session => self.open_session(req, cmd, inst).await,
+            None => String::new(),
         };
         let handed_off = matches!(result, Ok(Outcome::HandedOff { .. }));
         let went_out = result.is_ok();

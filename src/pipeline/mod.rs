@@ -10,6 +10,8 @@
 mod change;
 mod commands;
 mod costs;
+mod extend;
+mod reminders;
 mod request;
 mod timers;
 mod verdict;

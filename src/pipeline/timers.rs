@@ -1,4 +1,4 @@
-//! Time and money: the session a start opens (with its lease), `extend`, and
+//! Time and money: the session a start opens (with its lease), and
 //! the tick that finds due timers in the store (warnings before a stop, stops
 //! when a lease ends or a schedule comes round) and acts on them through the
 //! same path as a person's request, as the principal `timer:lease` or
@@ -10,18 +10,17 @@
 
 use super::App;
 use super::request::{Input, Request};
-use super::verdict::Verdict;
 use crate::act::{BackendError, InstanceStatus, Outcome};
-use crate::config::{BackendKind, Instance};
+use crate::config::Instance;
 use crate::cost::Hourly;
-use crate::domain::{Command, EntryPoint, Lasting, Origin, Principal, TimerReason, Verb};
+use crate::domain::{Command, EntryPoint, Origin, Principal, TimerReason, Verb};
 use crate::report::{Card, Reply, ReplyTo, timers as say};
-use crate::store::{OutcomeKind, Session, TimerClaim};
+use crate::store::{Session, TimerClaim};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 /// How long a replica holds claimed timer work before another may take it.
-const CLAIM_HOLD: Duration = Duration::from_secs(300);
+pub(super) const CLAIM_HOLD: Duration = Duration::from_secs(300);
 
 /// What one tick did, for logs, metrics and `POST /tasks/tick`'s answer.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -73,7 +72,7 @@ impl App {
 
     /// Where later messages about a session go: the thread it began in, or
     /// the starter's direct messages; a workflow's go to the team channel.
-    fn tell(&self, req: &Request) -> ReplyTo {
+    pub(super) fn tell(&self, req: &Request) -> ReplyTo {
         match (&req.reply_to, &req.principal) {
             (ReplyTo::Thread { .. }, _) => req.reply_to.clone(),
             (_, Principal::User(u) | Principal::Guest(u)) => ReplyTo::Direct(u.to_string()),
@@ -81,7 +80,7 @@ impl App {
         }
     }
 
-    fn announce_to(&self) -> ReplyTo {
+    pub(super) fn announce_to(&self) -> ReplyTo {
         self.config
             .announce_channel
             .clone()
@@ -141,79 +140,6 @@ impl App {
             .flatten()
             .min_by_key(|(t, _)| *t);
         say::running_lines(hourly, session.as_ref(), next, now)
-    }
-
-    /// `extend foo 1h` and *Keep 1 h*: moves the lease later (within
-    /// `max_hours`), or skips the coming scheduled stop and runs until
-    /// that much after it.
-    pub(super) async fn extend(&self, req: &Request, cmd: &Command, inst: &Instance) -> Verdict {
-        let by = cmd
-            .lasting
-            .unwrap_or_else(|| Lasting::from_minutes(60).expect("an hour is a length"));
-        let now = self.now();
-        let db = self.store.db();
-        let session = match db.session(inst.alias.as_ref()).await {
-            Ok(s) => s,
-            Err(e) => return Verdict::store_failed(inst, &e),
-        };
-        let next_scheduled = inst
-            .stop_at
-            .as_ref()
-            .map(|s| s.next_after_utc(now))
-            .filter(|t| *t - now <= chrono::Duration::hours(12));
-        let (mut session, base) = match (session, next_scheduled) {
-            (Some(s), _) if s.ends_at.is_some() => {
-                let end = s.ends_at.expect("checked");
-                (s, end.max(now))
-            }
-            (session, Some(due)) => {
-                let s = session.unwrap_or_else(|| Session {
-                    alias: inst.alias.to_string(),
-                    started_at: now,
-                    ends_at: None,
-                    started_by: Some(req.principal.clone()),
-                    tell: self.tell(req),
-                });
-                (s, due)
-            }
-            (_, None) => {
-                return Verdict::about(inst, OutcomeKind::Nothing, say::nothing_to_extend(inst));
-            }
-        };
-        let mut end = base + by.to_chrono();
-        let mut capped = None;
-        if let Some(max) = inst.max_lease {
-            let cap = session.started_at + max.to_chrono();
-            if session.ends_at.is_some_and(|e| e >= cap) {
-                return Verdict::about(inst, OutcomeKind::Nothing, say::at_cap(inst, max, cap));
-            }
-            if end > cap {
-                end = cap;
-                capped = Some(max);
-            }
-        }
-        session.ends_at = Some(end);
-        if let Err(e) = db.put_session(&session).await {
-            return Verdict::store_failed(inst, &e);
-        }
-        // A scheduled stop before the new end would undo the extension: skip it.
-        let mut skipped = false;
-        if let Some(due) = next_scheduled.filter(|due| *due < end) {
-            let claim = TimerClaim {
-                alias: inst.alias.as_ref(),
-                kind: "schedule",
-                due_ms: due.timestamp_millis(),
-            };
-            if let Ok(true) = db.claim_timer(&claim, &self.owner, CLAIM_HOLD).await {
-                let _ = db.finish_timer(&claim).await;
-                skipped = true;
-            }
-        }
-        Verdict::about(
-            inst,
-            OutcomeKind::Extended,
-            say::extended(inst, end, now, capped, skipped),
-        )
     }
 
     /// Looks for due timer work and does it. Run every `scheduler.tick_seconds`
@@ -276,107 +202,8 @@ impl App {
         Ok(report)
     }
 
-    /// Reminds the team channel of instances running with no time limit
-    /// (started from the console, before the bot knew, or without one) after
-    /// each `remind_after_hours` of running. Their sessions start when first
-    /// seen running, or at Google's last change of state when it says.
-    async fn remind(&self, sessions: &[Session], now: DateTime<Utc>) -> usize {
-        let Some(channel) = self.config.announce_channel.clone() else {
-            return 0;
-        };
-        let mut reminded = 0;
-        for kind in [
-            BackendKind::Notebooks,
-            BackendKind::Github,
-            BackendKind::DryRun,
-        ] {
-            let insts: Vec<&Instance> = self
-                .config
-                .instances
-                .iter()
-                .filter(|i| i.backend == kind)
-                .collect();
-            let Some(backend) = (!insts.is_empty())
-                .then(|| self.backends.get(kind).ok())
-                .flatten()
-            else {
-                continue;
-            };
-            let statuses = backend.statuses(&insts).await;
-            for (inst, status) in insts.into_iter().zip(statuses) {
-                // An instance whose state cannot be read now is looked at next tick.
-                let Ok(status) = status else { continue };
-                let session = sessions.iter().find(|s| s.alias == inst.alias.as_ref());
-                if !status.state.is_running_or_coming_up() {
-                    if session.is_some_and(|s| s.ends_at.is_none()) {
-                        let _ = self.store.db().end_session(inst.alias.as_ref(), None).await;
-                    }
-                    continue;
-                }
-                if session.is_some_and(|s| s.ends_at.is_some()) {
-                    continue;
-                }
-                let session = match session {
-                    Some(s) => s.clone(),
-                    None => {
-                        let seen = Session {
-                            alias: inst.alias.to_string(),
-                            started_at: status
-                                .update_time
-                                .as_deref()
-                                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                                .map(|t| t.with_timezone(&Utc))
-                                .filter(|t| *t <= now)
-                                .unwrap_or(now),
-                            ends_at: None,
-                            started_by: None,
-                            tell: ReplyTo::Channel(channel.clone()),
-                        };
-                        // A start racing this tick wins: its session is the real one.
-                        if !matches!(self.store.db().add_session(&seen).await, Ok(true)) {
-                            continue;
-                        }
-                        seen
-                    }
-                };
-                let period = inst.remind_after.to_chrono();
-                let periods =
-                    (now - session.started_at).num_seconds() / period.num_seconds().max(1);
-                if periods < 1 {
-                    continue;
-                }
-                let due = session.started_at + period * periods as i32;
-                let Some(claim) = self.claim(inst, "reminder", due).await else {
-                    continue;
-                };
-                let mut reply =
-                    Reply::text(say::reminder(inst, &session, now, self.hourly(&status)));
-                reply.card = Some(Card {
-                    alias: inst.alias.to_string(),
-                    running: true,
-                    stopped: false,
-                    can_operate: true,
-                    keep: Some(crate::report::blocks::KEEP_RUNNING),
-                });
-                match self
-                    .reporter
-                    .post(&ReplyTo::Channel(channel.clone()), &reply)
-                    .await
-                {
-                    Ok(_) => reminded += 1,
-                    Err(e) => {
-                        tracing::warn!(error = %e, alias = %inst.alias, "could not post a reminder")
-                    }
-                }
-                tracing::info!(target: "audit", alias = %inst.alias, reason = "reminder", "reminded the team of an instance running with no time limit");
-                self.finish(&claim).await;
-            }
-        }
-        reminded
-    }
-
     /// Claims one occurrence; `None` when another process has it or did it.
-    async fn claim<'a>(
+    pub(super) async fn claim<'a>(
         &self,
         inst: &'a Instance,
         kind: &'static str,
@@ -402,7 +229,7 @@ impl App {
         }
     }
 
-    async fn finish(&self, claim: &TimerClaim<'_>) {
+    pub(super) async fn finish(&self, claim: &TimerClaim<'_>) {
         if let Err(e) = self.store.db().finish_timer(claim).await {
             tracing::warn!(error = %e, alias = claim.alias, kind = claim.kind, "could not mark timer work done");
         }

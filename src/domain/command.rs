@@ -1,0 +1,116 @@
+//! What a person asked for: the verb and the words after it, before the alias
+//! is resolved against the config.
+
+use super::Lasting;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What a person asked for, before the alias is resolved against the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Verb {
+    Start,
+    Stop,
+    Status,
+    List,
+    Help,
+    Whoami,
+    History,
+    /// Moves the end of a time-boxed start (or the next scheduled stop) later.
+    Extend,
+    /// What running instances cost, and this week's hours and spend.
+    Costs,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Start => "start",
+            Verb::Stop => "stop",
+            Verb::Status => "status",
+            Verb::List => "list",
+            Verb::Help => "help",
+            Verb::Whoami => "whoami",
+            Verb::History => "history",
+            Verb::Extend => "extend",
+            Verb::Costs => "costs",
+        }
+    }
+
+    pub fn from_word(word: &str) -> Option<Self> {
+        Some(match word.to_ascii_lowercase().as_str() {
+            "start" => Verb::Start,
+            "stop" => Verb::Stop,
+            "status" => Verb::Status,
+            "list" | "ls" => Verb::List,
+            "help" => Verb::Help,
+            "whoami" => Verb::Whoami,
+            "history" => Verb::History,
+            "extend" | "keep" => Verb::Extend,
+            "costs" | "cost" | "report" => Verb::Costs,
+            _ => return None,
+        })
+    }
+
+    /// Reads the form [`as_str`](Self::as_str) writes (stored verbs), and nothing else.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Verb::Start,
+            Verb::Stop,
+            Verb::Status,
+            Verb::List,
+            Verb::Help,
+            Verb::Whoami,
+            Verb::History,
+            Verb::Extend,
+            Verb::Costs,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
+    /// Verbs that change an instance: they need the operator role.
+    pub fn mutates(self) -> bool {
+        matches!(self, Verb::Start | Verb::Stop | Verb::Extend)
+    }
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A parsed command. `target` is the word the person typed, not yet an [`Alias`]:
+/// only the config can turn it into one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub verb: Verb,
+    pub target: Option<String>,
+    /// `start foo for 3h`: how long it may run; `extend foo 1h`: how much longer.
+    pub lasting: Option<Lasting>,
+}
+
+impl Command {
+    pub fn new(verb: Verb, target: Option<String>) -> Self {
+        Self {
+            verb,
+            target,
+            lasting: None,
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            Some(t) => write!(f, "{} {}", self.verb, t)?,
+            None => write!(f, "{}", self.verb)?,
+        }
+        match (self.verb, self.lasting) {
+            (Verb::Extend, Some(d)) => write!(f, " {d}"),
+            (_, Some(d)) => write!(f, " for {d}"),
+            (_, None) => Ok(()),
+        }
+    }
+}

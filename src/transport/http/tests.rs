@@ -1,0 +1,146 @@
+//! Readiness with a broken store, and what the routes never echo.
+
+use super::*;
+use crate::act::Backends;
+use crate::pipeline::App;
+use crate::report::{Reporter, slack_client};
+use crate::store::{
+    AuditRecord, AuditWrite, InstanceLock, PendingOperation, Store, StoreBackend, StoreError,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::task::TaskTracker;
+
+/// A database that fails every call, with a detail that must stay private.
+struct Broken;
+
+fn broken() -> StoreError {
+    StoreError::Unknown("connection to db.internal as bot:hunter2 refused".into())
+}
+
+#[async_trait::async_trait]
+impl StoreBackend for Broken {
+    async fn write_audit(&self, _: &[AuditWrite]) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn claim_event(&self, _: &str) -> Result<bool, StoreError> {
+        Err(broken())
+    }
+    async fn put_session(&self, _: &crate::store::Session) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn add_session(&self, _: &crate::store::Session) -> Result<bool, StoreError> {
+        Err(broken())
+    }
+    async fn session(&self, _: &str) -> Result<Option<crate::store::Session>, StoreError> {
+        Err(broken())
+    }
+    async fn sessions(&self) -> Result<Vec<crate::store::Session>, StoreError> {
+        Err(broken())
+    }
+    async fn end_session(
+        &self,
+        _: &str,
+        _: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn claim_timer(
+        &self,
+        _: &crate::store::TimerClaim<'_>,
+        _: &str,
+        _: Duration,
+    ) -> Result<bool, StoreError> {
+        Err(broken())
+    }
+    async fn finish_timer(&self, _: &crate::store::TimerClaim<'_>) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn prune_timers(&self, _: i64) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn audit_rows(&self) -> Result<Vec<AuditRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn prune_events(&self, _: Duration) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn save_pending(
+        &self,
+        _: &PendingOperation,
+        _: &str,
+        _: Duration,
+    ) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn claim_pending(
+        &self,
+        _: &str,
+        _: Duration,
+    ) -> Result<Vec<PendingOperation>, StoreError> {
+        Err(broken())
+    }
+    async fn renew_pending(&self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
+        Err(broken())
+    }
+    async fn release_pending(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn finish_pending(&self, _: &str) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn pending_count(&self) -> Result<usize, StoreError> {
+        Err(broken())
+    }
+    async fn lock_instance(&self, _: &InstanceLock) -> Result<Option<InstanceLock>, StoreError> {
+        Err(broken())
+    }
+    async fn renew_lock(&self, _: &str, _: &str, _: i64) -> Result<bool, StoreError> {
+        Err(broken())
+    }
+    async fn unlock_instance(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn history(&self, _: &str, _: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn audit_since(&self, _: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn prune_audit(&self, _: &str) -> Result<u64, StoreError> {
+        Err(broken())
+    }
+}
+
+#[tokio::test]
+async fn readyz_says_the_store_is_down_and_never_why() {
+    crate::tls::install();
+    let config = crate::config::Config::parse("[slack]\nteams = [\"T0123ABCD\"]\n").unwrap();
+    let reporter = Reporter::new(
+        Arc::new(slack_client("http://127.0.0.1:9/api").unwrap()),
+        None,
+    );
+    let store = Store::with_backend(Arc::new(Broken));
+    let app = Arc::new(App::new(
+        Arc::new(config),
+        Backends::dry_run_only(),
+        reporter,
+        store,
+    ));
+    let state = HttpState {
+        spawner: Spawner::new(app, TaskTracker::new()),
+        verifier: None,
+        metrics_token: None,
+        tick_auth: None,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/readyz", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let res = reqwest::get(&url).await.unwrap();
+    assert_eq!(res.status(), 503);
+    let body = res.text().await.unwrap();
+    assert_eq!(body, "store unreachable\n");
+}
