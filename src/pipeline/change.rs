@@ -143,7 +143,7 @@ impl App {
                     tracing::warn!(error = %e, "could not store the pending operation; following it anyway");
                 }
                 if opens_session {
-                    lease_note = Some(self.open_session(req, cmd, inst).await);
+                    lease_note = Some(self.open_session(req, cmd, inst, false).await);
                 }
                 match self.follow(backend.as_ref(), inst, &pending).await {
                     Some(r) => r,
@@ -152,17 +152,18 @@ impl App {
             }
             other => other,
         };
+        let already_running = matches!(result, Ok(Outcome::AlreadyThere(_)));
         let lease_note = match lease_note {
             Some(note) => note,
-            None if opens_session => self.open_session(req, cmd, inst).await,
+            None if opens_session => self.open_session(req, cmd, inst, already_running).await,
             None => String::new(),
         };
         let handed_off = matches!(result, Ok(Outcome::HandedOff { .. }));
         let went_out = result.is_ok();
         let stop_status = super::timers::status_of(&result).cloned();
         let mut v = self.ended(req, verb, inst, result, started.elapsed());
-        if verb == Verb::Start && !went_out {
-            // Nothing runs, so nothing is due: a lease opened for it goes.
+        if verb == Verb::Start && opens_session && !went_out {
+            // The operation this request started failed: its session goes.
             let _ = self.store.db().end_session(inst.alias.as_ref(), None).await;
         }
         if verb == Verb::Stop && went_out {
@@ -324,7 +325,22 @@ impl App {
             reply_to: pending.reply_to.clone(),
             origin: Origin::default(),
         };
-        let v = self.ended(&req, verb, inst, result, took);
+        let went_out = result.is_ok();
+        let stop_status = super::timers::status_of(&result).cloned();
+        let mut v = self.ended(&req, verb, inst, result, took);
+        // The session follows the operation's end here too: a stop closes it
+        // (with its cost), a start that failed leaves nothing running.
+        match (verb, went_out) {
+            (Verb::Stop, true) => {
+                if let Some((_, cost)) = self.close_session(inst, stop_status.as_ref()).await {
+                    v.reply.text.push_str(&cost);
+                }
+            }
+            (Verb::Start, false) => {
+                let _ = self.store.db().end_session(inst.alias.as_ref(), None).await;
+            }
+            _ => {}
+        }
         let command = format!("{verb} {}", inst.alias);
         let flight = InFlight {
             posted: pending.posted.clone(),

@@ -3,7 +3,6 @@
 
 use super::App;
 use super::request::Request;
-use super::timers::CLAIM_HOLD;
 use super::verdict::Verdict;
 use crate::config::Instance;
 use crate::domain::{Command, Lasting};
@@ -29,31 +28,69 @@ impl App {
             .as_ref()
             .map(|s| s.next_after_utc(now))
             .filter(|t| *t - now <= chrono::Duration::hours(12));
-        let (mut session, base) = match (session, next_scheduled) {
-            (Some(s), _) if s.ends_at.is_some() => {
-                let end = s.ends_at.expect("checked");
-                (s, end.max(now))
+        let lease_end = session.as_ref().and_then(|s| s.ends_at);
+        // The stop that comes first is the one to move: a scheduled stop before
+        // the lease's end is skipped (no cap: nothing is lengthened past the
+        // lease); otherwise the lease moves, within `max_hours`.
+        if let Some(due) = next_scheduled.filter(|due| lease_end.is_none_or(|e| *due < e)) {
+            let claim = TimerClaim {
+                alias: inst.alias.as_ref(),
+                kind: "schedule",
+                due_ms: due.timestamp_millis(),
+            };
+            if !matches!(
+                db.claim_timer(&claim, &self.owner, self.claim_hold()).await,
+                Ok(true)
+            ) {
+                return Verdict::about(
+                    inst,
+                    OutcomeKind::Nothing,
+                    say::cannot_skip(inst, due, now),
+                );
             }
-            (session, Some(due)) => {
-                let s = session.unwrap_or_else(|| Session {
-                    alias: inst.alias.to_string(),
-                    started_at: now,
-                    ends_at: None,
-                    started_by: Some(req.principal.clone()),
-                    tell: self.tell(req),
-                });
-                (s, due)
-            }
-            (_, None) => {
-                return Verdict::about(inst, OutcomeKind::Nothing, say::nothing_to_extend(inst));
-            }
+            let _ = db.finish_timer(&claim).await;
+            let end = match lease_end {
+                Some(end) => end,
+                None => {
+                    let end = due + by.to_chrono();
+                    let session = match session {
+                        Some(s) => Session {
+                            ends_at: Some(end),
+                            ..s
+                        },
+                        None => Session {
+                            alias: inst.alias.to_string(),
+                            started_at: now,
+                            ends_at: Some(end),
+                            started_by: Some(req.principal.clone()),
+                            tell: self.tell(req),
+                        },
+                    };
+                    if let Err(e) = db.put_session(&session).await {
+                        return Verdict::store_failed(inst, &e);
+                    }
+                    end
+                }
+            };
+            return Verdict::about(
+                inst,
+                OutcomeKind::Extended,
+                say::extended(inst, end, now, None, true),
+            );
+        }
+        let (Some(mut session), Some(lease_end)) = (session, lease_end) else {
+            return Verdict::about(inst, OutcomeKind::Nothing, say::nothing_to_extend(inst));
         };
-        let mut end = base + by.to_chrono();
+        let mut end = lease_end.max(now) + by.to_chrono();
         let mut capped = None;
         if let Some(max) = inst.max_lease {
             let cap = session.started_at + max.to_chrono();
-            if session.ends_at.is_some_and(|e| e >= cap) {
-                return Verdict::about(inst, OutcomeKind::Nothing, say::at_cap(inst, max, cap));
+            if lease_end >= cap || cap <= now {
+                return Verdict::about(
+                    inst,
+                    OutcomeKind::Nothing,
+                    say::at_cap(inst, max, lease_end),
+                );
             }
             if end > cap {
                 end = cap;
@@ -64,23 +101,10 @@ impl App {
         if let Err(e) = db.put_session(&session).await {
             return Verdict::store_failed(inst, &e);
         }
-        // A scheduled stop before the new end would undo the extension: skip it.
-        let mut skipped = false;
-        if let Some(due) = next_scheduled.filter(|due| *due < end) {
-            let claim = TimerClaim {
-                alias: inst.alias.as_ref(),
-                kind: "schedule",
-                due_ms: due.timestamp_millis(),
-            };
-            if let Ok(true) = db.claim_timer(&claim, &self.owner, CLAIM_HOLD).await {
-                let _ = db.finish_timer(&claim).await;
-                skipped = true;
-            }
-        }
         Verdict::about(
             inst,
             OutcomeKind::Extended,
-            say::extended(inst, end, now, capped, skipped),
+            say::extended(inst, end, now, capped, false),
         )
     }
 }

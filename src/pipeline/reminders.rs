@@ -41,8 +41,14 @@ impl App {
                 let Ok(status) = status else { continue };
                 let session = sessions.iter().find(|s| s.alias == inst.alias.as_ref());
                 if !status.state.is_running_or_coming_up() {
-                    if session.is_some_and(|s| s.ends_at.is_none()) {
-                        let _ = self.store.db().end_session(inst.alias.as_ref(), None).await;
+                    // Stopped outside the bot (idle shutdown, the console): its
+                    // session ends, unless a start wrote a new one meanwhile.
+                    if let Some(s) = session {
+                        let _ = self
+                            .store
+                            .db()
+                            .end_session(inst.alias.as_ref(), Some(s.ends_at))
+                            .await;
                     }
                     continue;
                 }
@@ -89,7 +95,7 @@ impl App {
                     running: true,
                     stopped: false,
                     can_operate: true,
-                    keep: Some(crate::report::blocks::KEEP_RUNNING),
+                    keep: Some(crate::report::blocks::Keep::Running),
                 });
                 match self
                     .reporter

@@ -19,8 +19,11 @@ use crate::store::{Session, TimerClaim};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
-/// How long a replica holds claimed timer work before another may take it.
-pub(super) const CLAIM_HOLD: Duration = Duration::from_secs(300);
+/// One piece of a tick's work, and whether it did anything.
+enum Done {
+    Stopped(bool),
+    Warned(bool),
+}
 
 /// What one tick did, for logs, metrics and `POST /tasks/tick`'s answer.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -33,37 +36,61 @@ pub struct TickReport {
 }
 
 impl App {
+    /// How long a claim on timer work holds before another process may take
+    /// it over: the store's lease, like every other claim (`store.lease_seconds`).
+    pub(super) fn claim_hold(&self) -> Duration {
+        self.config.store.lease
+    }
+
     /// The time timers run on.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
     /// Opens the session of a start that went out, with its lease: the length
-    /// asked for, capped by `max_hours`, or `max_hours` itself. Returns the
-    /// sentence to add to the reply.
+    /// asked for, capped by `max_hours`, or `max_hours` itself. On an instance
+    /// that already ran (`start foo for 2h` again), the session it has keeps
+    /// its start, so the cap still counts from it. Returns the sentence to add
+    /// to the reply.
     pub(super) async fn open_session(
         &self,
         req: &Request,
         cmd: &Command,
         inst: &Instance,
+        already_running: bool,
     ) -> String {
         let now = self.now();
-        let (lease, capped) = match (cmd.lasting, inst.max_lease) {
-            (Some(asked), Some(max)) if asked.minutes() > max.minutes() => (Some(max), Some(max)),
-            (Some(asked), _) => (Some(asked), None),
-            (None, max) => (max, None),
+        let earlier = match already_running {
+            true => self.session_of(inst).await,
+            false => None,
         };
-        let ends_at = lease.map(|l| now + l.to_chrono());
+        let (started_at, started_by, tell) = match earlier {
+            Some(s) => (s.started_at, s.started_by, s.tell),
+            None => (now, Some(req.principal.clone()), self.tell(req)),
+        };
+        let wanted = cmd.lasting.or(inst.max_lease).map(|l| now + l.to_chrono());
+        let cap = inst.max_lease.map(|max| started_at + max.to_chrono());
+        let ends_at = match (wanted, cap) {
+            (Some(w), Some(c)) => Some(w.min(c)),
+            (w, _) => w,
+        };
+        let capped = match (wanted, cap) {
+            (Some(w), Some(c)) if w > c => inst.max_lease,
+            _ => None,
+        };
         let session = Session {
             alias: inst.alias.to_string(),
-            started_at: now,
+            started_at,
             ends_at,
-            started_by: Some(req.principal.clone()),
-            tell: self.tell(req),
+            started_by,
+            tell,
         };
         if let Err(e) = self.store.db().put_session(&session).await {
             tracing::error!(error = %e, alias = %inst.alias, "could not store the session; no automatic stop will follow");
-            return String::new();
+            return match ends_at {
+                Some(_) => say::no_lease_stored(),
+                None => String::new(),
+            };
         }
         ends_at
             .map(|end| say::lease_set(end, now, capped))
@@ -148,6 +175,10 @@ impl App {
         let now = self.now();
         let sessions = self.store.db().sessions().await?;
         let mut report = TickReport::default();
+        // Due work runs side by side: one slow stop (a GPU instance takes
+        // minutes) must not hold up the others, or Cloud Scheduler's deadline.
+        let mut work: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Done> + Send + '_>>> =
+            Vec::new();
         for session in &sessions {
             let Some(end) = session.ends_at else { continue };
             let Some(inst) = self.config.instance(&session.alias) else {
@@ -156,15 +187,19 @@ impl App {
                 continue;
             };
             if now >= end {
-                report.stopped += usize::from(
-                    self.fire(inst, TimerReason::Lease, end, Some(session))
-                        .await,
-                );
+                work.push(Box::pin(async move {
+                    Done::Stopped(
+                        self.fire(inst, TimerReason::Lease, end, Some(session))
+                            .await,
+                    )
+                }));
             } else if now >= end - inst.warn.to_chrono() {
-                report.warned += usize::from(
-                    self.warn(inst, TimerReason::Lease, end, Some(session))
-                        .await,
-                );
+                work.push(Box::pin(async move {
+                    Done::Warned(
+                        self.warn(inst, TimerReason::Lease, end, Some(session))
+                            .await,
+                    )
+                }));
             }
         }
         let grace = chrono::Duration::from_std(self.config.scheduler.tick * 3)
@@ -176,16 +211,29 @@ impl App {
             };
             let session = sessions.iter().find(|s| s.alias == inst.alias.as_ref());
             let recent = schedule.next_after_utc(now - grace);
-            if recent <= now {
-                report.stopped += usize::from(
-                    self.fire(inst, TimerReason::Schedule, recent, session)
-                        .await,
-                );
+            // A start after the stop time (a tick came late) is someone's
+            // deliberate start: that stop is not for it.
+            let started_after = session.is_some_and(|s| s.started_at > recent);
+            if recent <= now && !started_after {
+                work.push(Box::pin(async move {
+                    Done::Stopped(
+                        self.fire(inst, TimerReason::Schedule, recent, session)
+                            .await,
+                    )
+                }));
             }
             let next = schedule.next_after_utc(now);
             if now >= next - inst.warn.to_chrono() {
-                report.warned +=
-                    usize::from(self.warn(inst, TimerReason::Schedule, next, session).await);
+                work.push(Box::pin(async move {
+                    Done::Warned(self.warn(inst, TimerReason::Schedule, next, session).await)
+                }));
+            }
+        }
+        for done in futures::future::join_all(work).await {
+            match done {
+                Done::Stopped(true) => report.stopped += 1,
+                Done::Warned(true) => report.warned += 1,
+                _ => {}
             }
         }
         report.reminded = self.remind(&sessions, now).await;
@@ -217,7 +265,7 @@ impl App {
         match self
             .store
             .db()
-            .claim_timer(&claim, &self.owner, CLAIM_HOLD)
+            .claim_timer(&claim, &self.owner, self.claim_hold())
             .await
         {
             Ok(true) => Some(claim),
@@ -288,7 +336,7 @@ impl App {
             running: true,
             stopped: false,
             can_operate: true,
-            keep: Some(crate::report::blocks::KEEP_HOUR),
+            keep: Some(crate::report::blocks::Keep::Hour),
         });
         let sent = self.reporter.post(&to, &reply).await;
         if let Err(e) = &sent {
@@ -325,7 +373,13 @@ impl App {
         };
         if status.is_some_and(|s| s.state.is_stopped_or_going_down()) {
             tracing::info!(alias = %inst.alias, reason = %reason, "already stopped when its timer came due");
-            let _ = self.store.db().end_session(inst.alias.as_ref(), None).await;
+            if let Some(s) = session {
+                let _ = self
+                    .store
+                    .db()
+                    .end_session(inst.alias.as_ref(), Some(s.ends_at))
+                    .await;
+            }
             self.finish(&claim).await;
             return false;
         }
@@ -351,7 +405,13 @@ impl App {
             origin,
         };
         let handled = self.handle(req).await;
-        self.finish(&claim).await;
+        if handled.ok {
+            self.finish(&claim).await;
+        } else {
+            // Refused (another change holds the instance) or failed: the claim
+            // lapses after its hold and a later tick tries again.
+            tracing::warn!(alias = %inst.alias, reason = %reason, "an automatic stop did not go out; it is tried again after the claim's hold");
+        }
         handled.ok
     }
 }

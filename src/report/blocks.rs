@@ -15,9 +15,19 @@ pub struct Card {
     pub running: bool,
     pub stopped: bool,
     pub can_operate: bool,
-    /// Before a stop or in a reminder: a *Keep* button with this label and
-    /// *Stop now*, instead of the usual buttons.
-    pub keep: Option<&'static str>,
+    /// Before a stop or in a reminder: a *Keep* button and *Stop now*,
+    /// instead of the usual buttons.
+    pub keep: Option<Keep>,
+}
+
+/// What *Keep* means on a card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Under a warning: an hour more ([`ACTION_KEEP`]).
+    Hour,
+    /// Under a reminder: nothing changes; the presser sees the status
+    /// ([`ACTION_KEEP_RUNNING`]), and the next reminder waits a period.
+    Running,
 }
 
 /// `action_id`s of the card buttons; the value of each is the alias.
@@ -28,8 +38,8 @@ pub const ACTION_REFRESH: &str = "notebook_refresh";
 /// by [`KEEP_MINUTES`].
 pub const ACTION_KEEP: &str = "notebook_keep";
 pub const KEEP_MINUTES: u32 = 60;
-pub const KEEP_HOUR: &str = "Keep 1 h";
-pub const KEEP_RUNNING: &str = "Keep it running";
+/// *Keep it running* under a reminder: acknowledged with the status.
+pub const ACTION_KEEP_RUNNING: &str = "notebook_keep_running";
 
 impl Card {
     /// Start when it is stopped, Stop (confirmed first) when it runs, Refresh
@@ -44,12 +54,12 @@ impl Card {
             b
         };
         let mut buttons = Vec::with_capacity(3);
-        if let Some(label) = self.keep {
-            buttons.push(button(
-                ACTION_KEEP,
-                label,
-                Some(SlackBlockButtonStyle::Primary),
-            ));
+        if let Some(keep) = self.keep {
+            let (action, label) = match keep {
+                Keep::Hour => (ACTION_KEEP, "Keep 1 h"),
+                Keep::Running => (ACTION_KEEP_RUNNING, "Keep it running"),
+            };
+            buttons.push(button(action, label, Some(SlackBlockButtonStyle::Primary)));
             buttons.push(button(
                 ACTION_STOP,
                 "Stop now",
@@ -176,7 +186,7 @@ mod tests {
             running: true,
             stopped: false,
             can_operate: true,
-            keep: Some(KEEP_HOUR),
+            keep: Some(Keep::Hour),
         };
         let got = serde_json::to_value(card.blocks("soon")).unwrap();
         let ids: Vec<&str> = got[1]["elements"]

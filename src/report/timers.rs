@@ -197,6 +197,20 @@ pub fn extended(
     )
 }
 
+/// Said when a start's time limit could not be stored.
+pub fn no_lease_stored() -> String {
+    "\n:warning: The bot could not store its time limit, so it will *not* stop on its own: stop it yourself when you are done, and tell the platform team.".to_owned()
+}
+
+pub fn cannot_skip(inst: &Instance, due: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    format!(
+        ":warning: `{}`'s scheduled stop {} (in {}) is already under way or done, so it could not be skipped; start it again afterwards if you still need it.",
+        inst.alias,
+        when(due),
+        length(due - now)
+    )
+}
+
 pub fn at_cap(inst: &Instance, max: Lasting, end: DateTime<Utc>) -> String {
     format!(
         ":no_entry: `{}` already runs as long as its `max_hours` ({max}) allows; it stops {}. Ask the platform team to raise `max_hours` if this instance needs longer.",

@@ -203,12 +203,13 @@ pub trait StoreBackend: Send + Sync {
     async fn add_session(&self, session: &Session) -> Result<bool, StoreError>;
     async fn session(&self, alias: &str) -> Result<Option<Session>, StoreError>;
     async fn sessions(&self) -> Result<Vec<Session>, StoreError>;
-    /// Removes the instance's session; with `ends_at`, only if its lease still
-    /// ends then, so an extension made meanwhile survives.
+    /// Removes the instance's session; with `Some(ends_at)`, only if its lease
+    /// still ends then (`None`: still has none), so a session another request
+    /// wrote since it was read survives.
     async fn end_session(
         &self,
         alias: &str,
-        ends_at: Option<chrono::DateTime<chrono::Utc>>,
+        only_if_ends_at: Option<Option<chrono::DateTime<chrono::Utc>>>,
     ) -> Result<(), StoreError>;
     /// True when `owner` may do this work now: nobody claimed it, or a claim
     /// lapsed (its process died) and the work is not done. Held for `hold`.

@@ -384,12 +384,14 @@ impl StoreBackend for Postgres {
     async fn end_session(
         &self,
         alias: &str,
-        ends_at: Option<chrono::DateTime<chrono::Utc>>,
+        only_if_ends_at: Option<Option<chrono::DateTime<chrono::Utc>>>,
     ) -> Result<(), StoreError> {
-        match ends_at {
-            Some(end) => sqlx::query("DELETE FROM leases WHERE alias = $1 AND ends_at = $2")
-                .bind(alias)
-                .bind(end.timestamp_millis()),
+        match only_if_ends_at {
+            Some(end) => sqlx::query(
+                "DELETE FROM leases WHERE alias = $1 AND ends_at IS NOT DISTINCT FROM $2",
+            )
+            .bind(alias)
+            .bind(end.map(|t| t.timestamp_millis())),
             None => sqlx::query("DELETE FROM leases WHERE alias = $1").bind(alias),
         }
         .execute(&self.pool)

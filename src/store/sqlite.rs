@@ -342,12 +342,12 @@ impl StoreBackend for Sqlite {
     async fn end_session(
         &self,
         alias: &str,
-        ends_at: Option<chrono::DateTime<chrono::Utc>>,
+        only_if_ends_at: Option<Option<chrono::DateTime<chrono::Utc>>>,
     ) -> Result<(), StoreError> {
-        match ends_at {
-            Some(end) => sqlx::query("DELETE FROM leases WHERE alias = ? AND ends_at = ?")
+        match only_if_ends_at {
+            Some(end) => sqlx::query("DELETE FROM leases WHERE alias = ? AND ends_at IS ?")
                 .bind(alias)
-                .bind(end.timestamp_millis()),
+                .bind(end.map(|t| t.timestamp_millis())),
             None => sqlx::query("DELETE FROM leases WHERE alias = ?").bind(alias),
         }
         .execute(&self.pool)

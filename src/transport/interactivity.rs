@@ -10,8 +10,9 @@ use super::dialog;
 use crate::domain::{Command, EntryPoint, Lasting, Origin, Principal, SlackUserId, TeamId, Verb};
 use crate::pipeline::{Input, Request};
 use crate::report::blocks::{
-    ACTION_KEEP, ACTION_REFRESH, ACTION_START, ACTION_STOP, KEEP_MINUTES, MODAL_ACTION_ACTION,
-    MODAL_ACTION_BLOCK, MODAL_CALLBACK, MODAL_INSTANCE_ACTION, MODAL_INSTANCE_BLOCK,
+    ACTION_KEEP, ACTION_KEEP_RUNNING, ACTION_REFRESH, ACTION_START, ACTION_STOP, KEEP_MINUTES,
+    MODAL_ACTION_ACTION, MODAL_ACTION_BLOCK, MODAL_CALLBACK, MODAL_INSTANCE_ACTION,
+    MODAL_INSTANCE_BLOCK,
 };
 use crate::report::{ReplyTo, messages};
 use crate::verify::allowed_team;
@@ -168,6 +169,8 @@ fn button(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
             ACTION_STOP => Verb::Stop,
             ACTION_REFRESH => Verb::Status,
             ACTION_KEEP => Verb::Extend,
+            // Keeping an instance with no time limit changes nothing: show it.
+            ACTION_KEEP_RUNNING => Verb::Status,
             _ => return None,
         };
         Some((verb, a.value.clone()?))

@@ -562,3 +562,83 @@ async fn costs_shows_what_runs_this_weeks_hours_and_what_the_bots_stops_kept_off
         "only what the person may see: {report}"
     );
 }
+
+/// A stop that does not go out (here Google refuses it once) is not marked
+/// done: once the claim's hold (the store's lease) lapses, a tick tries again.
+#[tokio::test]
+async fn an_automatic_stop_that_fails_is_tried_again() {
+    let Env { t, clock, google } = spawn(true, |c| c.store.lease_seconds = Some(1.0)).await;
+    let google = google.unwrap();
+    t.command(OPERATOR, "start foo for 2m").await;
+    t.slack.wait_for("/response/1", 2).await;
+    google.fail_once("POST", ":stop", 403, false);
+    clock.advance(MINUTE * 3);
+    assert_eq!(t.app.tick().await.unwrap().stopped, 0, "refused by Google");
+    assert_eq!(t.app.tick().await.unwrap().stopped, 0, "held by the claim");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(t.app.tick().await.unwrap().stopped, 1, "tried again");
+    assert_eq!(google.state_of(FOO_PATH), "STOPPED");
+}
+
+/// *Keep 1 h* before a scheduled stop skips it even when the start's own
+/// lease (`max_hours`) is already as long as allowed.
+#[tokio::test]
+async fn keep_before_a_scheduled_stop_skips_it_whatever_the_lease() {
+    let clock = Clock::default();
+    let at = schedule_soon(&clock, false);
+    let mut config = TestConfig::default();
+    foo(&mut config).stop_at = Some(at);
+    foo(&mut config).max_hours = Some(8.0);
+    let t = spawn_app(Spawn {
+        config,
+        settings: settings(&clock, None),
+        ..Default::default()
+    })
+    .await;
+    t.command(OPERATOR, "start foo").await;
+    t.slack.wait_for("/response/1", 1).await;
+    interact(
+        &t,
+        &block_actions(OPERATOR2, "notebook_keep", "foo", &t.response_url(2)),
+    )
+    .await;
+    let kept = t.slack.wait_for("/response/2", 1).await[0].text();
+    assert!(
+        kept.contains("Its scheduled stop before then is skipped"),
+        "{kept}"
+    );
+    assert!(kept.contains("(in 8 h)"), "the lease still ends it: {kept}");
+    clock.advance(MINUTE * 3);
+    assert_eq!(t.app.tick().await.unwrap().stopped, 0);
+    assert_eq!(dry_state(&t).await, State::Active);
+}
+
+/// *Keep it running* under a reminder changes nothing: the presser sees the
+/// status, and no lease appears that would stop it.
+#[tokio::test]
+async fn keep_it_running_under_a_reminder_shows_the_status_and_sets_no_limit() {
+    let Env { t, clock, .. } = spawn(false, |c| foo(c).max_hours = Some(1.0)).await;
+    let instance = t.app.config().instance("foo").unwrap();
+    let ctx = workbench_bot::act::ActContext {
+        request_id: "console".into(),
+        requested_by: workbench_bot::domain::Principal::parse(OPERATOR).unwrap(),
+        origin: Default::default(),
+    };
+    t.app
+        .backends()
+        .dry_run()
+        .start(instance, &ctx)
+        .await
+        .unwrap();
+    t.app.tick().await.unwrap();
+    clock.advance(MINUTE * 600);
+    interact(
+        &t,
+        &block_actions(OPERATOR, "notebook_keep_running", "foo", &t.response_url(3)),
+    )
+    .await;
+    let shown = t.slack.wait_for("/response/3", 1).await[0].text();
+    assert!(shown.contains("`foo` is *running*"), "{shown}");
+    assert_eq!(t.app.tick().await.unwrap().stopped, 0);
+    assert_eq!(dry_state(&t).await, State::Active);
+}

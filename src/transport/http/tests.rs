@@ -41,7 +41,7 @@ impl StoreBackend for Broken {
     async fn end_session(
         &self,
         _: &str,
-        _: Option<chrono::DateTime<chrono::Utc>>,
+        _: Option<Option<chrono::DateTime<chrono::Utc>>>,
     ) -> Result<(), StoreError> {
         Err(broken())
     }
