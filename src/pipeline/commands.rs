@@ -81,7 +81,7 @@ impl App {
             Ok(s) => Verdict::about(
                 inst,
                 OutcomeKind::Seen(s.state.as_api().to_owned()),
-                messages::status(inst, &s) + &self.money_lines(inst, &s).await,
+                messages::status(inst, &s, &self.money_lines(inst, &s).await),
             )
             .with_state(s.state.clone(), self.card(who, inst, &s.state)),
             Err(e) => Verdict::failed(inst, &e),

@@ -142,7 +142,8 @@ pub fn list(lines: Vec<String>) -> String {
     out.join("\n")
 }
 
-pub fn status(inst: &Instance, s: &InstanceStatus) -> String {
+/// `more`: lines about time and money, before the dry-run tag.
+pub fn status(inst: &Instance, s: &InstanceStatus, more: &str) -> String {
     let mut out = format!(
         "`{}` is *{}*{}",
         inst.alias,
@@ -159,6 +160,7 @@ pub fn status(inst: &Instance, s: &InstanceStatus) -> String {
     if let Some(t) = &s.update_time {
         out.push_str(&format!("\n• since: {t}"));
     }
+    out.push_str(more);
     out.push_str(dry_tag(inst.backend));
     out
 }
