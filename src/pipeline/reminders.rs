@@ -43,13 +43,7 @@ impl App {
                 if !status.state.is_running_or_coming_up() {
                     // Stopped outside the bot (idle shutdown, the console): its
                     // session ends, unless a start wrote a new one meanwhile.
-                    if let Some(s) = session {
-                        let _ = self
-                            .store
-                            .db()
-                            .end_session(inst.alias.as_ref(), Some(s.ends_at))
-                            .await;
-                    }
+                    self.end_if_unchanged(session).await;
                     continue;
                 }
                 if session.is_some_and(|s| s.ends_at.is_some()) {

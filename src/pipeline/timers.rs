@@ -107,6 +107,22 @@ impl App {
         }
     }
 
+    /// Where to tell about a session's timers: its starter, else the team.
+    fn told(&self, session: Option<&Session>) -> ReplyTo {
+        session
+            .map(|s| s.tell.clone())
+            .filter(|t| *t != ReplyTo::Nowhere)
+            .unwrap_or_else(|| self.announce_to())
+    }
+
+    /// Ends a session read earlier, unless another request has written a new
+    /// one for the instance since.
+    pub(super) async fn end_if_unchanged(&self, session: Option<&Session>) {
+        if let Some(s) = session {
+            let _ = self.store.db().end_session(&s.alias, Some(s.ends_at)).await;
+        }
+    }
+
     pub(super) fn announce_to(&self) -> ReplyTo {
         self.config
             .announce_channel
@@ -321,10 +337,7 @@ impl App {
             self.finish(&claim).await;
             return false;
         }
-        let to = session
-            .map(|s| s.tell.clone())
-            .filter(|t| *t != ReplyTo::Nowhere)
-            .unwrap_or_else(|| self.announce_to());
+        let to = self.told(session);
         if to == ReplyTo::Nowhere {
             tracing::info!(alias = %inst.alias, "a stop is coming but nobody to warn: set slack.announce_channel");
             self.finish(&claim).await;
@@ -373,20 +386,11 @@ impl App {
         };
         if status.is_some_and(|s| s.state.is_stopped_or_going_down()) {
             tracing::info!(alias = %inst.alias, reason = %reason, "already stopped when its timer came due");
-            if let Some(s) = session {
-                let _ = self
-                    .store
-                    .db()
-                    .end_session(inst.alias.as_ref(), Some(s.ends_at))
-                    .await;
-            }
+            self.end_if_unchanged(session).await;
             self.finish(&claim).await;
             return false;
         }
-        let to = session
-            .map(|s| s.tell.clone())
-            .filter(|t| *t != ReplyTo::Nowhere)
-            .unwrap_or_else(|| self.announce_to());
+        let to = self.told(session);
         let origin = match &to {
             ReplyTo::Thread { channel, thread_ts } => Origin::Thread {
                 channel: channel.clone(),

@@ -63,10 +63,17 @@ async fn healthy(r: &Replica) {
 
 /// Two real replicas on a fresh database, against one Slack and one Google.
 async fn two_processes(google: &FakeGoogle) -> (Replica, Replica, Fake, tempfile::TempDir) {
+    two_processes_on(google, &fresh_database().await).await
+}
+
+async fn two_processes_on(
+    google: &FakeGoogle,
+    db: &str,
+) -> (Replica, Replica, Fake, tempfile::TempDir) {
     workbench_bot::install_tls();
     let slack = fake_slack().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = TestConfig::new(&fresh_database().await);
+    let mut config = TestConfig::new(db);
     config.backend.default = "notebooks".into();
     config.store.lease_seconds = Some(1.0);
     config.store.sweep_seconds = Some(0.2);
@@ -173,15 +180,23 @@ async fn a_start_and_a_stop_through_two_replicas_send_one_call() {
 async fn an_operation_whose_replica_is_killed_is_reported_once_by_another() {
     let google = FakeGoogle::start(&[(FOO_PATH, "STOPPED")]).await;
     google.behave(OpBehaviour::Never);
-    let (mut a, b, slack, _dir) = two_processes(&google).await;
+    let db = fresh_database().await;
+    let (mut a, b, slack, _dir) = two_processes_on(&google, &db).await;
     let res = start_foo(&a, &slack).await;
     assert_eq!(res, 200);
     slack.wait_for("/response/1", 1).await; // "Starting foo…"
-    wait_until(Duration::from_secs(5), || {
-        (!google.posts("start").is_empty()).then_some(())
-    })
-    .await
-    .unwrap();
+    // Killed once its operation is on record (a kill between Google's answer
+    // and that write leaves nothing for anyone to resume).
+    let store = workbench_bot::store::Store::open(&db).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.db().pending_count().await.unwrap() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the operation was never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(google.posts("start").len(), 1);
 
     // SIGKILL: A lets go of nothing; its lease must lapse first.
     a.child.kill().unwrap();

@@ -94,6 +94,22 @@ fn dms(t: &TestApp, user: &str) -> Vec<Call> {
         .collect()
 }
 
+/// Starts foo behind the bot's back, as the Google Cloud console would.
+async fn start_from_the_console(t: &TestApp) {
+    let instance = t.app.config().instance("foo").unwrap();
+    let ctx = workbench_bot::act::ActContext {
+        request_id: "console".into(),
+        requested_by: workbench_bot::domain::Principal::parse(OPERATOR).unwrap(),
+        origin: Default::default(),
+    };
+    t.app
+        .backends()
+        .dry_run()
+        .start(instance, &ctx)
+        .await
+        .unwrap();
+}
+
 async fn dry_state(t: &TestApp) -> State {
     let instance = t.app.config().instance("foo").unwrap();
     t.app
@@ -475,18 +491,7 @@ async fn an_instance_running_with_no_time_limit_is_reminded_once_per_period() {
     })
     .await;
     // Started from the console: the bot only sees it running.
-    let instance = t.app.config().instance("foo").unwrap();
-    let ctx = workbench_bot::act::ActContext {
-        request_id: "console".into(),
-        requested_by: workbench_bot::domain::Principal::parse(OPERATOR).unwrap(),
-        origin: Default::default(),
-    };
-    t.app
-        .backends()
-        .dry_run()
-        .start(instance, &ctx)
-        .await
-        .unwrap();
+    start_from_the_console(&t).await;
     assert_eq!(t.app.tick().await.unwrap().reminded, 0, "first seen now");
 
     clock.advance(MINUTE * 121);
@@ -618,18 +623,7 @@ async fn keep_before_a_scheduled_stop_skips_it_whatever_the_lease() {
 #[tokio::test]
 async fn keep_it_running_under_a_reminder_shows_the_status_and_sets_no_limit() {
     let Env { t, clock, .. } = spawn(false, |c| foo(c).max_hours = Some(1.0)).await;
-    let instance = t.app.config().instance("foo").unwrap();
-    let ctx = workbench_bot::act::ActContext {
-        request_id: "console".into(),
-        requested_by: workbench_bot::domain::Principal::parse(OPERATOR).unwrap(),
-        origin: Default::default(),
-    };
-    t.app
-        .backends()
-        .dry_run()
-        .start(instance, &ctx)
-        .await
-        .unwrap();
+    start_from_the_console(&t).await;
     t.app.tick().await.unwrap();
     clock.advance(MINUTE * 600);
     interact(
