@@ -14,7 +14,7 @@ const app = new App({
   endpoints: '/slack/commands',
   // A single-workspace app. Giving the bot's ids skips auth.test (there is no
   // Slack here); a deployed app would call it once at start, not per request.
-  token: 'xoxb-bench-unused',
+  token: 'bench-token-never-used',
   botId: 'B0BENCH',
   botUserId: 'U0BENCH',
   tokenVerificationEnabled: false,

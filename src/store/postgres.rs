@@ -15,7 +15,7 @@ use super::{
     StoreError, TimerClaim,
 };
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use std::str::FromStr;
 use std::time::Duration;
@@ -144,7 +144,7 @@ impl StoreBackend for Postgres {
         let rows = sqlx::query(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id"))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(audit_row).collect()
+        rows.iter().map(super::rows::audit_record).collect()
     }
 
     async fn prune_events(&self, age: Duration) -> Result<(), StoreError> {
@@ -169,9 +169,9 @@ impl StoreBackend for Postgres {
         )
         .bind(&op.request_id)
         .bind(payload)
-        .bind(now_ms())
+        .bind(super::rows::now_ms())
         .bind(owner)
-        .bind(now_ms() + lease.as_millis() as i64)
+        .bind(super::rows::now_ms() + lease.as_millis() as i64)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -192,8 +192,8 @@ impl StoreBackend for Postgres {
              RETURNING payload",
         )
         .bind(owner)
-        .bind(now_ms() + lease.as_millis() as i64)
-        .bind(now_ms())
+        .bind(super::rows::now_ms() + lease.as_millis() as i64)
+        .bind(super::rows::now_ms())
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::new();
@@ -218,7 +218,7 @@ impl StoreBackend for Postgres {
         let done = sqlx::query(
             "UPDATE pending_operations SET claimed_until = $1 WHERE request_id = $2 AND claimed_by = $3",
         )
-        .bind(now_ms() + lease.as_millis() as i64)
+        .bind(super::rows::now_ms() + lease.as_millis() as i64)
         .bind(request_id)
         .bind(owner)
         .execute(&self.pool)
@@ -264,7 +264,7 @@ impl StoreBackend for Postgres {
         .bind(lock.principal.to_string())
         .bind(lock.verb.as_str())
         .bind(lock.expires_at)
-        .bind(now_ms())
+        .bind(super::rows::now_ms())
         .execute(&self.pool)
         .await?;
         if taken.rows_affected() == 1 {
@@ -313,7 +313,7 @@ impl StoreBackend for Postgres {
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(audit_row).collect()
+        rows.iter().map(super::rows::audit_record).collect()
     }
 
     async fn audit_since(&self, since: &str) -> Result<Vec<AuditRecord>, StoreError> {
@@ -323,7 +323,7 @@ impl StoreBackend for Postgres {
         .bind(since)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(audit_row).collect()
+        rows.iter().map(super::rows::audit_record).collect()
     }
 
     async fn prune_audit(&self, before: &str) -> Result<u64, StoreError> {
@@ -414,8 +414,8 @@ impl StoreBackend for Postgres {
         .bind(claim.kind)
         .bind(claim.due_ms)
         .bind(owner)
-        .bind(now_ms() + hold.as_millis() as i64)
-        .bind(now_ms())
+        .bind(super::rows::now_ms() + hold.as_millis() as i64)
+        .bind(super::rows::now_ms())
         .execute(&self.pool)
         .await?;
         Ok(taken.rows_affected() == 1)
@@ -440,12 +440,4 @@ impl StoreBackend for Postgres {
             .await?;
         Ok(())
     }
-}
-
-fn audit_row(r: &PgRow) -> Result<AuditRecord, StoreError> {
-    super::rows::audit_record(r)
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }

@@ -83,3 +83,8 @@ pub(super) const AUDIT_INSERT: &str = "INSERT INTO audit (at, request_id, team, 
 /// Rows per insert statement: 11 values each stays far under SQLite's
 /// (32,766) and PostgreSQL's (65,535) limits on bound values.
 pub(super) const INSERT_CHUNK: usize = 256;
+
+/// Now, in ms since the epoch: how leases, locks and claims are stored.
+pub(super) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -144,9 +144,9 @@ impl StoreBackend for Sqlite {
         )
         .bind(&op.request_id)
         .bind(payload)
-        .bind(now_ms())
+        .bind(super::rows::now_ms())
         .bind(owner)
-        .bind(now_ms() + lease.as_millis() as i64)
+        .bind(super::rows::now_ms() + lease.as_millis() as i64)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -161,8 +161,8 @@ impl StoreBackend for Sqlite {
             "UPDATE pending_operations SET claimed_by = ?, claimed_until = ? WHERE claimed_until < ? RETURNING payload",
         )
         .bind(owner)
-        .bind(now_ms() + lease.as_millis() as i64)
-        .bind(now_ms())
+        .bind(super::rows::now_ms() + lease.as_millis() as i64)
+        .bind(super::rows::now_ms())
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::new();
@@ -185,7 +185,7 @@ impl StoreBackend for Sqlite {
         lease: Duration,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE pending_operations SET claimed_until = ? WHERE request_id = ? AND claimed_by = ?")
-            .bind(now_ms() + lease.as_millis() as i64)
+            .bind(super::rows::now_ms() + lease.as_millis() as i64)
             .bind(request_id)
             .bind(owner)
             .execute(&self.pool)
@@ -222,7 +222,7 @@ impl StoreBackend for Sqlite {
         .bind(lock.principal.to_string())
         .bind(lock.verb.as_str())
         .bind(lock.expires_at)
-        .bind(now_ms())
+        .bind(super::rows::now_ms())
         .execute(&self.pool)
         .await?;
         if taken.rows_affected() == 1 {
@@ -370,8 +370,8 @@ impl StoreBackend for Sqlite {
         .bind(claim.kind)
         .bind(claim.due_ms)
         .bind(owner)
-        .bind(now_ms() + hold.as_millis() as i64)
-        .bind(now_ms())
+        .bind(super::rows::now_ms() + hold.as_millis() as i64)
+        .bind(super::rows::now_ms())
         .execute(&self.pool)
         .await?;
         Ok(taken.rows_affected() == 1)
@@ -409,8 +409,4 @@ fn audit_row(r: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StoreError> {
 
 fn lock_row(r: &sqlx::sqlite::SqliteRow) -> Result<InstanceLock, StoreError> {
     super::rows::instance_lock(r)
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
