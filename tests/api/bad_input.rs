@@ -4,24 +4,14 @@
 use crate::helpers::*;
 use serde_json::json;
 use std::time::Duration;
-use workbench_bot::act::{Backend, State};
+use workbench_bot::act::State;
 use workbench_bot::sign;
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Nothing was acted on: foo is still stopped, and the server still answers.
 async fn untouched(t: &TestApp) {
-    let instance = t.app.config().instance("foo").unwrap();
-    assert_eq!(
-        t.app
-            .backends()
-            .dry_run()
-            .status(instance)
-            .await
-            .unwrap()
-            .state,
-        State::Stopped
-    );
+    assert_eq!(dry_state(t).await, State::Stopped);
     assert_eq!(t.get("/healthz").await.status(), 200, "still serving");
 }
 

@@ -173,12 +173,7 @@ async fn a_button_pressed_by_a_non_operator_is_refused_and_audited() {
         (rows[0].decision.as_str(), rows[0].entry_point.as_str()),
         ("refused", "button")
     );
-    use workbench_bot::act::Backend;
-    let foo = t.app.config().instance("foo").unwrap();
-    assert_eq!(
-        t.app.backends().dry_run().status(foo).await.unwrap().state,
-        workbench_bot::act::State::Stopped
-    );
+    assert_eq!(dry_state(&t).await, workbench_bot::act::State::Stopped);
 }
 
 #[tokio::test]

@@ -232,6 +232,20 @@ impl TestApp {
     }
 }
 
+/// foo's state in the dry-run backend: what a test reads to know whether
+/// anything was started or stopped.
+pub async fn dry_state(t: &TestApp) -> workbench_bot::act::State {
+    use workbench_bot::act::Backend;
+    let instance = t.app.config().instance("foo").unwrap();
+    t.app
+        .backends()
+        .dry_run()
+        .status(instance)
+        .await
+        .unwrap()
+        .state
+}
+
 /// An `app_mention` event_callback as Slack delivers it.
 pub fn mention_event(event_id: &str, user: &str, text: &str) -> Value {
     json!({

@@ -86,6 +86,25 @@ async fn two_processes_on(
     (a, b, slack, dir)
 }
 
+/// The resumed start's end reaches the person, once: after "Starting…", one
+/// "running", and nothing more within `settle`. The process that follows it
+/// polls at production pace (2 s first): seconds, more on a loaded machine.
+async fn reported_running_once(slack: &Fake, settle: Duration) {
+    let replies = slack
+        .wait_for_within("/response/1", 2, Duration::from_secs(30))
+        .await;
+    assert!(
+        replies[1].text().contains("`foo` is running"),
+        "{replies:#?}"
+    );
+    tokio::time::sleep(settle).await;
+    assert_eq!(
+        slack.calls_to("/response/1").len(),
+        2,
+        "reported exactly once"
+    );
+}
+
 /// POSTs a body Slack-signed now to one replica.
 async fn post(r: &Replica, path: &str, content_type: &str, body: String) -> u16 {
     let ts = now();
@@ -203,21 +222,8 @@ async fn an_operation_whose_replica_is_killed_is_reported_once_by_another() {
     a.child.wait().unwrap();
     google.behave(OpBehaviour::DoneAfter(1));
 
-    // The lease lapses (1 s), a sweep claims it, and a real process polls at
-    // production pace (2 s first): seconds, more on a loaded machine.
-    let replies = slack
-        .wait_for_within("/response/1", 2, Duration::from_secs(30))
-        .await;
-    assert!(
-        replies[1].text().contains("`foo` is running"),
-        "{replies:#?}"
-    );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        slack.calls_to("/response/1").len(),
-        2,
-        "reported exactly once"
-    );
+    // The lease lapses (1 s), then a sweep claims it.
+    reported_running_once(&slack, Duration::from_millis(1500)).await;
     assert_eq!(google.posts("start").len(), 1, "B only followed it");
     drop(b);
 }
@@ -274,17 +280,8 @@ async fn sigterm_mid_operation_keeps_it_for_the_next_process_which_reports_it_on
     google.behave(OpBehaviour::DoneAfter(1));
     let next = replica(&path, &slack, &google);
     healthy(&next).await;
-    // The next process starts, claims the released operation, and polls at
-    // production pace (2 s first): seconds, more on a loaded machine.
-    let replies = slack
-        .wait_for_within("/response/1", 2, Duration::from_secs(30))
-        .await;
-    assert!(
-        replies[1].text().contains("`foo` is running"),
-        "{replies:#?}"
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(slack.calls_to("/response/1").len(), 2, "reported once");
+    // The next process starts and claims the released operation.
+    reported_running_once(&slack, Duration::from_millis(500)).await;
     assert_eq!(google.posts("start").len(), 1);
     drop(next);
 }

@@ -47,10 +47,7 @@ async fn a_user_who_is_not_an_operator_is_refused_with_the_reason_and_nothing_ch
     assert_eq!(rows[0].outcome, "none");
 
     // The backend was never asked: the simulated instance is still stopped.
-    let foo = t.app.config().instance("foo").unwrap();
-    let state = t.app.backends().dry_run();
-    use workbench_bot::act::Backend;
-    assert_eq!(state.status(foo).await.unwrap().state, State::Stopped);
+    assert_eq!(dry_state(&t).await, State::Stopped);
     assert!(t.slack.calls_to("/api/chat.postMessage").is_empty());
 }
 
@@ -161,12 +158,7 @@ async fn a_foreign_workspace_is_acknowledged_told_politely_and_nothing_happens()
         t.slack.calls()
     );
     assert!(t.audit().await.is_empty(), "nothing reached the pipeline");
-    let foo = t.app.config().instance("foo").unwrap();
-    use workbench_bot::act::Backend;
-    assert_eq!(
-        t.app.backends().dry_run().status(foo).await.unwrap().state,
-        workbench_bot::act::State::Stopped
-    );
+    assert_eq!(dry_state(&t).await, workbench_bot::act::State::Stopped);
 }
 
 /// Slack sends a typed `<` as `&lt;`; the bot decodes it to parse, and must
@@ -226,16 +218,8 @@ async fn a_slack_connect_guest_is_not_anyone_but_may_act_where_named() {
     crate::entry_points::interact(&t, &start).await;
     let reply = t.slack.wait_for("/response/8", 1).await[0].text();
     assert!(reply.contains("I don't know an instance"), "{reply}");
-    let instance = t.app.config().instance("foo").unwrap();
-    use workbench_bot::act::Backend;
     assert_eq!(
-        t.app
-            .backends()
-            .dry_run()
-            .status(instance)
-            .await
-            .unwrap()
-            .state,
+        dry_state(&t).await,
         workbench_bot::act::State::Stopped,
         "the guest's start did nothing"
     );
@@ -430,13 +414,7 @@ async fn an_actions_bot_key_trying_to_override_the_target_is_refused() {
     }
     let rows = t.wait_audit(4).await;
     assert!(rows.iter().all(|r| r.decision == "invalid"));
-    use workbench_bot::act::Backend;
-    let foo = t.app.config().instance("foo").unwrap();
-    assert_eq!(
-        t.app.backends().dry_run().status(foo).await.unwrap().state,
-        State::Stopped,
-        "nothing started"
-    );
+    assert_eq!(dry_state(&t).await, State::Stopped, "nothing started");
 }
 
 #[tokio::test]

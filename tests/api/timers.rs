@@ -110,17 +110,6 @@ async fn start_from_the_console(t: &TestApp) {
         .unwrap();
 }
 
-async fn dry_state(t: &TestApp) -> State {
-    let instance = t.app.config().instance("foo").unwrap();
-    t.app
-        .backends()
-        .dry_run()
-        .status(instance)
-        .await
-        .unwrap()
-        .state
-}
-
 #[tokio::test]
 async fn status_shows_the_hourly_cost_and_while_running_the_cost_so_far() {
     let Env { t, clock, .. } = spawn(true, |_| {}).await;
@@ -634,5 +623,28 @@ async fn keep_it_running_under_a_reminder_shows_the_status_and_sets_no_limit() {
     let shown = t.slack.wait_for("/response/3", 1).await[0].text();
     assert!(shown.contains("`foo` is *running*"), "{shown}");
     assert_eq!(t.app.tick().await.unwrap().stopped, 0);
+    assert_eq!(dry_state(&t).await, State::Active);
+}
+
+/// `extend` with no stop coming is answered in words and sets no limit;
+/// from someone who may not operate the instance it is refused.
+#[tokio::test]
+async fn extend_with_nothing_to_extend_or_by_a_viewer_changes_nothing() {
+    let Env { t, clock, .. } = spawn(false, |_| {}).await;
+    t.command(OPERATOR, "start foo").await;
+    t.slack.wait_for("/response/1", 1).await;
+    t.command(OPERATOR, "extend foo 1h").await;
+    let said = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(said.contains("`foo` has no stop coming up"), "{said}");
+    t.command(STRANGER, "extend foo 1h").await;
+    let refused = t.slack.wait_for("/response/1", 3).await[2].text();
+    assert!(refused.contains("not an operator of foo"), "{refused}");
+    let rows = t.wait_audit(3).await;
+    assert_eq!(
+        (rows[1].outcome.to_string(), rows[2].decision.as_str()),
+        ("none".to_owned(), "refused")
+    );
+    clock.advance(MINUTE * 600);
+    assert_eq!(t.app.tick().await.unwrap().stopped, 0, "no limit was set");
     assert_eq!(dry_state(&t).await, State::Active);
 }
