@@ -194,7 +194,11 @@ async fn housekeeping(app: Arc<App>, tasks: TaskTracker, resume_every: Duration)
     let mut prune = tokio::time::interval(Duration::from_secs(60));
     let mut resume = tokio::time::interval(resume_every);
     resume.tick().await;
-    let mut timers = tokio::time::interval(app.config.scheduler.tick);
+    // The first tick comes one period after start-up, not at once: replicas of
+    // a rolling deploy would otherwise all tick together, and a test that
+    // drives `tick` itself would race the process's own.
+    let tick = app.config.scheduler.tick;
+    let mut timers = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
     timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -263,6 +263,9 @@ impl App {
             .filter(|s| s.ends_at.is_some_and(|e| e + late < now))
             .count();
         crate::metrics::ticked(now.timestamp(), report.overdue);
+        // On Cloud Run a process answering `/tasks/tick` may get no CPU once it
+        // has answered: the rows of what this tick did are written before.
+        self.store.flush().await;
         Ok(report)
     }
 

@@ -186,11 +186,21 @@ async fn a_time_boxed_start_is_warned_then_stopped_with_why_and_what_it_cost() {
     assert_eq!(actions, ["notebook_keep", "notebook_stop"]);
     assert!(google.posts("stop").is_empty(), "a warning stops nothing");
 
+    // And when the two minutes end, it stops it.
     clock.advance(MINUTE);
-    let report = t.app.tick().await.unwrap();
-    assert_eq!(report.stopped, 1, "{report:?}");
-    assert_eq!(google.posts("stop").len(), 1);
-    let told = dms(&t, OPERATOR).last().unwrap().text();
+    wait_until(Duration::from_secs(5), || {
+        (google.posts("stop").len() == 1).then_some(())
+    })
+    .await
+    .expect("the process's own tick stops it");
+    let told = wait_until(Duration::from_secs(5), || {
+        dms(&t, OPERATOR)
+            .last()
+            .map(|c| c.text())
+            .filter(|t| t.contains("stopped"))
+    })
+    .await
+    .expect("the starter is told");
     for needle in [
         "The bot stopped `foo` because the time asked for",
         "This session ran 2 min, about 0.2",
