@@ -111,15 +111,20 @@ impl Github {
 
     /// The signed payload `handle-dispatch` will check.
     fn payload(&self, inst: &Instance, action: &str, ctx: &ActContext) -> DispatchPayload {
-        DispatchPayload::signed(
+        let secret = self.dispatch_secret.expose();
+        let payload = DispatchPayload::signed(
             inst.alias.as_ref(),
             action,
             &ctx.request_id,
             &ctx.requested_by.to_string(),
             &ctx.origin,
-            self.dispatch_secret.expose(),
+            secret,
             chrono::Utc::now().timestamp(),
-        )
+        );
+        match &ctx.approved_by {
+            Some(by) => payload.approved(&by.to_string(), secret),
+            None => payload,
+        }
     }
 
     async fn dispatch(

@@ -35,6 +35,8 @@ pub struct ActContext {
     pub requested_by: Principal,
     /// Opaque to the backend; handed on so a workflow can report where asked.
     pub origin: Origin,
+    /// Who approved a guarded start; the GitHub backend signs it into the dispatch.
+    pub approved_by: Option<Principal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

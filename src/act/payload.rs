@@ -41,6 +41,10 @@ pub struct Workbench {
     /// A Workflow Builder step to complete when the work ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// Who approved a guarded start (`handle-dispatch` checks they are one
+    /// of the instance's approvers, and not the requester).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
     /// `v1=` and the hex HMAC-SHA256 of the signed fields.
     #[serde(default)]
     pub signature: String,
@@ -113,6 +117,7 @@ impl DispatchPayload {
                 issued_at: now,
                 dm,
                 step,
+                approved_by: None,
                 signature: String::new(),
             },
         };
@@ -120,8 +125,16 @@ impl DispatchPayload {
         p
     }
 
+    /// The same payload naming who approved it, signed again.
+    pub fn approved(mut self, by: &str, secret: &str) -> Self {
+        self.workbench.approved_by = Some(by.to_owned());
+        self.workbench.signature = self.signature_with(secret);
+        self
+    }
+
     /// Every field `handle-dispatch` relies on, each length-prefixed so no
-    /// value can pose as the next.
+    /// value can pose as the next. The approver is signed only when there is
+    /// one, so payloads without it sign as they always did.
     fn signed_text(&self) -> String {
         let w = &self.workbench;
         let fields = [
@@ -136,8 +149,10 @@ impl DispatchPayload {
             w.dm.as_deref().unwrap_or_default(),
             w.step.as_deref().unwrap_or_default(),
         ];
+        let approved = w.approved_by.as_deref().map(|a| ["approved_by", a]);
         fields
             .iter()
+            .chain(approved.iter().flatten())
             .map(|f| format!("{}:{f}\n", f.len()))
             .collect()
     }
@@ -245,9 +260,30 @@ mod tests {
         assert_eq!(back.origin(), thread());
     }
 
+    /// The approver is signed when there is one; a payload without one signs
+    /// exactly as before approvals existed, so older jobs still verify it.
+    #[test]
+    fn an_approver_is_signed_in_and_cannot_be_changed() {
+        let plain = signed();
+        let approved = signed().approved("U02CCCCCCCC", "s3cret");
+        assert_eq!(approved.verify(&["s3cret"], NOW, 60), Ok(()));
+        assert_ne!(approved.workbench.signature, plain.workbench.signature);
+        let mut swapped = approved.clone();
+        swapped.workbench.approved_by = Some("U01BBBBBBBB".into());
+        assert_eq!(
+            swapped.verify(&["s3cret"], NOW, 60),
+            Err(SignatureError::Mismatch)
+        );
+        assert!(
+            !serde_json::to_string(&plain)
+                .unwrap()
+                .contains("approved_by")
+        );
+    }
+
     #[test]
     fn every_signed_field_is_covered() {
-        let edits: [fn(&mut DispatchPayload); 8] = [
+        let edits: [fn(&mut DispatchPayload); 9] = [
             |p| p.notebook = "gpu".into(),
             |p| p.command = "stop".into(),
             |p| p.request_id = "req2".into(),
@@ -256,6 +292,7 @@ mod tests {
             |p| p.workbench.issued_at += 1,
             |p| p.workbench.dm = Some("U02CCCCCCCC".into()),
             |p| p.workbench.step = Some("Fx123".into()),
+            |p| p.workbench.approved_by = Some("U02CCCCCCCC".into()),
         ];
         for edit in edits {
             let mut p = signed();

@@ -7,6 +7,7 @@
 //! list of problems. Secrets never live here: they come from the environment
 //! (`settings`).
 
+mod approvals;
 mod raw;
 mod scheduling;
 mod sections;
@@ -16,6 +17,7 @@ pub use crate::domain::BackendKind;
 pub use crate::cost::PriceTable;
 use crate::domain::{Alias, BotId, InstanceName, Lasting, Principal, TeamId};
 use crate::schedule::StopSchedule;
+pub use approvals::Guard;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
@@ -136,6 +138,8 @@ pub struct Instance {
     /// Running with no time limit this long: the team channel is reminded,
     /// once per such period.
     pub remind_after: Lasting,
+    /// Starts wait for one of its approvers when set.
+    pub guard: Option<Guard>,
 }
 
 /// `[scheduler]`, checked.
@@ -158,6 +162,8 @@ pub struct Config {
     pub workflow_bots: Vec<BotId>,
     pub slack_mode: SlackMode,
     pub announce_channel: Option<String>,
+    /// Where approval requests are posted; unset: each approver's DMs.
+    pub approvals_channel: Option<String>,
     pub default_backend: BackendKind,
     pub github: Option<GithubConfig>,
     pub operation_timeout: Duration,
@@ -237,6 +243,7 @@ impl Config {
             workflow_bots: slack.workflow_bots,
             slack_mode: raw.slack.mode,
             announce_channel: raw.slack.announce_channel,
+            approvals_channel: raw.slack.approvals_channel,
             default_backend: raw.backend.default,
             github,
             operation_timeout: Duration::from_secs(raw.backend.notebooks.operation_timeout_seconds),

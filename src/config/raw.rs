@@ -165,6 +165,9 @@ pub(super) struct RawSlack {
     pub(super) mode: SlackMode,
     #[serde(default)]
     pub(super) announce_channel: Option<String>,
+    /// Where approval requests go; unset: each approver's direct messages.
+    #[serde(default)]
+    pub(super) approvals_channel: Option<String>,
 }
 
 fn default_command() -> Spanned<String> {
@@ -287,4 +290,7 @@ pub(super) struct RawInstance {
     /// Overrides `scheduler.remind_after_hours` for this instance.
     pub(super) remind_after_hours: Option<Spanned<f64>>,
     pub(super) stop_at: Option<Spanned<RawStopAt>>,
+    /// Who must say yes before a start; none: starts need nobody's yes.
+    pub(super) approvers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) approval_timeout_minutes: Option<Spanned<u32>>,
 }

@@ -386,6 +386,8 @@ pub(super) fn instances(
                 .map_err(|e| p.add(s.span(), field(&format!("stop_at: {e}"))))
                 .ok()
         });
+        let guard =
+            super::approvals::guard(inst, members, raw.slack.approvals_channel.as_deref(), p);
         if let (Some(alias), Some(name), Some(warn), Some(remind_after)) =
             (alias, name, warn, remind_after)
         {
@@ -399,6 +401,7 @@ pub(super) fn instances(
                 warn,
                 stop_at,
                 remind_after,
+                guard,
             });
         }
     }

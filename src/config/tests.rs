@@ -251,3 +251,75 @@ fn bad_cost_control_keys_are_reported_with_their_lines() {
     }
     assert!(p.iter().all(|p| p.line.is_some()), "{p:#?}");
 }
+
+#[test]
+fn approvers_guard_an_instance_with_a_timeout() {
+    let text = format!(
+        "{GOOD}approvers = [\"@platform\", \"U01BBBBBBBB\"]\napproval_timeout_minutes = 30\n"
+    );
+    let c = Config::parse(&text).unwrap();
+    let guard = c.instance("foo").unwrap().guard.as_ref().unwrap();
+    assert_eq!(guard.timeout.minutes(), 30);
+    assert_eq!(guard.people(), ["U01BBBBBBBB", "U02CCCCCCCC"]);
+    let requester = Principal::User(SlackUserId::parse("U01BBBBBBBB").unwrap());
+    let admin = Principal::User(SlackUserId::parse("U02CCCCCCCC").unwrap());
+    assert!(guard.may_decide(&admin, &requester));
+    assert!(!guard.may_decide(&requester, &requester), "never their own");
+    let guest = Principal::Guest(SlackUserId::parse("U01BBBBBBBB").unwrap());
+    assert!(!guard.may_decide(&requester, &guest), "nor as a guest");
+
+    let default = format!("{GOOD}approvers = [\"@platform\"]\n");
+    let c = Config::parse(&default).unwrap();
+    assert_eq!(
+        c.instance("foo")
+            .unwrap()
+            .guard
+            .as_ref()
+            .unwrap()
+            .timeout
+            .minutes(),
+        60
+    );
+    assert!(
+        Config::parse(GOOD)
+            .unwrap()
+            .instance("foo")
+            .unwrap()
+            .guard
+            .is_none()
+    );
+}
+
+#[test]
+fn bad_approvers_are_reported_with_their_lines() {
+    for (extra, needle) in [
+        ("approvers = []\n", "approvers is empty"),
+        ("approvers = [\"@nobody\"]\n", "names group \"@nobody\""),
+        (
+            "approvers = [\"*\"]\n",
+            "when slack.approvals_channel is unset",
+        ),
+        (
+            "approval_timeout_minutes = 30\n",
+            "approval_timeout_minutes but no approvers",
+        ),
+        (
+            "approvers = [\"@platform\"]\napproval_timeout_minutes = 0\n",
+            "approval_timeout_minutes: ",
+        ),
+    ] {
+        let p = problems(&format!("{GOOD}{extra}"));
+        assert!(
+            p.iter()
+                .any(|p| p.message.contains(needle) && p.line.is_some()),
+            "{needle}: {p:#?}"
+        );
+    }
+    // With a channel to post in, anyone else may be the second pair of eyes.
+    let text = GOOD.replace(
+        "[slack]\n",
+        "[slack]\napprovals_channel = \"C0APPROVALS\"\n",
+    );
+    let c = Config::parse(&format!("{text}approvers = [\"*\"]\n")).unwrap();
+    assert_eq!(c.approvals_channel.as_deref(), Some("C0APPROVALS"));
+}

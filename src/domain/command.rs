@@ -20,6 +20,12 @@ pub enum Verb {
     Extend,
     /// What running instances cost, and this week's hours and spend.
     Costs,
+    /// Approval requests waiting for the person, as requester or approver.
+    Pending,
+    /// An approver's yes or no to a guarded start; only buttons and the
+    /// deny dialog make these (the target is the request's id), never text.
+    Approve,
+    Deny,
 }
 
 impl Verb {
@@ -34,6 +40,9 @@ impl Verb {
             Verb::History => "history",
             Verb::Extend => "extend",
             Verb::Costs => "costs",
+            Verb::Pending => "pending",
+            Verb::Approve => "approve",
+            Verb::Deny => "deny",
         }
     }
 
@@ -48,6 +57,7 @@ impl Verb {
             "history" => Verb::History,
             "extend" | "keep" => Verb::Extend,
             "costs" | "cost" | "report" => Verb::Costs,
+            "pending" => Verb::Pending,
             _ => return None,
         })
     }
@@ -64,6 +74,9 @@ impl Verb {
             Verb::History,
             Verb::Extend,
             Verb::Costs,
+            Verb::Pending,
+            Verb::Approve,
+            Verb::Deny,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)
@@ -89,6 +102,9 @@ pub struct Command {
     pub target: Option<String>,
     /// `start foo for 3h`: how long it may run; `extend foo 1h`: how much longer.
     pub lasting: Option<Lasting>,
+    /// `start gpu because …`: why (a guarded instance's approvers read it);
+    /// a denial's reason.
+    pub reason: Option<String>,
 }
 
 impl Command {
@@ -97,6 +113,7 @@ impl Command {
             verb,
             target,
             lasting: None,
+            reason: None,
         }
     }
 }
@@ -108,8 +125,13 @@ impl fmt::Display for Command {
             None => write!(f, "{}", self.verb)?,
         }
         match (self.verb, self.lasting) {
-            (Verb::Extend, Some(d)) => write!(f, " {d}"),
-            (_, Some(d)) => write!(f, " for {d}"),
+            (Verb::Extend, Some(d)) => write!(f, " {d}")?,
+            (_, Some(d)) => write!(f, " for {d}")?,
+            (_, None) => {}
+        }
+        match (self.verb, &self.reason) {
+            (Verb::Deny, Some(r)) => write!(f, ": {r}"),
+            (_, Some(r)) => write!(f, " because {r}"),
             (_, None) => Ok(()),
         }
     }

@@ -220,6 +220,19 @@ impl Principal {
         SlackUserId::parse(s).ok().map(Principal::User)
     }
 
+    /// Whether both name the same one: a person is the same whether Slack
+    /// sent them as a member or as a guest.
+    pub fn same_as(&self, other: &Principal) -> bool {
+        let person = |p: &Principal| match p {
+            Principal::User(u) | Principal::Guest(u) => Some(u.clone()),
+            _ => None,
+        };
+        match (person(self), person(other)) {
+            (Some(a), Some(b)) => a == b,
+            _ => self == other,
+        }
+    }
+
     /// A person who asked, given the workspace Slack says is their own (when it
     /// says): someone from a workspace the bot does not serve is a guest.
     pub fn person(
@@ -321,7 +334,7 @@ impl fmt::Display for EntryPoint {
 /// Where the requester waits for the end of a request that another process
 /// finishes (the GitHub workflow): a thread, their direct messages, or a
 /// Workflow Builder step to complete. Backends carry it on untouched.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Origin {
     #[default]
     Nowhere,

@@ -52,6 +52,10 @@ pub enum ParseError {
     BadLength(String),
     #[error("`extend` needs how much longer, like `extend {0} 1h`.")]
     MissingLength(String),
+    #[error("`because` needs the reason after it, like `start gpu because fine-tuning run`.")]
+    NoReason,
+    #[error("The reason is {0} characters long; keep it to {MAX_REASON}.")]
+    LongReason(usize),
 }
 
 /// Undoes Slack's markup and the noise around a command.
@@ -107,6 +111,19 @@ fn lasting(words: &[&str]) -> Result<Lasting, ParseError> {
     Lasting::parse(&words.join(" ")).map_err(|e| ParseError::BadLength(e.to_string()))
 }
 
+/// The words after `because`: said, and short enough to show on a card.
+fn reason(words: &[&str]) -> Result<String, ParseError> {
+    let text = words.join(" ");
+    match text.chars().count() {
+        0 => Err(ParseError::NoReason),
+        n if n > MAX_REASON => Err(ParseError::LongReason(n)),
+        _ => Ok(text),
+    }
+}
+
+/// Longest reason, in characters: a sentence for the approver, not an essay.
+pub const MAX_REASON: usize = 300;
+
 /// Parses normalised or raw text into a command. Empty text means `help`.
 pub fn parse(text: &str, compat: &CompatTarget) -> Result<Command, ParseError> {
     let text = normalise(text);
@@ -120,23 +137,35 @@ pub fn parse(text: &str, compat: &CompatTarget) -> Result<Command, ParseError> {
     let verb = Verb::from_word(first).ok_or_else(|| ParseError::UnknownVerb(first.to_string()))?;
     let rest = &words[1..];
     match verb {
-        Verb::Start => match rest {
-            [] => Err(ParseError::MissingTarget(verb)),
-            [alias] => Ok(Command::new(verb, Some(alias.to_string()))),
-            [alias, word, length @ ..]
-                if word.eq_ignore_ascii_case("for") && !length.is_empty() =>
-            {
-                Ok(Command {
-                    lasting: Some(lasting(length)?),
-                    ..Command::new(verb, Some(alias.to_string()))
-                })
-            }
-            [_, extra @ ..] => Err(ParseError::TrailingWords {
-                verb,
-                what: "one instance name, and optionally `for` and a length of time",
-                extra: extra.join(" "),
-            }),
-        },
+        Verb::Start => {
+            // `start gpu [for 3h] [because …]`: the reason is everything after
+            // the first `because`, so it may say "for" too.
+            let (rest, reason) = match rest.iter().position(|w| w.eq_ignore_ascii_case("because")) {
+                Some(at) => (&rest[..at], Some(reason(&rest[at + 1..])?)),
+                None => (rest, None),
+            };
+            let mut command = match rest {
+                [] => return Err(ParseError::MissingTarget(verb)),
+                [alias] => Command::new(verb, Some(alias.to_string())),
+                [alias, word, length @ ..]
+                    if word.eq_ignore_ascii_case("for") && !length.is_empty() =>
+                {
+                    Command {
+                        lasting: Some(lasting(length)?),
+                        ..Command::new(verb, Some(alias.to_string()))
+                    }
+                }
+                [_, extra @ ..] => {
+                    return Err(ParseError::TrailingWords {
+                        verb,
+                        what: "one instance name, and optionally `for` and a length of time, and `because` and why",
+                        extra: extra.join(" "),
+                    });
+                }
+            };
+            command.reason = reason;
+            Ok(command)
+        }
         Verb::Extend => match rest {
             [] => Err(ParseError::MissingTarget(verb)),
             [alias] => Err(ParseError::MissingLength(alias.to_string())),
@@ -175,7 +204,9 @@ pub fn parse(text: &str, compat: &CompatTarget) -> Result<Command, ParseError> {
                 extra: extra.join(" "),
             }),
         },
-        Verb::List | Verb::Help | Verb::Whoami | Verb::Costs => match rest {
+        // Only buttons and the deny dialog decide, as the person who pressed.
+        Verb::Approve | Verb::Deny => Err(ParseError::UnknownVerb(first.to_string())),
+        Verb::List | Verb::Help | Verb::Whoami | Verb::Costs | Verb::Pending => match rest {
             [] => Ok(Command::new(verb, None)),
             extra => Err(ParseError::TrailingWords {
                 verb,

@@ -16,6 +16,43 @@ fn cmd(verb: Verb, target: Option<&str>) -> Command {
 }
 
 #[test]
+fn a_start_may_say_why_after_because_with_or_without_a_length() {
+    let c = compat();
+    let got = parse("start gpu because fine-tuning run", &c).unwrap();
+    assert_eq!(got.reason.as_deref(), Some("fine-tuning run"));
+    assert_eq!(got.lasting, None);
+    let got = parse(
+        "Start GPU for 3h BECAUSE the run needs 2 days for 1 epoch",
+        &c,
+    )
+    .unwrap();
+    assert_eq!(got.lasting, Some(Lasting::from_minutes(180).unwrap()));
+    assert_eq!(
+        got.reason.as_deref(),
+        Some("the run needs 2 days for 1 epoch")
+    );
+    assert_eq!(
+        got.to_string(),
+        "start GPU for 3h because the run needs 2 days for 1 epoch"
+    );
+    assert_eq!(parse("start gpu because", &c), Err(ParseError::NoReason));
+    let long = format!("start gpu because {}", "x".repeat(MAX_REASON + 1));
+    assert_eq!(
+        parse(&long, &c),
+        Err(ParseError::LongReason(MAX_REASON + 1))
+    );
+    assert!(matches!(
+        parse("start gpu now because why", &c),
+        Err(ParseError::TrailingWords { .. })
+    ));
+    // Only buttons decide: typing the verbs does nothing.
+    for text in ["approve 0123", "deny 0123"] {
+        assert!(matches!(parse(text, &c), Err(ParseError::UnknownVerb(_))));
+    }
+    assert_eq!(parse("pending", &c).unwrap().verb, Verb::Pending);
+}
+
+#[test]
 fn starts_may_say_for_how_long_and_extend_says_how_much_longer() {
     let c = compat();
     let hours = |m| Some(Lasting::from_minutes(m).unwrap());

@@ -97,6 +97,7 @@ impl App {
             request_id: req.id.clone(),
             requested_by: req.principal.clone(),
             origin: req.origin.clone(),
+            approved_by: req.grant.approved_by.clone(),
         };
         if inst.backend != BackendKind::DryRun && req.reply_to.takes_progress() {
             let note = Reply::text(messages::progress(verb, inst));
@@ -323,6 +324,7 @@ impl App {
             entry: pending.entry_point,
             input: Input::Text(format!("{verb} {}", inst.alias)),
             reply_to: pending.reply_to.clone(),
+            grant: Default::default(),
             origin: Origin::default(),
         };
         let went_out = result.is_ok();

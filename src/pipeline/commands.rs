@@ -20,6 +20,8 @@ impl App {
             Verb::Whoami => Verdict::info(self.whoami(who), OutcomeKind::Whoami),
             Verb::List => self.list(who).await,
             Verb::Costs => self.costs(who).await,
+            Verb::Pending => self.pending(who).await,
+            Verb::Approve | Verb::Deny => self.decide_request(req, cmd).await,
             Verb::Status if cmd.target.is_none() => self.list(who).await,
             Verb::History if cmd.target.is_none() => self.history(who, None).await,
             Verb::Status | Verb::Start | Verb::Stop | Verb::History | Verb::Extend => {
@@ -42,6 +44,10 @@ impl App {
                     Verb::Status => self.status(who, inst).await,
                     Verb::History => self.history(who, Some(inst)).await,
                     Verb::Extend => self.extend(req, cmd, inst).await,
+                    Verb::Start => match self.gate(req, cmd, inst).await {
+                        Some(waits) => waits,
+                        None => self.change(req, cmd, inst, flight).await,
+                    },
                     _ => self.change(req, cmd, inst, flight).await,
                 }
             }
@@ -199,8 +205,9 @@ impl App {
         who: &Principal,
         alias: Option<&str>,
         action: Option<&str>,
+        reason: Option<String>,
     ) -> Result<Command, Vec<(&'static str, String)>> {
-        use crate::report::blocks::{MODAL_ACTION_BLOCK, MODAL_INSTANCE_BLOCK};
+        use crate::report::blocks::{MODAL_ACTION_BLOCK, MODAL_INSTANCE_BLOCK, MODAL_REASON_BLOCK};
         let mut errors = Vec::new();
         // An instance the person may not see is as absent as one that is not there.
         let inst = alias
@@ -222,10 +229,19 @@ impl App {
                 None
             }
         };
+        if let (Some(i), Some(Verb::Start), None) = (inst, verb, &reason)
+            && i.guard.is_some()
+        {
+            errors.push((
+                MODAL_REASON_BLOCK,
+                messages::dialog_needs_reason(i.alias.as_ref()),
+            ));
+        }
         match (inst, verb) {
-            (Some(inst), Some(verb)) if errors.is_empty() => {
-                Ok(Command::new(verb, Some(inst.alias.to_string())))
-            }
+            (Some(inst), Some(verb)) if errors.is_empty() => Ok(Command {
+                reason,
+                ..Command::new(verb, Some(inst.alias.to_string()))
+            }),
             _ => Err(errors),
         }
     }

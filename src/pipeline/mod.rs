@@ -7,6 +7,7 @@
 //! the pipeline without HTTP. The work of each command is in `commands.rs`;
 //! starting, stopping and following operations under a lease in `change.rs`.
 
+mod approvals;
 mod change;
 mod commands;
 mod costs;
@@ -19,7 +20,7 @@ mod verdict;
 #[cfg(test)]
 mod tests;
 
-pub use request::{Handled, Input, Request};
+pub use request::{Grant, Handled, Input, Request};
 pub use timers::TickReport;
 
 use crate::act::Backends;
@@ -132,6 +133,7 @@ impl App {
         Handled {
             ok: verdict.ok(),
             handed_off: verdict.outcome == crate::store::OutcomeKind::HandedOff,
+            awaiting_approval: verdict.outcome == crate::store::OutcomeKind::AwaitingApproval,
             reply: verdict.reply,
             state: verdict.state,
         }
@@ -196,6 +198,7 @@ impl App {
             reason: verdict.reason.into(),
             backend: verdict.backend.map(|b| b.as_str().to_owned()),
             outcome: AuditOutcome::from(verdict.outcome.clone()),
+            approved_by: req.grant.approved_by.as_ref().map(|p| p.to_string()),
         }
     }
 

@@ -20,7 +20,20 @@ pub struct Request {
     pub entry: EntryPoint,
     pub input: Input,
     pub reply_to: ReplyTo,
+    pub grant: Grant,
     pub origin: Origin,
+}
+
+/// What a guarded start carries beyond its command.
+#[derive(Debug, Clone, Default)]
+pub struct Grant {
+    /// Who approved it. Only the approval flow and `handle-dispatch` (from a
+    /// signed payload) set it, and the core still checks it against the
+    /// instance's approvers.
+    pub approved_by: Option<Principal>,
+    /// A Workflow Builder step's just-in-time token that came with this
+    /// request (the step's own event, or a press on a message the step posted).
+    pub step_token: Option<crate::settings::Secret>,
 }
 
 impl Request {
@@ -38,6 +51,8 @@ pub struct Handled {
     pub state: Option<State>,
     /// The work went to the GitHub workflow, which tells the requester the end.
     pub handed_off: bool,
+    /// A guarded start is waiting for an approver; its end comes later.
+    pub awaiting_approval: bool,
 }
 
 impl Handled {

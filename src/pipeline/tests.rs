@@ -72,6 +72,7 @@ impl Pipeline {
                 entry: EntryPoint::SlashCommand,
                 input: Input::Text(text.into()),
                 reply_to: ReplyTo::Nowhere,
+                grant: Default::default(),
                 origin: Origin::default(),
             })
             .await

@@ -31,6 +31,8 @@ pub struct TickReport {
     pub warned: usize,
     pub stopped: usize,
     pub reminded: usize,
+    /// Approval requests that ran out of time (or can no longer be decided).
+    pub expired: usize,
     /// Leases past their end by more than two ticks: timers not firing.
     pub overdue: usize,
 }
@@ -253,6 +255,7 @@ impl App {
             }
         }
         report.reminded = self.remind(&sessions, now).await;
+        report.expired = self.expire_due().await;
         let late = chrono::Duration::from_std(self.config.scheduler.tick * 2).unwrap_or_default();
         report.overdue = self
             .store
@@ -409,6 +412,7 @@ impl App {
             entry: EntryPoint::Timer,
             input: Input::Command(Command::new(Verb::Stop, Some(inst.alias.to_string()))),
             reply_to: to,
+            grant: Default::default(),
             origin,
         };
         let handled = self.handle(req).await;

@@ -86,6 +86,15 @@ impl Verdict {
         v
     }
 
+    /// Refused for a reason of its own about one instance (approvals: not an
+    /// approver, their own request, already decided).
+    pub fn declined_about(reason: &'static str, alias: &str, reply: String) -> Self {
+        let mut v = Self::new(AuditDecision::Refused, OutcomeKind::Nothing, reply);
+        v.reason = reason;
+        v.instance = Some(alias.to_owned());
+        v
+    }
+
     pub fn invalid(reason: &'static str, reply: String) -> Self {
         let mut v = Self::new(AuditDecision::Invalid, OutcomeKind::Nothing, reply);
         v.reason = reason;

@@ -108,15 +108,24 @@ pub const MODAL_INSTANCE_BLOCK: &str = "instance";
 pub const MODAL_INSTANCE_ACTION: &str = "instance_select";
 pub const MODAL_ACTION_BLOCK: &str = "action";
 pub const MODAL_ACTION_ACTION: &str = "action_select";
+/// Optional in the dialog; a guarded instance's start needs it.
+pub const MODAL_REASON_BLOCK: &str = "reason";
+pub const MODAL_REASON_ACTION: &str = "reason_input";
 
-/// The dialog for `views.open`: the instances this person may operate, and Start
-/// or Stop. `channel` rides along as private metadata.
-pub fn modal_view(trigger_id: &str, aliases: &[&str], channel: Option<String>) -> Value {
-    let options: Vec<Value> = aliases
-        .iter()
-        .map(|a| json!({"text": {"type": "plain_text", "text": a}, "value": a}))
-        .collect();
-    json!({
+/// The dialog for `views.open`: the instances this person may operate, Start
+/// or Stop, and why (which a guarded instance's approvers read). `channel`
+/// rides along as private metadata. With `preset`, that instance and Start are
+/// already chosen (a card's Start on a guarded instance, which needs a reason).
+pub fn modal_view(
+    trigger_id: &str,
+    aliases: &[&str],
+    channel: Option<String>,
+    preset: Option<&str>,
+) -> Value {
+    let option = |a: &str| json!({"text": {"type": "plain_text", "text": a}, "value": a});
+    let options: Vec<Value> = aliases.iter().map(|a| option(a)).collect();
+    let start = json!({"text": {"type": "plain_text", "text": "Start"}, "value": "start"});
+    let mut view = json!({
         "trigger_id": trigger_id,
         "view": {
             "type": "modal",
@@ -131,11 +140,22 @@ pub fn modal_view(trigger_id: &str, aliases: &[&str], channel: Option<String>) -
                              "placeholder": {"type": "plain_text", "text": "Choose an instance"}, "options": options}},
                 {"type": "input", "block_id": MODAL_ACTION_BLOCK, "label": {"type": "plain_text", "text": "Action"},
                  "element": {"type": "radio_buttons", "action_id": MODAL_ACTION_ACTION, "options": [
-                     {"text": {"type": "plain_text", "text": "Start"}, "value": "start"},
-                     {"text": {"type": "plain_text", "text": "Stop"}, "value": "stop"}]}}
+                     start.clone(),
+                     {"text": {"type": "plain_text", "text": "Stop"}, "value": "stop"}]}},
+                {"type": "input", "block_id": MODAL_REASON_BLOCK, "optional": true,
+                 "label": {"type": "plain_text", "text": "Why"},
+                 "hint": {"type": "plain_text", "text": "Needed to start a notebook that waits for an approver's yes"},
+                 "element": {"type": "plain_text_input", "action_id": MODAL_REASON_ACTION,
+                             "max_length": crate::parse::MAX_REASON}}
             ]
         }
-    })
+    });
+    if let Some(alias) = preset.filter(|a| aliases.contains(a)) {
+        let blocks = &mut view["view"]["blocks"];
+        blocks[0]["element"]["initial_option"] = option(alias);
+        blocks[1]["element"]["initial_option"] = start;
+    }
+    view
 }
 
 /// A `view_submission` answer that shows `errors` under the dialog's inputs,

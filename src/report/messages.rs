@@ -65,6 +65,7 @@ pub fn help(command: &str, visible: &[&str], ask: &str) -> String {
          • `{command} history [NAME]`: the last starts and stops, who asked and how they ended\n\
          • `{command} start NAME for 3h`, `{command} extend NAME 1h`: a start that stops on its own, and more time for it\n\
          • `{command} costs`: what is running now and what this week cost\n\
+         • `{command} start NAME because …`: an instance that waits for an approver's yes needs the reason; `{command} pending` lists requests waiting for you\n\
          • `{command} whoami`: who I think you are and what you may do\n\
          {known}"
     )
@@ -318,6 +319,14 @@ pub fn announcement(who: &Principal, command: &str, result: &str) -> String {
 }
 
 /// Who did something, as a message names them.
+pub fn dialog_needs_reason(alias: &str) -> String {
+    format!("`{alias}` waits for an approver's yes before it starts: say why.")
+}
+
+pub fn deny_needs_reason() -> String {
+    "Say why: the requester is told.".to_owned()
+}
+
 pub fn named(who: &Principal) -> String {
     match who {
         Principal::User(u) | Principal::Guest(u) => format!("<@{u}>"),

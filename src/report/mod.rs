@@ -7,6 +7,7 @@
 //! What the messages say is in [`messages`]; how they look in Block Kit, in
 //! [`blocks`].
 
+pub mod approvals;
 pub mod blocks;
 pub mod messages;
 pub mod timers;
@@ -263,6 +264,45 @@ impl Reporter {
         self.post_message(channel, None, reply).await.map(|_| ())
     }
 
+    /// Posts a message with its own blocks in a channel (or a user's DMs),
+    /// with `token` when given (a workflow step's, so presses on it come back
+    /// with the step's context), else the bot token.
+    pub async fn post_blocks(
+        &self,
+        token: Option<&str>,
+        channel: &str,
+        text: &str,
+        blocks: Vec<SlackBlock>,
+    ) -> Result<Posted, SlackError> {
+        let content = SlackMessageContent::new()
+            .with_text(text.to_owned())
+            .with_blocks(blocks);
+        let token = match token {
+            Some(t) => SlackApiToken::new(SlackApiTokenValue::new(t.to_owned())),
+            None => self.bot_token.clone().ok_or(SlackError::NoBotToken)?,
+        };
+        self.send_message(&token, channel, None, content).await
+    }
+
+    /// Replaces a posted message's text and removes its buttons.
+    pub async fn rewrite(&self, posted: &Posted, text: &str) -> Result<(), SlackError> {
+        let Posted::Message { channel, ts } = posted else {
+            return Ok(());
+        };
+        let token = self.bot_token.as_ref().ok_or(SlackError::NoBotToken)?;
+        let content = Reply::text(text).content().with_blocks(vec![
+            SlackSectionBlock::new()
+                .with_text(SlackBlockMarkDownText::new(text.to_owned()).into())
+                .into(),
+        ]);
+        let req =
+            SlackApiChatUpdateRequest::new(channel.clone().into(), content, ts.clone().into());
+        let session = self.client.open_session(token);
+        self.timed("chat.update", || session.chat_update(&req))
+            .await?;
+        Ok(())
+    }
+
     /// `chat.postMessage` with the bot token; a user id as channel means their DMs.
     async fn post_message(
         &self,
@@ -271,8 +311,18 @@ impl Reporter {
         reply: &Reply,
     ) -> Result<Posted, SlackError> {
         let token = self.bot_token.as_ref().ok_or(SlackError::NoBotToken)?;
-        let mut req =
-            SlackApiChatPostMessageRequest::new(channel.to_owned().into(), reply.content());
+        self.send_message(token, channel, thread_ts, reply.content())
+            .await
+    }
+
+    async fn send_message(
+        &self,
+        token: &SlackApiToken,
+        channel: &str,
+        thread_ts: Option<&String>,
+        content: SlackMessageContent,
+    ) -> Result<Posted, SlackError> {
+        let mut req = SlackApiChatPostMessageRequest::new(channel.to_owned().into(), content);
         if let Some(ts) = thread_ts {
             req = req.with_thread_ts(ts.clone().into());
         }

@@ -10,6 +10,8 @@
 //! | `backend` | `notebooks`, `github`, `dry-run`, or empty when no backend was chosen |
 //! | `outcome` | see [`OutcomeKind`]; `; report failed` is appended when Slack did not take the reply. A row is written as `running` when an allowed request starts work, and settled with its outcome when the work ends (before the reply is sent) |
 //!
+//! | `approved_by` | who approved the guarded start the row records (the requester is `principal`); empty otherwise |
+//!
 //! `principal` is a Slack user id (`U…`) or `workflow:B…`; `team` a workspace id
 //! (empty for a dispatch); `command` the normalised command text.
 
@@ -90,6 +92,13 @@ pub enum OutcomeKind {
     Extended,
     /// `costs`: the cost report was shown.
     Costs,
+    /// `awaiting_approval`: a guarded start asked its approvers.
+    AwaitingApproval,
+    /// `approved`, `denied`, `expired`: what became of an approval request
+    /// (the approver's press, the denial, the timeout).
+    Approved,
+    Denied,
+    Expired,
 }
 
 const LEFT: &str = "pending:left for the next process";
@@ -113,6 +122,10 @@ impl fmt::Display for OutcomeKind {
             OutcomeKind::Interrupted => f.write_str("interrupted"),
             OutcomeKind::Extended => f.write_str("extended"),
             OutcomeKind::Costs => f.write_str("costs"),
+            OutcomeKind::AwaitingApproval => f.write_str("awaiting_approval"),
+            OutcomeKind::Approved => f.write_str("approved"),
+            OutcomeKind::Denied => f.write_str("denied"),
+            OutcomeKind::Expired => f.write_str("expired"),
         }
     }
 }
@@ -130,6 +143,10 @@ impl OutcomeKind {
             "interrupted" => OutcomeKind::Interrupted,
             "extended" => OutcomeKind::Extended,
             "costs" => OutcomeKind::Costs,
+            "awaiting_approval" => OutcomeKind::AwaitingApproval,
+            "approved" => OutcomeKind::Approved,
+            "denied" => OutcomeKind::Denied,
+            "expired" => OutcomeKind::Expired,
             LEFT => OutcomeKind::LeftForNextProcess,
             _ => match s.split_once(':') {
                 Some(("list", n)) => OutcomeKind::Listed(n.parse().ok()?),
@@ -210,6 +227,9 @@ pub struct AuditRecord {
     pub reason: String,
     pub backend: Option<String>,
     pub outcome: AuditOutcome,
+    /// The approver of a guarded start this row records; the requester is
+    /// `principal`.
+    pub approved_by: Option<String>,
 }
 
 /// One change to the audit trail, applied in the order queued.

@@ -39,6 +39,7 @@ struct Row<'a> {
     reason: &'a str,
     backend: Option<&'a str>,
     outcome: String,
+    approved_by: Option<&'a str>,
 }
 
 impl<'a> From<&'a AuditRecord> for Row<'a> {
@@ -55,6 +56,7 @@ impl<'a> From<&'a AuditRecord> for Row<'a> {
             reason: &r.reason,
             backend: r.backend.as_deref(),
             outcome: r.outcome.to_string(),
+            approved_by: r.approved_by.as_deref(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! [`StoreBackend`], so PostgreSQL (Cloud Run, several replicas) can fill the same
 //! interface as SQLite. The audit columns' vocabulary is in [`audit`].
 
+pub mod approvals;
 pub mod audit;
 pub mod export;
 mod postgres;
@@ -72,6 +73,7 @@ impl Default for Pool {
     }
 }
 
+pub use approvals::{Approval, ApprovalState, ApprovalStore, Asked};
 pub use audit::{AuditDecision, AuditOutcome, AuditRecord, AuditWrite, OutcomeKind};
 
 use crate::domain::{EntryPoint, Principal, Verb};
@@ -144,7 +146,7 @@ pub struct TimerClaim<'a> {
 
 /// What a database must do for the bot.
 #[async_trait]
-pub trait StoreBackend: Send + Sync {
+pub trait StoreBackend: ApprovalStore + Send + Sync {
     /// Applies the writes in order, in one transaction.
     async fn write_audit(&self, writes: &[AuditWrite]) -> Result<(), StoreError>;
     /// True the first time an event id is claimed, false for every later claim.

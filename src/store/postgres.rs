@@ -21,7 +21,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub(super) struct Postgres {
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
 
 impl Postgres {
@@ -96,7 +96,8 @@ impl StoreBackend for Postgres {
                             .push_bind(r.decision.as_str())
                             .push_bind(r.reason.clone())
                             .push_bind(r.backend.clone())
-                            .push_bind(r.outcome.to_string());
+                            .push_bind(r.outcome.to_string())
+                            .push_bind(r.approved_by.clone());
                     }
                 });
                 // Each run length is its own statement text: caching them all

@@ -6,7 +6,7 @@ use crate::domain::{EntryPoint, Principal, Verb};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 /// The audit columns, in the order every SELECT names them.
-pub(super) const AUDIT_COLUMNS: &str = "at, request_id, team, principal, entry_point, command, instance, decision, reason, backend, outcome";
+pub(super) const AUDIT_COLUMNS: &str = "at, request_id, team, principal, entry_point, command, instance, decision, reason, backend, outcome, approved_by";
 
 fn known<T>(
     column: &str,
@@ -46,6 +46,7 @@ where
         reason: r.try_get("reason")?,
         backend: r.try_get("backend")?,
         outcome: known("audit.outcome", r.try_get("outcome")?, AuditOutcome::parse)?,
+        approved_by: r.try_get("approved_by")?,
     })
 }
 
@@ -78,9 +79,9 @@ pub(super) fn session(payload: String) -> Option<super::Session> {
 }
 
 /// The audit insert, without its values: the writer appends one tuple per row.
-pub(super) const AUDIT_INSERT: &str = "INSERT INTO audit (at, request_id, team, principal, entry_point, command, instance, decision, reason, backend, outcome) ";
+pub(super) const AUDIT_INSERT: &str = "INSERT INTO audit (at, request_id, team, principal, entry_point, command, instance, decision, reason, backend, outcome, approved_by) ";
 
-/// Rows per insert statement: 11 values each stays far under SQLite's
+/// Rows per insert statement: 12 values each stays far under SQLite's
 /// (32,766) and PostgreSQL's (65,535) limits on bound values.
 pub(super) const INSERT_CHUNK: usize = 256;
 

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub(super) struct Sqlite {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 impl Sqlite {
@@ -72,7 +72,8 @@ impl StoreBackend for Sqlite {
                             .push_bind(r.decision.as_str())
                             .push_bind(r.reason.clone())
                             .push_bind(r.backend.clone())
-                            .push_bind(r.outcome.to_string());
+                            .push_bind(r.outcome.to_string())
+                            .push_bind(r.approved_by.clone());
                     }
                 });
                 // Each run length is its own statement text: caching them all

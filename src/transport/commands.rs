@@ -30,6 +30,7 @@ pub fn slash_command(spawner: &Spawner, form: SlackCommandEvent) -> Answer {
             form.trigger_id.as_ref(),
             Some(form.channel_id.to_string()),
             dialog::Door::SlashCommand,
+            None,
         );
     }
     let spawned = spawner.spawn(
@@ -42,6 +43,7 @@ pub fn slash_command(spawner: &Spawner, form: SlackCommandEvent) -> Answer {
             input: Input::Text(text),
             reply_to: ReplyTo::ResponseUrl(form.response_url.value().to_string()),
             // The response_url is a capability: another process tells the end in DM.
+            grant: Default::default(),
             origin: Origin::Direct {
                 user: form.user_id.to_string(),
             },

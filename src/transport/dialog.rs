@@ -11,6 +11,8 @@ pub enum Door {
     /// Slack shows nothing a shortcut's acknowledgement carries: a message
     /// shortcut has a `response_url`, a global one only the person's DMs.
     Shortcut { response_url: Option<String> },
+    /// A card's Start on an instance whose starts need a reason.
+    Button,
 }
 
 /// Opens the dialog in a task (the `trigger_id` lives 3 s); someone who may
@@ -21,6 +23,7 @@ pub fn open(
     trigger_id: &str,
     channel: Option<String>,
     door: Door,
+    preset: Option<&str>,
 ) -> Answer {
     let app = spawner.app();
     let aliases: Vec<&str> = app
@@ -30,8 +33,10 @@ pub fn open(
         .collect();
     if aliases.is_empty() {
         let text = messages::may_operate_nothing(&app.policy.ask());
-        let Door::Shortcut { response_url } = door else {
-            return Answer::Ephemeral(text);
+        let response_url = match door {
+            Door::SlashCommand => return Answer::Ephemeral(text),
+            Door::Shortcut { response_url } => response_url,
+            Door::Button => None,
         };
         let to = match (response_url, who) {
             (Some(url), _) => ReplyTo::ResponseUrl(url),
@@ -48,7 +53,7 @@ pub fn open(
         }
         return Answer::Ack;
     }
-    let view = blocks::modal_view(trigger_id, &aliases, channel);
+    let view = blocks::modal_view(trigger_id, &aliases, channel, preset);
     let opened = spawner.spawn_once(None, |app| async move {
         if let Err(e) = app.reporter.call_as_bot("views.open", &view).await {
             tracing::warn!(error = %e, "could not open the dialog");
@@ -61,5 +66,6 @@ pub fn open(
             tracing::warn!("too busy to open the dialog");
             Answer::Ack
         }
+        (Err(_), Door::Button) => Answer::Ack,
     }
 }

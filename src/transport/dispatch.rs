@@ -154,6 +154,20 @@ pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> D
             .refused("requested_by is not a Slack user id or workflow")
             .await;
     };
+    // Signed by the bot; the core still checks the approver against the
+    // instance's approvers and the requester.
+    let approved_by = match payload
+        .workbench
+        .approved_by
+        .as_deref()
+        .map(Principal::parse)
+    {
+        None => None,
+        Some(Some(p)) => Some(p),
+        Some(None) => {
+            return tell.refused("approved_by is not a Slack user id").await;
+        }
+    };
 
     // This job is where the work really happens: every instance acts through Google.
     for inst in &mut config.instances {
@@ -183,6 +197,10 @@ pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> D
             entry: EntryPoint::Dispatch,
             input: Input::Command(Command::new(verb, Some(alias))),
             reply_to: reply_to(&origin),
+            grant: crate::pipeline::Grant {
+                approved_by,
+                step_token: None,
+            },
             origin: Origin::Nowhere,
         })
         .await;

@@ -50,6 +50,11 @@ pub enum StepInputError {
     NoNotebook,
     #[error("the command input must be start or stop")]
     BadCommand,
+    #[error(
+        "the reason input is longer than {} characters",
+        crate::parse::MAX_REASON
+    )]
+    LongReason,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +138,7 @@ pub fn classify(config: &Config, event: SlackPushEvent, user_team: Option<&str>)
                         channel: channel.clone(),
                         thread_ts: thread.clone(),
                     },
+                    grant: Default::default(),
                     origin: Origin::Thread {
                         channel,
                         thread_ts: thread,
@@ -242,13 +248,30 @@ fn function_call(
             Some("stop") => Verb::Stop,
             _ => return Err(StepInputError::BadCommand),
         };
+        // Optional: a guarded instance's approvers read it (and need it).
+        let reason = input("reason")
+            .map(|r| crate::parse::normalise(&r))
+            .filter(|r| !r.is_empty());
+        if reason
+            .as_ref()
+            .is_some_and(|r| r.chars().count() > crate::parse::MAX_REASON)
+        {
+            return Err(StepInputError::LongReason);
+        }
         Ok(Request {
             id: Request::new_id(),
             team: Some(team.clone()),
             principal: Principal::User(user),
             entry: EntryPoint::WorkflowStep,
-            input: Input::Command(Command::new(verb, Some(notebook))),
+            input: Input::Command(Command {
+                reason,
+                ..Command::new(verb, Some(notebook))
+            }),
             reply_to: ReplyTo::Nowhere,
+            grant: crate::pipeline::Grant {
+                approved_by: None,
+                step_token: Some(crate::settings::Secret::new(bot_access_token.clone())),
+            },
             origin: Origin::Step {
                 execution_id: execution_id.clone(),
             },
@@ -281,6 +304,12 @@ pub fn spawn_function(spawner: &Spawner, event_id: String, call: FunctionCall) {
                 let handled = app.handle(req).await;
                 if handled.handed_off {
                     tracing::info!("the GitHub workflow completes this step when the work ends");
+                    return;
+                }
+                if handled.awaiting_approval {
+                    tracing::info!(
+                        "the step completes when an approver decides, or the request expires"
+                    );
                     return;
                 }
                 handled.step_end()

@@ -8,13 +8,16 @@
 use super::answer::{Answer, Spawner};
 use super::dialog;
 use crate::domain::{Command, EntryPoint, Lasting, Origin, Principal, SlackUserId, TeamId, Verb};
+use crate::pipeline::Grant;
 use crate::pipeline::{Input, Request};
+use crate::report::approvals::{self, ACTION_APPROVE, ACTION_DENY};
 use crate::report::blocks::{
     ACTION_KEEP, ACTION_KEEP_RUNNING, ACTION_REFRESH, ACTION_START, ACTION_STOP, KEEP_MINUTES,
     MODAL_ACTION_ACTION, MODAL_ACTION_BLOCK, MODAL_CALLBACK, MODAL_INSTANCE_ACTION,
-    MODAL_INSTANCE_BLOCK,
+    MODAL_INSTANCE_BLOCK, MODAL_REASON_ACTION, MODAL_REASON_BLOCK,
 };
-use crate::report::{ReplyTo, messages};
+use crate::report::{Reply, ReplyTo, messages};
+use crate::settings::Secret;
 use crate::verify::allowed_team;
 use serde::Deserialize;
 use serde_json::Value;
@@ -50,6 +53,9 @@ struct Interaction {
     #[serde(default)]
     actions: Vec<ActionInfo>,
     view: Option<ViewInfo>,
+    /// Sent with presses on (and dialogs opened from) a message a workflow
+    /// step posted: a fresh just-in-time token that can complete that step.
+    bot_access_token: Option<String>,
 }
 
 /// Where the pressed button sits: an ephemeral message only its reader sees,
@@ -69,11 +75,24 @@ struct ActionInfo {
 struct ViewInfo {
     callback_id: Option<String>,
     state: Option<ViewState>,
+    private_metadata: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct ViewState {
     values: HashMap<String, HashMap<String, Value>>,
+}
+
+/// What was typed in a text input, trimmed; `None` when nothing was.
+fn typed(state: &ViewState, block: &str, action: &str) -> Option<String> {
+    state
+        .values
+        .get(block)?
+        .get(action)?
+        .get("value")?
+        .as_str()
+        .map(crate::parse::normalise)
+        .filter(|v| !v.is_empty())
 }
 
 fn selected(state: &ViewState, block: &str, action: &str) -> Option<String> {
@@ -115,6 +134,7 @@ pub fn handle(spawner: &Spawner, payload: &str) -> Answer {
         principal: Principal::person(user.clone(), own_team, |t| config.team_allowed(t)),
         user,
         channel: it.channel.as_ref().map(|c| c.id.clone()),
+        step_token: it.bot_access_token.clone().map(Secret::new),
     };
     match it.kind.as_str() {
         "block_actions" => button(spawner, &it, actor),
@@ -129,6 +149,7 @@ pub fn handle(spawner: &Spawner, payload: &str) -> Answer {
                     dialog::Door::Shortcut {
                         response_url: it.response_url.clone(),
                     },
+                    None,
                 ),
                 None => Answer::BadRequest("shortcut without a trigger_id".into()),
             }
@@ -143,6 +164,7 @@ struct Actor {
     principal: Principal,
     user: SlackUserId,
     channel: Option<String>,
+    step_token: Option<Secret>,
 }
 
 impl Actor {
@@ -156,16 +178,23 @@ impl Actor {
             entry,
             input: Input::Command(command),
             reply_to,
+            grant: Grant {
+                approved_by: None,
+                step_token: self.step_token,
+            },
             origin: Origin::Direct { user: user_id },
         }
     }
 }
 
-/// A card button: Start, Stop or Refresh, its value the alias.
+/// A card button: Start, Stop or Refresh, its value the alias; or an
+/// approval request's Approve or Deny, its value the request's id.
 fn button(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
     let Some((verb, alias)) = it.actions.iter().find_map(|a| {
         let verb = match a.action_id.as_str() {
             ACTION_START => Verb::Start,
+            ACTION_APPROVE => Verb::Approve,
+            ACTION_DENY => Verb::Deny,
             ACTION_STOP => Verb::Stop,
             ACTION_REFRESH => Verb::Status,
             ACTION_KEEP => Verb::Extend,
@@ -189,6 +218,30 @@ fn button(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
         },
         None => ReplyTo::Direct(actor.user.to_string()),
     };
+    if verb == Verb::Deny {
+        return deny_dialog(spawner, it, actor, alias, reply_to);
+    }
+    let guarded = |a: &str| {
+        spawner
+            .app()
+            .config()
+            .instance(a)
+            .is_some_and(|i| i.guard.is_some())
+    };
+    if verb == Verb::Start
+        && guarded(&alias)
+        && let Some(trigger) = &it.trigger_id
+    {
+        // A start that waits for an approver needs a reason: the dialog asks.
+        return dialog::open(
+            spawner,
+            &actor.principal,
+            trigger,
+            actor.channel.clone(),
+            dialog::Door::Button,
+            Some(&alias),
+        );
+    }
     let mut command = Command::new(verb, Some(alias));
     if verb == Verb::Extend {
         command.lasting = Lasting::from_minutes(KEEP_MINUTES).ok();
@@ -202,21 +255,92 @@ fn button(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
     Answer::Ack
 }
 
+/// *Deny* on an approval request: the dialog that asks why, opened only
+/// for someone who may decide (anyone else is told so at once).
+fn deny_dialog(
+    spawner: &Spawner,
+    it: &Interaction,
+    actor: Actor,
+    id: String,
+    reply_to: ReplyTo,
+) -> Answer {
+    let Some(trigger) = it.trigger_id.clone() else {
+        return Answer::BadRequest("block_actions without a trigger_id".into());
+    };
+    let token = actor.step_token.clone();
+    let press = actor.request(
+        EntryPoint::Button,
+        Command::new(Verb::Deny, Some(id)),
+        reply_to.clone(),
+    );
+    let opened = spawner.spawn_once(None, |app| async move {
+        match app.may_decide(&press).await {
+            Ok(approval) => {
+                let view = approvals::deny_view(&trigger, &approval);
+                // A dialog opened with a step's token submits with one too.
+                let opened = match &token {
+                    Some(t) => app.reporter.call("views.open", t.expose(), &view).await,
+                    None => app.reporter.call_as_bot("views.open", &view).await,
+                };
+                if let Err(e) = opened {
+                    tracing::warn!(error = %e, "could not open the deny dialog");
+                }
+            }
+            Err(why) => {
+                if let Err(e) = app.reporter.post(&reply_to, &Reply::text(why)).await {
+                    tracing::warn!(error = %e, "could not say why no deny dialog opened");
+                }
+            }
+        }
+    });
+    if opened.is_err() {
+        tracing::warn!("too busy to open the deny dialog");
+    }
+    Answer::Ack
+}
+
+/// The deny dialog's submit: the reason is required, then the denial runs
+/// like any request, as the person who submitted.
+fn deny_submission(spawner: &Spawner, view: &ViewInfo, actor: Actor) -> Answer {
+    let Some(id) = view.private_metadata.clone().filter(|m| !m.is_empty()) else {
+        return Answer::BadRequest("deny dialog without its request id".into());
+    };
+    let Some(reason) = view
+        .state
+        .as_ref()
+        .and_then(|s| typed(s, approvals::DENY_BLOCK, approvals::DENY_ACTION))
+    else {
+        return Answer::DialogErrors(vec![(approvals::DENY_BLOCK, messages::deny_needs_reason())]);
+    };
+    let reply_to = ReplyTo::Direct(actor.user.to_string());
+    let command = Command {
+        reason: Some(reason),
+        ..Command::new(Verb::Deny, Some(id))
+    };
+    match spawner.spawn(None, actor.request(EntryPoint::Modal, command, reply_to)) {
+        Ok(()) => Answer::Ack,
+        Err(_) => Answer::DialogErrors(vec![(approvals::DENY_BLOCK, messages::busy())]),
+    }
+}
+
 /// The dialog's Go: checked in place first, then run like any request.
 fn submission(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
     let Some(view) = &it.view else {
         return Answer::BadRequest("view_submission without a view".into());
     };
-    if view.callback_id.as_deref() != Some(MODAL_CALLBACK) {
-        return Answer::Ack;
+    match view.callback_id.as_deref() {
+        Some(MODAL_CALLBACK) => {}
+        Some(approvals::DENY_CALLBACK) => return deny_submission(spawner, view, actor),
+        _ => return Answer::Ack,
     }
     let state = view.state.as_ref();
     let alias = state.and_then(|s| selected(s, MODAL_INSTANCE_BLOCK, MODAL_INSTANCE_ACTION));
     let action = state.and_then(|s| selected(s, MODAL_ACTION_BLOCK, MODAL_ACTION_ACTION));
+    let reason = state.and_then(|s| typed(s, MODAL_REASON_BLOCK, MODAL_REASON_ACTION));
     let who = actor.principal.clone();
     match spawner
         .app()
-        .dialog_choice(&who, alias.as_deref(), action.as_deref())
+        .dialog_choice(&who, alias.as_deref(), action.as_deref(), reason)
     {
         Err(errors) => Answer::DialogErrors(errors),
         Ok(command) => {

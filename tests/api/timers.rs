@@ -101,6 +101,7 @@ async fn start_from_the_console(t: &TestApp) {
         request_id: "console".into(),
         requested_by: workbench_bot::domain::Principal::parse(OPERATOR).unwrap(),
         origin: Default::default(),
+        approved_by: None,
     };
     t.app
         .backends()

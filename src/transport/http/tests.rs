@@ -5,7 +5,8 @@ use crate::act::Backends;
 use crate::pipeline::App;
 use crate::report::{Reporter, slack_client};
 use crate::store::{
-    AuditRecord, AuditWrite, InstanceLock, PendingOperation, Store, StoreBackend, StoreError,
+    Approval, ApprovalState, ApprovalStore, AuditRecord, AuditWrite, InstanceLock,
+    PendingOperation, Store, StoreBackend, StoreError,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,35 @@ struct Broken;
 
 fn broken() -> StoreError {
     StoreError::Unknown("connection to db.internal as bot:hunter2 refused".into())
+}
+
+#[async_trait::async_trait]
+impl ApprovalStore for Broken {
+    async fn put_approval(&self, _: &Approval) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn approval(&self, _: &str) -> Result<Option<Approval>, StoreError> {
+        Err(broken())
+    }
+    async fn waiting_approvals(&self) -> Result<Vec<Approval>, StoreError> {
+        Err(broken())
+    }
+    async fn decide_approval(
+        &self,
+        _: &str,
+        _: ApprovalState,
+        _: Option<&crate::domain::Principal>,
+        _: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        Err(broken())
+    }
+    async fn note_approval_messages(
+        &self,
+        _: &str,
+        _: &[crate::report::Posted],
+    ) -> Result<(), StoreError> {
+        Err(broken())
+    }
 }
 
 #[async_trait::async_trait]

@@ -1,0 +1,439 @@
+//! Approvals for guarded instances (`approvers` in the config). A start of
+//! one waits in the store for an approver, never the requester, to say yes;
+//! then it runs as the requester's own request, through the same path as any
+//! start, naming the approver. A denial or the timeout tells the requester
+//! and starts nothing. Deciding is one conditional write in the store, so two
+//! approvers pressing at once, on two replicas, start it once.
+
+use super::App;
+use super::request::{Grant, Input, Request};
+use super::verdict::Verdict;
+use crate::act::Side;
+use crate::config::{Guard, Instance};
+use crate::domain::{Command, EntryPoint, Lasting, Origin, Principal, Verb};
+use crate::report::{Reply, ReplyTo, StepEnd, approvals as say};
+use crate::settings::Secret;
+use crate::store::{Approval, ApprovalState, Asked, AuditDecision, AuditRecord, OutcomeKind};
+
+impl App {
+    /// Whether a start may go ahead: `None` when the instance is not guarded,
+    /// or the request carries a valid approver; otherwise what the person is
+    /// told (the request went to the approvers, or why it cannot).
+    pub(super) async fn gate(
+        &self,
+        req: &Request,
+        cmd: &Command,
+        inst: &Instance,
+    ) -> Option<Verdict> {
+        let guard = inst.guard.as_ref()?;
+        if let Some(by) = &req.grant.approved_by {
+            return (!guard.may_decide(by, &req.principal)).then(|| {
+                Verdict::declined_about(
+                    "not_approver",
+                    inst.alias.as_ref(),
+                    say::approver_refused(inst.alias.as_ref()),
+                )
+            });
+        }
+        // A dispatch is the end of an approved request, never the start of one.
+        if req.entry == EntryPoint::Dispatch {
+            return Some(Verdict::declined_about(
+                "not_approved",
+                inst.alias.as_ref(),
+                say::approver_refused(inst.alias.as_ref()),
+            ));
+        }
+        let Some(reason) = &cmd.reason else {
+            let text = say::reason_needed(inst.alias.as_ref(), &self.config.slack_command);
+            let mut v = Verdict::invalid("reason_required", text);
+            v.instance = Some(inst.alias.to_string());
+            return Some(v);
+        };
+        Some(self.ask(req, cmd, inst, guard, reason).await)
+    }
+
+    /// Stores the request, then posts it where the approvers look.
+    async fn ask(
+        &self,
+        req: &Request,
+        cmd: &Command,
+        inst: &Instance,
+        guard: &Guard,
+        reason: &str,
+    ) -> Verdict {
+        let now = self.now();
+        let approval = Approval {
+            id: req.id.clone(),
+            alias: inst.alias.to_string(),
+            state: ApprovalState::Waiting,
+            expires_at: now + guard.timeout.to_chrono(),
+            decided_by: None,
+            note: None,
+            messages: Vec::new(),
+            asked: Asked {
+                requester: req.principal.clone(),
+                lasting_minutes: cmd.lasting.map(Lasting::minutes),
+                reason: reason.to_owned(),
+                entry: req.entry,
+                team: req.team.as_ref().map(|t| t.to_string()),
+                tell: later(req),
+                origin: req.origin.clone(),
+                requested_at: now,
+            },
+        };
+        let db = self.store.db();
+        if let Err(e) = db.put_approval(&approval).await {
+            return Verdict::store_failed(inst, &e);
+        }
+        // The price needs the machine type: a read, never an action.
+        let hourly = match self.backends.get(inst.backend) {
+            Ok(b) => b.status(inst).await.ok().and_then(|s| self.hourly(&s)),
+            Err(_) => None,
+        };
+        let text = say::request_text(&approval, hourly.as_ref());
+        let token = req.grant.step_token.as_ref().map(Secret::expose);
+        let places = match &self.config.approvals_channel {
+            Some(channel) => vec![channel.clone()],
+            None => guard.people(),
+        };
+        let mut posted = Vec::with_capacity(places.len());
+        let mut failure = None;
+        for place in &places {
+            let blocks = say::request_blocks(&approval, &text);
+            match self.reporter.post_blocks(token, place, &text, blocks).await {
+                Ok(p) => posted.push(p),
+                Err(e) => {
+                    tracing::warn!(error = %e, place, "could not post an approval request");
+                    failure = Some(e.to_string());
+                }
+            }
+        }
+        if posted.is_empty() {
+            let why = failure.unwrap_or_else(|| "no approver to ask".into());
+            let _ = db
+                .decide_approval(&approval.id, ApprovalState::Expired, None, Some(&why))
+                .await;
+            return Verdict::about(
+                inst,
+                OutcomeKind::Failed(Side::Bot),
+                say::not_asked(inst.alias.as_ref(), &why),
+            );
+        }
+        if let Err(e) = db.note_approval_messages(&approval.id, &posted).await {
+            tracing::warn!(error = %e, "could not store where the approval request was posted; it will not be updated");
+        }
+        let waiting = say::waiting(inst, guard, &approval);
+        // A workflow step shows nothing until it completes: the person who
+        // ran it hears that it waits, where they will hear the rest.
+        if req.reply_to == ReplyTo::Nowhere {
+            self.tell_requester(&approval, waiting.clone()).await;
+        }
+        Verdict::about(inst, OutcomeKind::AwaitingApproval, waiting)
+    }
+
+    /// *Approve* or *Deny* (with its reason), pressed by `req.principal`.
+    pub(super) async fn decide_request(&self, req: &Request, cmd: &Command) -> Verdict {
+        let id = cmd.target.as_deref().unwrap_or_default();
+        let (mut approval, inst) = match self.decidable(&req.principal, id).await {
+            Ok(found) => found,
+            Err(v) => return v,
+        };
+        let (state, note) = match cmd.verb {
+            Verb::Approve => (ApprovalState::Approved, None),
+            _ => (ApprovalState::Denied, cmd.reason.as_deref()),
+        };
+        match self
+            .store
+            .db()
+            .decide_approval(id, state, Some(&req.principal), note)
+            .await
+        {
+            Ok(true) => {}
+            // Someone else decided (or it expired) between the read and now.
+            Ok(false) => return self.already_decided(id, inst).await,
+            Err(e) => return Verdict::store_failed(inst, &e),
+        }
+        approval.state = state;
+        approval.decided_by = Some(req.principal.clone());
+        approval.note = note.map(str::to_owned);
+        self.show_decision(&approval).await;
+        let token = req.grant.step_token.as_ref();
+        if state == ApprovalState::Denied {
+            self.tell_requester(&approval, say::denied_note(&approval))
+                .await;
+            let end = StepEnd {
+                ok: false,
+                state: String::new(),
+                message: say::denied_note(&approval),
+            };
+            self.complete_step(&approval, &end, token).await;
+            return Verdict::about(inst, OutcomeKind::Denied, say::you_denied(&approval));
+        }
+        self.tell_requester(&approval, say::approved_note(&approval))
+            .await;
+        let handled = Box::pin(self.handle(self.approved_start(&approval, req))).await;
+        // Work handed to GitHub: its workflow completes the step.
+        if !handled.handed_off {
+            self.complete_step(&approval, &handled.step_end(), token)
+                .await;
+        }
+        Verdict::about(
+            inst,
+            OutcomeKind::Approved,
+            say::you_approved(&approval, &handled.reply.text),
+        )
+    }
+
+    /// The start as its requester asked it, approved by whoever pressed.
+    fn approved_start(&self, a: &Approval, pressed: &Request) -> Request {
+        Request {
+            id: a.id.clone(),
+            team: a
+                .asked
+                .team
+                .as_deref()
+                .and_then(|t| crate::domain::TeamId::parse(t).ok()),
+            principal: a.asked.requester.clone(),
+            entry: a.asked.entry,
+            input: Input::Command(Command {
+                lasting: a
+                    .asked
+                    .lasting_minutes
+                    .and_then(|m| Lasting::from_minutes(m).ok()),
+                reason: Some(a.asked.reason.clone()),
+                ..Command::new(Verb::Start, Some(a.alias.clone()))
+            }),
+            reply_to: a.asked.tell.clone(),
+            grant: Grant {
+                approved_by: Some(pressed.principal.clone()),
+                step_token: pressed.grant.step_token.clone(),
+            },
+            origin: a.asked.origin.clone(),
+        }
+    }
+
+    /// The request `id` and its instance, when `who` may decide it now;
+    /// otherwise what they are told. A request that can no longer be decided
+    /// (its time is up, its instance left the config or needs no approval
+    /// now) expires here, with a sentence to its requester.
+    async fn decidable(&self, who: &Principal, id: &str) -> Result<(Approval, &Instance), Verdict> {
+        let approval = match self.store.db().approval(id).await {
+            Ok(Some(a)) => a,
+            Ok(None) => return Err(Verdict::invalid("unknown_approval", say::unknown_request())),
+            Err(e) => {
+                return Err(Verdict::info(
+                    format!(
+                        ":x: The bot could not read its store ({e}); nothing was decided. Try again in a moment."
+                    ),
+                    OutcomeKind::Failed(Side::Bot),
+                ));
+            }
+        };
+        let refuse = |reason, text| Verdict::declined_about(reason, &approval.alias, text);
+        if approval.state != ApprovalState::Waiting {
+            return Err(refuse("already_decided", say::already_decided(&approval)));
+        }
+        let inst = self.config.instance(&approval.alias);
+        let guard = inst.and_then(|i| i.guard.as_ref());
+        let (Some(inst), Some(guard)) = (inst, guard) else {
+            let why = match inst {
+                None => say::expired_because_gone(&approval.alias),
+                Some(_) => say::expired_because_unguarded(&approval.alias),
+            };
+            return Err(self.expired_now(&approval, why).await);
+        };
+        if self.now() >= approval.expires_at {
+            let why = say::expired_because_time(approval.expires_at - approval.asked.requested_at);
+            return Err(self.expired_now(&approval, why).await);
+        }
+        if who.same_as(&approval.asked.requester) {
+            return Err(refuse("own_request", say::own_request(inst.alias.as_ref())));
+        }
+        if !guard.approvers.contains(who) {
+            return Err(refuse(
+                "not_approver",
+                say::not_approver(inst.alias.as_ref(), guard),
+            ));
+        }
+        Ok((approval, inst))
+    }
+
+    /// A press on a request that just ran out: it expires now, and the
+    /// presser hears so.
+    async fn expired_now(&self, a: &Approval, why: String) -> Verdict {
+        self.expire(a, why).await;
+        let expired = Approval {
+            state: ApprovalState::Expired,
+            ..a.clone()
+        };
+        Verdict::declined_about("already_decided", &a.alias, say::already_decided(&expired))
+    }
+
+    /// For the deny dialog, opened only for someone who may decide: `req` is
+    /// the press (a `deny` with no reason yet). A refusal is recorded here,
+    /// like any other; the transport tells it.
+    pub(crate) async fn may_decide(&self, req: &Request) -> Result<Approval, String> {
+        let Input::Command(cmd) = &req.input else {
+            return Err(say::unknown_request());
+        };
+        let id = cmd.target.as_deref().unwrap_or_default();
+        match self.decidable(&req.principal, id).await {
+            Ok((a, _)) => Ok(a),
+            Err(v) => {
+                let row = self.audit_row(req, &cmd.to_string(), &v);
+                crate::record::before_report(&self.store, &row, false);
+                crate::record::after_report(&self.store, row, false, std::time::Duration::ZERO);
+                Err(v.reply.text)
+            }
+        }
+    }
+
+    async fn already_decided(&self, id: &str, inst: &Instance) -> Verdict {
+        let text = match self.store.db().approval(id).await {
+            Ok(Some(a)) => say::already_decided(&a),
+            _ => say::unknown_request(),
+        };
+        Verdict::declined_about("already_decided", inst.alias.as_ref(), text)
+    }
+
+    /// Expires a waiting request, once: its messages say so, the requester
+    /// is told why, a waiting workflow step ends, and the audit records it.
+    pub(super) async fn expire(&self, a: &Approval, why: String) -> bool {
+        let db = self.store.db();
+        if !matches!(
+            db.decide_approval(&a.id, ApprovalState::Expired, None, Some(&why))
+                .await,
+            Ok(true)
+        ) {
+            return false;
+        }
+        let a = Approval {
+            state: ApprovalState::Expired,
+            note: Some(why.clone()),
+            ..a.clone()
+        };
+        self.show_decision(&a).await;
+        let note = say::expired_note(&a, &why);
+        self.tell_requester(&a, note.clone()).await;
+        let end = StepEnd {
+            ok: false,
+            state: String::new(),
+            message: note,
+        };
+        self.complete_step(&a, &end, None).await;
+        self.store.record(AuditRecord {
+            at: self.now(),
+            request_id: a.id.clone(),
+            team: a.asked.team.clone(),
+            principal: a.asked.requester.to_string(),
+            entry_point: EntryPoint::Timer,
+            command: format!("expire start {}", a.alias),
+            instance: Some(a.alias.clone()),
+            decision: AuditDecision::Allowed,
+            reason: String::new(),
+            backend: None,
+            outcome: OutcomeKind::Expired.into(),
+            approved_by: None,
+        });
+        true
+    }
+
+    /// Expires every waiting request whose time is up or that can no longer
+    /// be decided; returns how many.
+    pub(super) async fn expire_due(&self) -> usize {
+        let waiting = match self.store.db().waiting_approvals().await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read approval requests; the next tick tries again");
+                return 0;
+            }
+        };
+        let now = self.now();
+        let mut expired = 0;
+        for a in waiting {
+            let inst = self.config.instance(&a.alias);
+            let why = match inst.map(|i| i.guard.is_some()) {
+                None => say::expired_because_gone(&a.alias),
+                Some(false) => say::expired_because_unguarded(&a.alias),
+                Some(true) if now >= a.expires_at => {
+                    say::expired_because_time(a.expires_at - a.asked.requested_at)
+                }
+                Some(true) => continue,
+            };
+            if self.expire(&a, why).await {
+                expired += 1;
+            }
+        }
+        expired
+    }
+
+    /// `pending`: requests waiting for this person, as requester or approver.
+    pub(super) async fn pending(&self, who: &Principal) -> Verdict {
+        let waiting = match self.store.db().waiting_approvals().await {
+            Ok(w) => w,
+            Err(e) => {
+                return Verdict::info(
+                    format!(":x: The bot could not read its store ({e}). Try again in a moment."),
+                    OutcomeKind::Failed(Side::Bot),
+                );
+            }
+        };
+        let now = self.now();
+        let lines: Vec<String> = waiting
+            .iter()
+            .filter(|a| a.expires_at > now)
+            .filter_map(|a| {
+                let guard = self.config.instance(&a.alias)?.guard.as_ref();
+                let mine = a.asked.requester.same_as(who);
+                let to_decide = guard.is_some_and(|g| g.approvers.contains(who));
+                (mine || to_decide).then(|| say::pending_line(a, who, guard))
+            })
+            .collect();
+        Verdict::info(say::pending(&lines), OutcomeKind::Listed(lines.len()))
+    }
+
+    /// Every approver's copy of the request shows who decided, without buttons.
+    async fn show_decision(&self, a: &Approval) {
+        let text = say::decided_text(a);
+        for posted in &a.messages {
+            if let Err(e) = self.reporter.rewrite(posted, &text).await {
+                tracing::warn!(error = %e, "could not update an approval request's message");
+            }
+        }
+    }
+
+    async fn tell_requester(&self, a: &Approval, text: String) {
+        if let Err(e) = self.reporter.post(&a.asked.tell, &Reply::text(text)).await {
+            tracing::warn!(error = %e, "could not tell the requester how their approval request ended");
+        }
+    }
+
+    /// Ends a Workflow Builder step that waited for the decision: with the
+    /// just-in-time token a press on the step's message brought (fresh for
+    /// 15 minutes), else the bot token.
+    async fn complete_step(&self, a: &Approval, end: &StepEnd, token: Option<&Secret>) {
+        let Origin::Step { execution_id } = &a.asked.origin else {
+            return;
+        };
+        if let Err(e) = self
+            .reporter
+            .complete_step(token.map(Secret::expose), execution_id, end)
+            .await
+        {
+            tracing::warn!(error = %e, "could not complete the workflow step that waited for approval");
+        }
+    }
+}
+
+/// Where the requester hears the decision, which may come an hour later: a
+/// `response_url` lives 30 minutes, so a slash command or button hears it in
+/// the person's direct messages; a thread stays a thread.
+fn later(req: &Request) -> ReplyTo {
+    match (&req.reply_to, &req.principal) {
+        (ReplyTo::Thread { .. } | ReplyTo::Direct(_) | ReplyTo::Channel(_), _) => {
+            req.reply_to.clone()
+        }
+        (_, Principal::User(u) | Principal::Guest(u)) => ReplyTo::Direct(u.to_string()),
+        _ => ReplyTo::Nowhere,
+    }
+}
