@@ -385,7 +385,7 @@ fn audit_export_writes_the_trail_since_a_date_as_jsonl_or_csv() {
 
     let out = export("csv", "2000-01-01");
     let csv = String::from_utf8(out.stdout).unwrap();
-    assert!(csv.starts_with("at,request_id,team,principal,entry_point,command,instance,decision,reason,backend,outcome\n"), "{csv}");
+    assert!(csv.starts_with("at,request_id,team,principal,entry_point,command,instance,decision,reason,backend,outcome,approved_by\n"), "{csv}");
     assert_eq!(csv.lines().count(), 3, "{csv}");
 
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))

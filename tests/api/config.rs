@@ -74,6 +74,8 @@ pub struct Slack {
     pub mode: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub announce_channel: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approvals_channel: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,6 +129,10 @@ pub struct Instance {
     pub remind_after_hours: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_at: Option<StopAt>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approvers: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_timeout_minutes: Option<u32>,
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -145,6 +151,8 @@ impl Instance {
             warn_minutes: None,
             remind_after_hours: None,
             stop_at: None,
+            approvers: None,
+            approval_timeout_minutes: None,
         }
     }
 }
@@ -176,6 +184,7 @@ impl TestConfig {
                 workflow_bots: strings(&["B0WORKFLOW1"]),
                 mode: None,
                 announce_channel: None,
+                approvals_channel: None,
             },
             backend: Backend {
                 default: "dry-run".into(),
@@ -214,6 +223,12 @@ impl TestConfig {
                 ),
             ],
         }
+    }
+
+    /// `foo`'s starts wait for `@platform` (ADMIN) or OPERATOR2 to approve.
+    pub fn guard_foo(&mut self) {
+        let guarded = self.instance.iter_mut().find(|i| i.alias == "foo").unwrap();
+        guarded.approvers = Some(vec!["@platform".into(), OPERATOR2.into()]);
     }
 
     pub fn toml(&self) -> String {

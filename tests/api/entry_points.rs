@@ -518,7 +518,8 @@ fn the_manifest_agrees_with_the_routes_and_the_example_config() {
         inputs["user_context"]["type"].as_str(),
         Some("slack#/types/user_context")
     );
-    assert_eq!(inputs.as_hash().unwrap().len(), 3);
+    assert_eq!(inputs["reason"]["type"].as_str(), Some("string"));
+    assert_eq!(inputs.as_hash().unwrap().len(), 4);
     let outputs = &f["output_parameters"]["properties"];
     assert!(outputs["state"].as_hash().is_some() && outputs["message"].as_hash().is_some());
 

@@ -11,7 +11,7 @@ use workbench_bot::act::DispatchPayload;
 use workbench_bot::domain::Origin;
 use workbench_bot::settings::{Secret, Settings, Timing};
 
-fn github_settings(github: &Fake, app: bool) -> Settings {
+pub fn github_settings(github: &Fake, app: bool) -> Settings {
     let mut s = Settings {
         github_api_url: Some(github.url.clone()),
         timing: Timing {
@@ -187,14 +187,26 @@ async fn a_github_that_hangs_is_told_as_slow_and_not_retried() {
 
 const BIN: &str = env!("CARGO_BIN_EXE_workbench-bot");
 
-struct Job {
-    google: FakeGoogle,
-    slack: Fake,
+pub struct Job {
+    pub google: FakeGoogle,
+    pub slack: Fake,
     dir: tempfile::TempDir,
     config: std::path::PathBuf,
 }
 
 async fn job(foo_state: &str) -> Job {
+    job_for(&github_config(), foo_state).await
+}
+
+/// The ops repository's config as `config`, with a GitHub backend.
+pub fn with_approvers() -> TestConfig {
+    let mut c = github_config();
+    c.guard_foo();
+    c
+}
+
+/// A job whose repository holds `config`, with `foo` in `foo_state`.
+pub async fn job_for(repo_config: &TestConfig, foo_state: &str) -> Job {
     let google = FakeGoogle::start(&[(FOO_PATH, foo_state)]).await;
     let slack = fake_slack().await;
     let dir = tempfile::tempdir().unwrap();
@@ -202,7 +214,7 @@ async fn job(foo_state: &str) -> Job {
     // writable; the job keeps no store of its own.
     let store = "sqlite:///proc/no-such-dir/workbench-bot.db".to_owned();
     let config = dir.path().join("workbench-bot.toml");
-    let mut typed = github_config();
+    let mut typed = repo_config.clone();
     typed.store.url = store;
     typed.write(&config);
     Job {
@@ -213,13 +225,13 @@ async fn job(foo_state: &str) -> Job {
     }
 }
 
-fn event(payload: Value) -> Value {
+pub fn event(payload: Value) -> Value {
     json!({"action": "control_vertex_ai_workbench_notebook", "branch": "main", "client_payload": payload,
            "repository": {"full_name": "example-org/notebook-ops"}, "sender": {"login": "workbench-bot[bot]"}})
 }
 
 /// A payload as the bot sends it for a mention in a thread, signed with `secret`.
-fn signed_with(notebook: &str, command: &str, requested_by: &str, secret: &str) -> Value {
+pub fn signed_with(notebook: &str, command: &str, requested_by: &str, secret: &str) -> Value {
     let thread = Origin::Thread {
         channel: "C0CHANNEL".into(),
         thread_ts: "1700000000.000100".into(),
@@ -241,12 +253,12 @@ fn payload(notebook: &str, command: &str, requested_by: &str) -> Value {
 }
 
 impl Job {
-    async fn run(&self, event: &Value) -> (std::process::Output, String) {
+    pub async fn run(&self, event: &Value) -> (std::process::Output, String) {
         self.run_with(event, &[]).await
     }
 
     /// Runs the job and insists it succeeded, showing its stderr if not.
-    async fn run_ok(&self, event: &Value) {
+    pub async fn run_ok(&self, event: &Value) {
         let (out, _) = self.run(event).await;
         assert!(
             out.status.success(),

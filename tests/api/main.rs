@@ -5,6 +5,7 @@ mod fakes;
 mod helpers;
 mod pg;
 
+mod approvals;
 mod bad_input;
 mod cli;
 mod entry_points;

@@ -575,6 +575,7 @@ async fn audit_rows_past_the_retention_period_are_deleted() {
         reason: String::new(),
         backend: Some("dry-run".into()),
         outcome: OutcomeKind::Done("ACTIVE".into()).into(),
+        approved_by: None,
     };
     {
         let store = Store::open(&url).await.unwrap();

@@ -56,6 +56,7 @@ fn row(request_id: &str, instance: &str, command: &str, at: &str) -> AuditRecord
         reason: String::new(),
         backend: Some("notebooks".into()),
         outcome: OutcomeKind::Done("ACTIVE".into()).into(),
+        approved_by: None,
     }
 }
 

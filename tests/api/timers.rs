@@ -17,7 +17,7 @@ use workbench_bot::settings::{Secret, Settings, Timing};
 
 const MINUTE: chrono::Duration = chrono::Duration::minutes(1);
 
-fn prices() -> Cost {
+pub fn prices() -> Cost {
     Cost {
         currency: "USD".into(),
         machine_types: BTreeMap::from([
