@@ -51,6 +51,16 @@ pub enum Outcome {
     HandedOff { detail: String },
 }
 
+impl Outcome {
+    /// The state it left the instance in, when it says (for the session's cost).
+    pub fn status(&self) -> Option<&InstanceStatus> {
+        match self {
+            Outcome::Done(s) | Outcome::AlreadyThere(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 /// Which side a failure is on: the reply names it, and the audit records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Side {

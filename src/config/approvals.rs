@@ -23,6 +23,16 @@ impl Guard {
         self.approvers.contains(who) && !who.same_as(requester)
     }
 
+    /// Whether anyone but `requester` may approve their request.
+    pub fn someone_else(&self, requester: &Principal) -> bool {
+        self.approvers.anyone
+            || self
+                .approvers
+                .principals
+                .iter()
+                .any(|p| matches!(p, Principal::User(_)) && !p.same_as(requester))
+    }
+
     /// The people to ask directly when there is no approvals channel.
     pub fn people(&self) -> Vec<String> {
         let mut ids: Vec<String> = self

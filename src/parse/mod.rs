@@ -106,6 +106,12 @@ pub fn normalise(text: &str) -> String {
     joined.trim_end().to_owned()
 }
 
+/// Text a form sent as typed (a dialog's or a workflow step's field, which
+/// Slack does not escape): one line, single spaces, nothing decoded.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// `3h`, `90m`, `1h30m` or `1h 30m`.
 fn lasting(words: &[&str]) -> Result<Lasting, ParseError> {
     Lasting::parse(&words.join(" ")).map_err(|e| ParseError::BadLength(e.to_string()))

@@ -161,7 +161,7 @@ impl App {
         };
         let handed_off = matches!(result, Ok(Outcome::HandedOff { .. }));
         let went_out = result.is_ok();
-        let stop_status = super::timers::status_of(&result).cloned();
+        let stop_status = result.as_ref().ok().and_then(Outcome::status).cloned();
         let mut v = self.ended(req, verb, inst, result, started.elapsed());
         if verb == Verb::Start && opens_session && !went_out {
             // The operation this request started failed: its session goes.
@@ -328,7 +328,7 @@ impl App {
             origin: Origin::default(),
         };
         let went_out = result.is_ok();
-        let stop_status = super::timers::status_of(&result).cloned();
+        let stop_status = result.as_ref().ok().and_then(Outcome::status).cloned();
         let mut v = self.ended(&req, verb, inst, result, took);
         // The session follows the operation's end here too: a stop closes it
         // (with its cost), a start that failed leaves nothing running.

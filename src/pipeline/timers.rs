@@ -10,7 +10,7 @@
 
 use super::App;
 use super::request::{Input, Request};
-use crate::act::{BackendError, InstanceStatus, Outcome};
+use crate::act::{BackendError, InstanceStatus};
 use crate::config::Instance;
 use crate::cost::Hourly;
 use crate::domain::{Command, EntryPoint, Origin, Principal, TimerReason, Verb};
@@ -190,9 +190,14 @@ impl App {
     /// Looks for due timer work and does it. Run every `scheduler.tick_seconds`
     /// by each process, and by Cloud Scheduler through `POST /tasks/tick`.
     pub async fn tick(&self) -> Result<TickReport, crate::store::StoreError> {
+        // First, apart: a slow stop or unreadable sessions must not hold up expiries.
+        let expired = self.expire_due().await;
+        let mut report = TickReport {
+            expired,
+            ..Default::default()
+        };
         let now = self.now();
         let sessions = self.store.db().sessions().await?;
-        let mut report = TickReport::default();
         // Due work runs side by side: one slow stop (a GPU instance takes
         // minutes) must not hold up the others, or Cloud Scheduler's deadline.
         let mut work: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Done> + Send + '_>>> =
@@ -255,7 +260,6 @@ impl App {
             }
         }
         report.reminded = self.remind(&sessions, now).await;
-        report.expired = self.expire_due().await;
         let late = chrono::Duration::from_std(self.config.scheduler.tick * 2).unwrap_or_default();
         report.overdue = self
             .store
@@ -435,14 +439,6 @@ pub(super) fn timer_stop_note(
 ) -> Option<String> {
     match who {
         Principal::Timer(reason) => Some(say::stopped_because(inst, *reason, session)),
-        _ => None,
-    }
-}
-
-/// The status a backend's result carries, for the session's cost.
-pub(super) fn status_of(result: &Result<Outcome, BackendError>) -> Option<&InstanceStatus> {
-    match result {
-        Ok(Outcome::Done(s) | Outcome::AlreadyThere(s)) => Some(s),
         _ => None,
     }
 }

@@ -216,6 +216,22 @@ pub fn approver_refused(alias: &str) -> String {
     )
 }
 
+pub fn needs_a_person(alias: &str) -> String {
+    format!(
+        ":no_entry_sign: `{alias}` starts only with a person's request that an approver can check: use `/notebook start {alias} because …`, or the workflow step *Control a notebook* (it knows who runs it)."
+    )
+}
+
+pub fn no_other_approver(alias: &str) -> String {
+    format!(
+        ":no_entry_sign: `{alias}` needs an approver other than you, and its config names nobody else; ask the platform team."
+    )
+}
+
+pub fn store_unreadable() -> String {
+    ":x: The bot could not read its store, so nothing was decided. This is on the bot's side: try again in a moment, or tell the platform team.".to_owned()
+}
+
 pub fn not_asked(alias: &str, e: &str) -> String {
     format!(
         ":x: I could not post the approval request for `{alias}` in Slack ({e}), so nobody was asked and nothing started. Try again; if it keeps failing, tell the platform team."

@@ -318,15 +318,24 @@ pub fn announcement(who: &Principal, command: &str, result: &str) -> String {
     format!("{who} asked to `{}`: {result}", escape(command))
 }
 
-/// Who did something, as a message names them.
 pub fn dialog_needs_reason(alias: &str) -> String {
     format!("`{alias}` waits for an approver's yes before it starts: say why.")
+}
+
+pub fn reason_too_long() -> String {
+    format!("Keep it to {} characters.", crate::parse::MAX_REASON)
+}
+
+pub fn deny_dialog_failed() -> String {
+    "Slack did not open the dialog for the reason (it allows 3 seconds); press *Deny* again."
+        .to_owned()
 }
 
 pub fn deny_needs_reason() -> String {
     "Say why: the requester is told.".to_owned()
 }
 
+/// Who did something, as a message names them.
 pub fn named(who: &Principal) -> String {
     match who {
         Principal::User(u) | Principal::Guest(u) => format!("<@{u}>"),

@@ -77,13 +77,16 @@ pub trait ApprovalStore: Send + Sync {
     /// Every request still waiting, oldest first.
     async fn waiting_approvals(&self) -> Result<Vec<Approval>, StoreError>;
     /// Moves a waiting request to `state`; false when it was no longer waiting
-    /// (someone else decided, or it expired). Only the first caller wins.
+    /// (someone else decided, or it expired). Only the first caller wins. An
+    /// approval or denial also needs the request unexpired at the moment of
+    /// writing; an expiry does not.
     async fn decide_approval(
         &self,
         id: &str,
         state: ApprovalState,
         by: Option<&Principal>,
         note: Option<&str>,
+        now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
     async fn note_approval_messages(&self, id: &str, messages: &[Posted])
     -> Result<(), StoreError>;
@@ -164,14 +167,21 @@ macro_rules! approval_store {
             }
 
             async fn waiting_approvals(&self) -> Result<Vec<Approval>, StoreError> {
-                sqlx::query_as::<_, Row>(
+                let rows = sqlx::query_as::<_, Row>(
                     &format!("SELECT {COLUMNS} FROM approvals WHERE state = 'waiting' ORDER BY expires_at"),
                 )
                 .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .map(|r| columns(r).approval())
-                .collect()
+                .await?;
+                // One unreadable row must not hold up every other request.
+                Ok(rows
+                    .into_iter()
+                    .filter_map(|r| {
+                        columns(r)
+                            .approval()
+                            .map_err(|e| tracing::error!(error = %e, "unreadable approval request left in the store"))
+                            .ok()
+                    })
+                    .collect())
             }
 
             async fn decide_approval(
@@ -180,14 +190,20 @@ macro_rules! approval_store {
                 state: ApprovalState,
                 by: Option<&Principal>,
                 note: Option<&str>,
+                now: DateTime<Utc>,
             ) -> Result<bool, StoreError> {
+                let not_after = match state {
+                    ApprovalState::Expired => i64::MIN,
+                    _ => now.timestamp_millis(),
+                };
                 let done = sqlx::query(
-                    "UPDATE approvals SET state = $1, decided_by = $2, note = $3 WHERE id = $4 AND state = 'waiting'",
+                    "UPDATE approvals SET state = $1, decided_by = $2, note = $3 WHERE id = $4 AND state = 'waiting' AND expires_at > $5",
                 )
                 .bind(state.as_str())
                 .bind(by.map(|p| p.to_string()))
                 .bind(note)
                 .bind(id)
+                .bind(not_after)
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)

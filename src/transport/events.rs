@@ -250,7 +250,7 @@ fn function_call(
         };
         // Optional: a guarded instance's approvers read it (and need it).
         let reason = input("reason")
-            .map(|r| crate::parse::normalise(&r))
+            .map(|r| crate::parse::one_line(&r))
             .filter(|r| !r.is_empty());
         if reason
             .as_ref()

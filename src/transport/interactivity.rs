@@ -91,7 +91,7 @@ fn typed(state: &ViewState, block: &str, action: &str) -> Option<String> {
         .get(action)?
         .get("value")?
         .as_str()
-        .map(crate::parse::normalise)
+        .map(crate::parse::one_line)
         .filter(|v| !v.is_empty())
 }
 
@@ -284,6 +284,10 @@ fn deny_dialog(
                 };
                 if let Err(e) = opened {
                     tracing::warn!(error = %e, "could not open the deny dialog");
+                    let again = Reply::text(messages::deny_dialog_failed());
+                    if let Err(e) = app.reporter.post(&reply_to, &again).await {
+                        tracing::warn!(error = %e, "could not say the deny dialog did not open");
+                    }
                 }
             }
             Err(why) => {
@@ -312,6 +316,9 @@ fn deny_submission(spawner: &Spawner, view: &ViewInfo, actor: Actor) -> Answer {
     else {
         return Answer::DialogErrors(vec![(approvals::DENY_BLOCK, messages::deny_needs_reason())]);
     };
+    if reason.chars().count() > crate::parse::MAX_REASON {
+        return Answer::DialogErrors(vec![(approvals::DENY_BLOCK, messages::reason_too_long())]);
+    }
     let reply_to = ReplyTo::Direct(actor.user.to_string());
     let command = Command {
         reason: Some(reason),

@@ -636,3 +636,50 @@ async fn handle_dispatch_checks_the_approver_of_a_guarded_start() {
     job.run_ok(&approved(Some(ADMIN))).await;
     assert_eq!(job.google.posts("start").len(), 1);
 }
+
+/// A start nobody else could approve is refused at once, and so is one from a
+/// workflow's message, which names no person an approver could check.
+#[tokio::test]
+async fn starts_nobody_else_could_approve_are_refused_at_once() {
+    let mut config = guarded("");
+    config.instance[0].approvers = Some(vec![OPERATOR.into()]);
+    let Env { t, google, .. } = spawn(config).await;
+    t.command(OPERATOR, &format!("start foo because {WHY}"))
+        .await;
+    let alone = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(
+        alone.contains("needs an approver other than you"),
+        "{alone}"
+    );
+
+    t.event(
+        &crate::entry_points::workflow_message(
+            "Ev0WF1",
+            "B0WORKFLOW1",
+            "A0WORKFLOW1",
+            &format!("<@U0OURBOT> start foo because {WHY}"),
+        ),
+        None,
+    )
+    .await;
+    let said = wait_until(Duration::from_secs(5), || {
+        t.slack
+            .calls_to("/api/chat.postMessage")
+            .into_iter()
+            .map(|c| c.text())
+            .find(|m| m.contains("starts only with a person's request"))
+    })
+    .await;
+    assert!(said.is_some(), "{:#?}", t.slack.calls());
+    let rows = t.wait_audit(2).await;
+    let reasons: Vec<&str> = rows.iter().map(|r| r.reason.as_str()).collect();
+    assert_eq!(reasons, ["no_other_approver", "needs_a_person"]);
+    assert!(google.fake.calls().is_empty(), "nothing read or sent");
+    assert!(
+        !t.slack
+            .calls_to("/api/chat.postMessage")
+            .iter()
+            .any(|c| c.json()["channel"] == APPROVALS),
+        "nobody was asked"
+    );
+}

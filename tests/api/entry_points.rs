@@ -84,7 +84,7 @@ pub fn function_executed(event_id: &str, user: &str, notebook: &str, command: &s
     })
 }
 
-fn workflow_message(event_id: &str, bot_id: &str, app_id: &str, text: &str) -> Value {
+pub fn workflow_message(event_id: &str, bot_id: &str, app_id: &str, text: &str) -> Value {
     json!({
         "token": "unused",
         "team_id": TEAM,

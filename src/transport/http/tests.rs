@@ -36,6 +36,7 @@ impl ApprovalStore for Broken {
         _: ApprovalState,
         _: Option<&crate::domain::Principal>,
         _: Option<&str>,
+        _: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool, StoreError> {
         Err(broken())
     }

@@ -5,132 +5,19 @@
 //! and starts nothing. Deciding is one conditional write in the store, so two
 //! approvers pressing at once, on two replicas, start it once.
 
+mod ask;
+
 use super::App;
 use super::request::{Grant, Input, Request};
 use super::verdict::Verdict;
 use crate::act::Side;
-use crate::config::{Guard, Instance};
+use crate::config::Instance;
 use crate::domain::{Command, EntryPoint, Lasting, Origin, Principal, Verb};
-use crate::report::{Reply, ReplyTo, StepEnd, approvals as say};
+use crate::report::{Reply, StepEnd, approvals as say};
 use crate::settings::Secret;
-use crate::store::{Approval, ApprovalState, Asked, AuditDecision, AuditRecord, OutcomeKind};
+use crate::store::{Approval, ApprovalState, AuditDecision, AuditRecord, OutcomeKind};
 
 impl App {
-    /// Whether a start may go ahead: `None` when the instance is not guarded,
-    /// or the request carries a valid approver; otherwise what the person is
-    /// told (the request went to the approvers, or why it cannot).
-    pub(super) async fn gate(
-        &self,
-        req: &Request,
-        cmd: &Command,
-        inst: &Instance,
-    ) -> Option<Verdict> {
-        let guard = inst.guard.as_ref()?;
-        if let Some(by) = &req.grant.approved_by {
-            return (!guard.may_decide(by, &req.principal)).then(|| {
-                Verdict::declined_about(
-                    "not_approver",
-                    inst.alias.as_ref(),
-                    say::approver_refused(inst.alias.as_ref()),
-                )
-            });
-        }
-        // A dispatch is the end of an approved request, never the start of one.
-        if req.entry == EntryPoint::Dispatch {
-            return Some(Verdict::declined_about(
-                "not_approved",
-                inst.alias.as_ref(),
-                say::approver_refused(inst.alias.as_ref()),
-            ));
-        }
-        let Some(reason) = &cmd.reason else {
-            let text = say::reason_needed(inst.alias.as_ref(), &self.config.slack_command);
-            let mut v = Verdict::invalid("reason_required", text);
-            v.instance = Some(inst.alias.to_string());
-            return Some(v);
-        };
-        Some(self.ask(req, cmd, inst, guard, reason).await)
-    }
-
-    /// Stores the request, then posts it where the approvers look.
-    async fn ask(
-        &self,
-        req: &Request,
-        cmd: &Command,
-        inst: &Instance,
-        guard: &Guard,
-        reason: &str,
-    ) -> Verdict {
-        let now = self.now();
-        let approval = Approval {
-            id: req.id.clone(),
-            alias: inst.alias.to_string(),
-            state: ApprovalState::Waiting,
-            expires_at: now + guard.timeout.to_chrono(),
-            decided_by: None,
-            note: None,
-            messages: Vec::new(),
-            asked: Asked {
-                requester: req.principal.clone(),
-                lasting_minutes: cmd.lasting.map(Lasting::minutes),
-                reason: reason.to_owned(),
-                entry: req.entry,
-                team: req.team.as_ref().map(|t| t.to_string()),
-                tell: later(req),
-                origin: req.origin.clone(),
-                requested_at: now,
-            },
-        };
-        let db = self.store.db();
-        if let Err(e) = db.put_approval(&approval).await {
-            return Verdict::store_failed(inst, &e);
-        }
-        // The price needs the machine type: a read, never an action.
-        let hourly = match self.backends.get(inst.backend) {
-            Ok(b) => b.status(inst).await.ok().and_then(|s| self.hourly(&s)),
-            Err(_) => None,
-        };
-        let text = say::request_text(&approval, hourly.as_ref());
-        let token = req.grant.step_token.as_ref().map(Secret::expose);
-        let places = match &self.config.approvals_channel {
-            Some(channel) => vec![channel.clone()],
-            None => guard.people(),
-        };
-        let mut posted = Vec::with_capacity(places.len());
-        let mut failure = None;
-        for place in &places {
-            let blocks = say::request_blocks(&approval, &text);
-            match self.reporter.post_blocks(token, place, &text, blocks).await {
-                Ok(p) => posted.push(p),
-                Err(e) => {
-                    tracing::warn!(error = %e, place, "could not post an approval request");
-                    failure = Some(e.to_string());
-                }
-            }
-        }
-        if posted.is_empty() {
-            let why = failure.unwrap_or_else(|| "no approver to ask".into());
-            let _ = db
-                .decide_approval(&approval.id, ApprovalState::Expired, None, Some(&why))
-                .await;
-            return Verdict::about(
-                inst,
-                OutcomeKind::Failed(Side::Bot),
-                say::not_asked(inst.alias.as_ref(), &why),
-            );
-        }
-        if let Err(e) = db.note_approval_messages(&approval.id, &posted).await {
-            tracing::warn!(error = %e, "could not store where the approval request was posted; it will not be updated");
-        }
-        let waiting = say::waiting(inst, guard, &approval);
-        // A workflow step shows nothing until it completes: the person who
-        // ran it hears that it waits, where they will hear the rest.
-        if req.reply_to == ReplyTo::Nowhere {
-            self.tell_requester(&approval, waiting.clone()).await;
-        }
-        Verdict::about(inst, OutcomeKind::AwaitingApproval, waiting)
-    }
-
     /// *Approve* or *Deny* (with its reason), pressed by `req.principal`.
     pub(super) async fn decide_request(&self, req: &Request, cmd: &Command) -> Verdict {
         let id = cmd.target.as_deref().unwrap_or_default();
@@ -145,7 +32,7 @@ impl App {
         match self
             .store
             .db()
-            .decide_approval(id, state, Some(&req.principal), note)
+            .decide_approval(id, state, Some(&req.principal), note, self.now())
             .await
         {
             Ok(true) => {}
@@ -221,10 +108,9 @@ impl App {
             Ok(Some(a)) => a,
             Ok(None) => return Err(Verdict::invalid("unknown_approval", say::unknown_request())),
             Err(e) => {
+                tracing::warn!(error = %e, "could not read an approval request");
                 return Err(Verdict::info(
-                    format!(
-                        ":x: The bot could not read its store ({e}); nothing was decided. Try again in a moment."
-                    ),
+                    say::store_unreadable(),
                     OutcomeKind::Failed(Side::Bot),
                 ));
             }
@@ -301,7 +187,7 @@ impl App {
     pub(super) async fn expire(&self, a: &Approval, why: String) -> bool {
         let db = self.store.db();
         if !matches!(
-            db.decide_approval(&a.id, ApprovalState::Expired, None, Some(&why))
+            db.decide_approval(&a.id, ApprovalState::Expired, None, Some(&why), self.now())
                 .await,
             Ok(true)
         ) {
@@ -372,10 +258,8 @@ impl App {
         let waiting = match self.store.db().waiting_approvals().await {
             Ok(w) => w,
             Err(e) => {
-                return Verdict::info(
-                    format!(":x: The bot could not read its store ({e}). Try again in a moment."),
-                    OutcomeKind::Failed(Side::Bot),
-                );
+                tracing::warn!(error = %e, "could not read approval requests");
+                return Verdict::info(say::store_unreadable(), OutcomeKind::Failed(Side::Bot));
             }
         };
         let now = self.now();
@@ -383,7 +267,12 @@ impl App {
             .iter()
             .filter(|a| a.expires_at > now)
             .filter_map(|a| {
-                let guard = self.config.instance(&a.alias)?.guard.as_ref();
+                let inst = self.config.instance(&a.alias)?;
+                // What someone may not see does not exist for them.
+                if !self.policy.may_view(who, inst) {
+                    return None;
+                }
+                let guard = inst.guard.as_ref();
                 let mine = a.asked.requester.same_as(who);
                 let to_decide = guard.is_some_and(|g| g.approvers.contains(who));
                 (mine || to_decide).then(|| say::pending_line(a, who, guard))
@@ -422,18 +311,5 @@ impl App {
         {
             tracing::warn!(error = %e, "could not complete the workflow step that waited for approval");
         }
-    }
-}
-
-/// Where the requester hears the decision, which may come an hour later: a
-/// `response_url` lives 30 minutes, so a slash command or button hears it in
-/// the person's direct messages; a thread stays a thread.
-fn later(req: &Request) -> ReplyTo {
-    match (&req.reply_to, &req.principal) {
-        (ReplyTo::Thread { .. } | ReplyTo::Direct(_) | ReplyTo::Channel(_), _) => {
-            req.reply_to.clone()
-        }
-        (_, Principal::User(u) | Principal::Guest(u)) => ReplyTo::Direct(u.to_string()),
-        _ => ReplyTo::Nowhere,
     }
 }
