@@ -6,14 +6,14 @@
 
 use crate::entry_points::{block_actions, function_executed, interact, view_submission};
 use crate::fakes::github::fake_github;
-use crate::fakes::google::{FakeGoogle, TOKEN};
+use crate::fakes::google::FakeGoogle;
 use crate::helpers::*;
 use crate::pg::fresh_database;
 use crate::timers::prices;
 use serde_json::{Value, json};
 use std::time::Duration;
 use workbench_bot::clock::Clock;
-use workbench_bot::settings::{Secret, Settings, Timing};
+use workbench_bot::settings::Settings;
 
 const APPROVALS: &str = "C0APPROVALS";
 const WHY: &str = "fine-tuning run";
@@ -29,18 +29,7 @@ fn guarded(store_url: &str) -> TestConfig {
 }
 
 fn google_settings(google: &FakeGoogle, clock: &Clock) -> Settings {
-    Settings {
-        notebooks_api_url: google.fake.url.clone(),
-        google_oauth_access_token: Some(Secret::new(TOKEN)),
-        timing: Timing {
-            first_retry: Duration::from_millis(5),
-            first_poll: Duration::from_millis(5),
-            max_poll: Duration::from_millis(20),
-            ..Timing::default()
-        },
-        clock: clock.clone(),
-        ..Default::default()
-    }
+    crate::timers::settings(clock, Some(google))
 }
 
 struct Env {
@@ -110,6 +99,23 @@ async fn dm_containing(t: &TestApp, user: &str, needle: &str) -> String {
     })
     .await
     .unwrap_or_else(|| panic!("no DM to {user} saying {needle:?}: {:#?}", dms(t, user)))
+}
+
+/// A press on a request already decided (or expired): `who` hears `needle`
+/// on response_url `n`, and nothing starts.
+async fn late_press(env: &Env, who: &str, id: &str, n: u32, needle: &str) {
+    let t = &env.t;
+    interact(t, &press(who, "approval_approve", id, &t.response_url(n))).await;
+    let late = t.slack.wait_for(&format!("/response/{n}"), 1).await[0].text();
+    assert!(late.contains(needle), "{late}");
+    assert!(env.google.posts("start").is_empty());
+}
+
+/// `guarded`, with requests that expire after `minutes`.
+fn guarded_for(minutes: u32) -> TestConfig {
+    let mut config = guarded("");
+    config.instance[0].approval_timeout_minutes = Some(minutes);
+    config
 }
 
 /// The approval request's message, as last updated.
@@ -236,20 +242,21 @@ async fn two_approvers_pressing_at_once_start_it_once_as_the_requesters_request(
 
 #[tokio::test]
 async fn a_denial_with_a_reason_tells_the_requester_and_starts_nothing() {
-    let Env { t, google, .. } = spawn(guarded("")).await;
+    let env = spawn(guarded("")).await;
+    let t = &env.t;
     t.command(OPERATOR, &format!("start foo for 3h because {WHY}"))
         .await;
-    let (_, id) = request_in_channel(&t).await;
+    let (_, id) = request_in_channel(t).await;
 
     // Deny opens a dialog for the reason, only for an approver.
     interact(
-        &t,
+        t,
         &press(OPERATOR, "approval_deny", &id, &t.response_url(2)),
     )
     .await;
     let own = t.slack.wait_for("/response/2", 1).await[0].text();
     assert!(own.contains("another approver"), "{own}");
-    interact(&t, &press(ADMIN, "approval_deny", &id, &t.response_url(3))).await;
+    interact(t, &press(ADMIN, "approval_deny", &id, &t.response_url(3))).await;
     let opened = t.slack.wait_for("/api/views.open", 1).await;
     assert_eq!(opened.len(), 1, "one dialog, for the approver");
     let view = &opened[0].json()["view"];
@@ -269,17 +276,17 @@ async fn a_denial_with_a_reason_tells_the_requester_and_starts_nothing() {
         })
     };
     // An empty reason keeps the dialog open and says why.
-    let blank = interact(&t, &submit("  ")).await;
+    let blank = interact(t, &submit("  ")).await;
     let errors: Value = blank.json().await.unwrap();
     assert_eq!(errors["response_action"], "errors");
     assert!(errors["errors"]["reason"].is_string(), "{errors}");
 
-    interact(&t, &submit("use the shared A100 <@U09ZZZZZZZZ>")).await;
-    let told = dm_containing(&t, OPERATOR, "denied your start of `foo`").await;
+    interact(t, &submit("use the shared A100 <@U09ZZZZZZZZ>")).await;
+    let told = dm_containing(t, OPERATOR, "denied your start of `foo`").await;
     assert!(told.contains("use the shared A100"), "{told}");
     assert!(told.contains("Nothing was started"), "{told}");
-    dm_containing(&t, ADMIN, "You denied").await;
-    let updated = request_updates(&t);
+    dm_containing(t, ADMIN, "You denied").await;
+    let updated = request_updates(t);
     assert!(
         updated
             .iter()
@@ -288,14 +295,7 @@ async fn a_denial_with_a_reason_tells_the_requester_and_starts_nothing() {
     );
 
     // Decided: a late Approve starts nothing.
-    interact(
-        &t,
-        &press(OPERATOR2, "approval_approve", &id, &t.response_url(4)),
-    )
-    .await;
-    let late = t.slack.wait_for("/response/4", 1).await[0].text();
-    assert!(late.contains("already denied"), "{late}");
-    assert!(google.posts("start").is_empty());
+    late_press(&env, OPERATOR2, &id, 4, "already denied").await;
     let rows = t.wait_audit(4).await;
     assert!(
         rows.iter()
@@ -305,30 +305,22 @@ async fn a_denial_with_a_reason_tells_the_requester_and_starts_nothing() {
 
 #[tokio::test]
 async fn an_unanswered_request_expires_and_tells_the_requester() {
-    let mut config = guarded("");
-    config.instance[0].approval_timeout_minutes = Some(30);
-    let Env { t, google, clock } = spawn(config).await;
+    let env = spawn(guarded_for(30)).await;
+    let (t, clock) = (&env.t, &env.clock);
     t.command(OPERATOR, &format!("start foo because {WHY}"))
         .await;
-    let (_, id) = request_in_channel(&t).await;
+    let (_, id) = request_in_channel(t).await;
 
     clock.advance(chrono::Duration::minutes(20));
     assert_eq!(t.app.tick().await.unwrap().expired, 0, "still in time");
     clock.advance(chrono::Duration::minutes(11));
     assert_eq!(t.app.tick().await.unwrap().expired, 1);
     assert_eq!(t.app.tick().await.unwrap().expired, 0, "once");
-    let told = dm_containing(&t, OPERATOR, "expired").await;
+    let told = dm_containing(t, OPERATOR, "expired").await;
     assert!(told.contains("nobody answered within 30 min"), "{told}");
-    assert!(request_updates(&t).iter().any(|u| u.contains("*Expired*")));
+    assert!(request_updates(t).iter().any(|u| u.contains("*Expired*")));
 
-    interact(
-        &t,
-        &press(ADMIN, "approval_approve", &id, &t.response_url(2)),
-    )
-    .await;
-    let late = t.slack.wait_for("/response/2", 1).await[0].text();
-    assert!(late.contains("has expired"), "{late}");
-    assert!(google.posts("start").is_empty());
+    late_press(&env, ADMIN, &id, 2, "has expired").await;
     let rows = t.wait_audit(3).await;
     assert!(
         rows.iter()
@@ -460,9 +452,7 @@ async fn the_workflow_step_on_a_guarded_instance_completes_only_after_the_decisi
 
 #[tokio::test]
 async fn a_denied_or_expired_step_fails_with_the_reason() {
-    let mut config = guarded("");
-    config.instance[0].approval_timeout_minutes = Some(30);
-    let Env { t, google, clock } = spawn(config).await;
+    let Env { t, google, clock } = spawn(guarded_for(30)).await;
     let mut ev = function_executed("Ev0FN3", OPERATOR, "foo", "start");
     ev["event"]["inputs"]["reason"] = json!(WHY);
     t.event(&ev, None).await;

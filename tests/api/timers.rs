@@ -33,7 +33,7 @@ pub fn prices() -> Cost {
 
 /// Settings on `clock`, calling `google` (when given) with a fixed token and
 /// polling its operations fast.
-fn settings(clock: &Clock, google: Option<&FakeGoogle>) -> Settings {
+pub fn settings(clock: &Clock, google: Option<&FakeGoogle>) -> Settings {
     Settings {
         notebooks_api_url: google.map(|g| g.fake.url.clone()).unwrap_or_default(),
         google_oauth_access_token: Some(Secret::new(TOKEN)),
