@@ -673,3 +673,57 @@ async fn starts_nobody_else_could_approve_are_refused_at_once() {
         "nobody was asked"
     );
 }
+
+/// When Slack refuses the request's post, the requester hears that nobody
+/// was asked, the request does not linger, and nothing starts; a press on an
+/// id the store does not know is answered plainly.
+#[tokio::test]
+async fn a_request_slack_would_not_post_and_an_unknown_request_start_nothing() {
+    use crate::fakes::{Call, Fake, slack_answer};
+    let slack = Fake::start(std::sync::Arc::new(|call: &Call| {
+        if call.path == "/api/chat.postMessage" && call.json()["channel"] == APPROVALS {
+            return (200, json!({"ok": false, "error": "channel_not_found"}));
+        }
+        slack_answer(call)
+    }))
+    .await;
+    let google = FakeGoogle::start(&[(FOO_PATH, "STOPPED")]).await;
+    let t = spawn_app(Spawn {
+        config: guarded(""),
+        settings: google_settings(&google, &Clock::default()),
+        slack: Some(slack),
+        ..Default::default()
+    })
+    .await;
+    t.command(OPERATOR, &format!("start foo because {WHY}"))
+        .await;
+    let said = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(
+        said.contains("could not post the approval request"),
+        "{said}"
+    );
+    assert!(said.contains("nothing started"), "{said}");
+    t.command(OPERATOR, "pending").await;
+    let pending = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(pending.contains("No approval requests"), "{pending}");
+
+    interact(
+        &t,
+        &press(
+            ADMIN,
+            "approval_approve",
+            "0000no0such0request",
+            &t.response_url(2),
+        ),
+    )
+    .await;
+    let unknown = t.slack.wait_for("/response/2", 1).await[0].text();
+    assert!(
+        unknown.contains("I don't know that approval request"),
+        "{unknown}"
+    );
+    assert!(google.posts("start").is_empty());
+    let rows = t.wait_audit(3).await;
+    assert_eq!(rows[0].outcome, "error:bot");
+    assert_eq!(rows[2].reason, "unknown_approval");
+}
