@@ -111,6 +111,16 @@ async fn late_press(env: &Env, who: &str, id: &str, n: u32, needle: &str) {
     assert!(env.google.posts("start").is_empty());
 }
 
+/// The audit holds at least `n` rows, one of them `outcome` by `principal`.
+async fn audited(t: &TestApp, n: usize, outcome: &str, principal: &str) {
+    let rows = t.wait_audit(n).await;
+    assert!(
+        rows.iter()
+            .any(|r| r.outcome == outcome && r.principal == principal),
+        "no {outcome} row by {principal}: {rows:#?}"
+    );
+}
+
 /// `guarded`, with requests that expire after `minutes`.
 fn guarded_for(minutes: u32) -> TestConfig {
     let mut config = guarded("");
@@ -280,6 +290,15 @@ async fn a_denial_with_a_reason_tells_the_requester_and_starts_nothing() {
     let errors: Value = blank.json().await.unwrap();
     assert_eq!(errors["response_action"], "errors");
     assert!(errors["errors"]["reason"].is_string(), "{errors}");
+    let long = interact(t, &submit(&"x".repeat(301))).await;
+    let errors: Value = long.json().await.unwrap();
+    assert!(
+        errors["errors"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Keep it to 300 characters"),
+        "{errors}"
+    );
 
     interact(t, &submit("use the shared A100 <@U09ZZZZZZZZ>")).await;
     let told = dm_containing(t, OPERATOR, "denied your start of `foo`").await;
@@ -296,11 +315,7 @@ async fn a_denial_with_a_reason_tells_the_requester_and_starts_nothing() {
 
     // Decided: a late Approve starts nothing.
     late_press(&env, OPERATOR2, &id, 4, "already denied").await;
-    let rows = t.wait_audit(4).await;
-    assert!(
-        rows.iter()
-            .any(|r| r.outcome == "denied" && r.principal == ADMIN)
-    );
+    audited(t, 4, "denied", ADMIN).await;
 }
 
 #[tokio::test]
@@ -321,11 +336,7 @@ async fn an_unanswered_request_expires_and_tells_the_requester() {
     assert!(request_updates(t).iter().any(|u| u.contains("*Expired*")));
 
     late_press(&env, ADMIN, &id, 2, "has expired").await;
-    let rows = t.wait_audit(3).await;
-    assert!(
-        rows.iter()
-            .any(|r| r.outcome == "expired" && r.principal == OPERATOR)
-    );
+    audited(t, 3, "expired", OPERATOR).await;
 }
 
 /// Several replicas share the request through PostgreSQL: Approve pressed on
@@ -596,10 +607,15 @@ async fn handle_dispatch_checks_the_approver_of_a_guarded_start() {
         };
         event(serde_json::to_value(p).unwrap())
     };
-    for (what, by) in [
-        ("no approver", None),
-        ("the requester", Some(OPERATOR)),
-        ("not an approver", Some(STRANGER)),
+    for (what, by, needle) in [
+        ("no approver", None, "names no approver"),
+        ("the requester", Some(OPERATOR), "names no approver"),
+        ("not an approver", Some(STRANGER), "names no approver"),
+        (
+            "not a user id",
+            Some("U01; rm -rf /"),
+            "approved_by is not a Slack user id",
+        ),
     ] {
         let job = job_for(&with_approvers(), "STOPPED").await;
         let (out, _) = job.run(&approved(by)).await;
@@ -610,7 +626,7 @@ async fn handle_dispatch_checks_the_approver_of_a_guarded_start() {
         );
         let said = job.slack.calls_to("/api/chat.postMessage");
         assert!(
-            said.iter().any(|c| c.text().contains("names no approver")),
+            said.iter().any(|c| c.text().contains(needle)),
             "{what}: {said:#?}"
         );
     }
@@ -726,4 +742,94 @@ async fn a_request_slack_would_not_post_and_an_unknown_request_start_nothing() {
     let rows = t.wait_audit(3).await;
     assert_eq!(rows[0].outcome, "error:bot");
     assert_eq!(rows[2].reason, "unknown_approval");
+}
+
+/// A step whose reason is longer than a card can show fails at once, saying
+/// so; nothing is asked and nothing starts.
+#[tokio::test]
+async fn a_step_with_an_overlong_reason_fails_at_once() {
+    let Env { t, google, .. } = spawn(guarded("")).await;
+    let mut ev = function_executed("Ev0FN9", OPERATOR, "foo", "start");
+    ev["event"]["inputs"]["reason"] = json!("x".repeat(301));
+    t.event(&ev, None).await;
+    let failed = t.slack.wait_for("/api/functions.completeError", 1).await;
+    let error = failed[0].json()["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("longer than 300 characters"), "{error}");
+    assert!(google.fake.calls().is_empty());
+    assert!(
+        !t.slack
+            .calls_to("/api/chat.postMessage")
+            .iter()
+            .any(|c| c.json()["channel"] == APPROVALS),
+        "nobody was asked"
+    );
+}
+
+/// The deny dialog that Slack would not open is told to the presser, and
+/// the request keeps waiting.
+#[tokio::test]
+async fn a_deny_dialog_slack_would_not_open_is_told_and_the_request_waits() {
+    use crate::fakes::{Call, Fake, slack_answer};
+    let slack = Fake::start(std::sync::Arc::new(|call: &Call| {
+        if call.path == "/api/views.open" {
+            return (200, json!({"ok": false, "error": "expired_trigger_id"}));
+        }
+        slack_answer(call)
+    }))
+    .await;
+    let google = FakeGoogle::start(&[(FOO_PATH, "STOPPED")]).await;
+    let t = spawn_app(Spawn {
+        config: guarded(""),
+        settings: google_settings(&google, &Clock::default()),
+        slack: Some(slack),
+        ..Default::default()
+    })
+    .await;
+    t.command(OPERATOR, &format!("start foo because {WHY}"))
+        .await;
+    let (_, id) = request_in_channel(&t).await;
+    interact(&t, &press(ADMIN, "approval_deny", &id, &t.response_url(2))).await;
+    let said = t.slack.wait_for("/response/2", 1).await[0].text();
+    assert!(said.contains("press *Deny* again"), "{said}");
+    t.command(ADMIN, "pending").await;
+    let pending = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(pending.contains("yours to decide"), "{pending}");
+    assert!(google.posts("start").is_empty());
+    assert!(request_updates(&t).is_empty(), "still waiting");
+}
+
+/// A store that cannot be read decides nothing: the presser and `pending`
+/// hear it is the bot's side, without the store's own words, and nothing starts.
+#[tokio::test]
+async fn an_unreadable_store_decides_nothing_and_says_whose_side_failed() {
+    let Env { t, google, .. } = spawn(guarded("")).await;
+    t.command(OPERATOR, &format!("start foo because {WHY}"))
+        .await;
+    let (_, id) = request_in_channel(&t).await;
+    // The approvals table goes away under the running bot.
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&t.store_url)
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE approvals")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    interact(
+        &t,
+        &press(ADMIN, "approval_approve", &id, &t.response_url(2)),
+    )
+    .await;
+    let said = t.slack.wait_for("/response/2", 1).await[0].text();
+    t.command(OPERATOR, "pending").await;
+    let pending = t.slack.wait_for("/response/1", 2).await[1].text();
+    for text in [&said, &pending] {
+        assert!(text.contains("could not read its store"), "{text}");
+        assert!(text.contains("on the bot's side"), "{text}");
+        assert!(
+            !text.contains("no such table"),
+            "the store's words stay in the log: {text}"
+        );
+    }
+    assert!(google.posts("start").is_empty());
+    audited(&t, 3, "error:bot", ADMIN).await;
 }
