@@ -19,6 +19,9 @@
 //! - `record`: one audit row, one log line and one metric per request.
 //! - `store`: the audit trail (its schema in `store::audit`), handled event ids
 //!   and pending operations, behind one interface.
+//! - `timers`: the door time comes through (time limits, scheduled stops,
+//!   reminders), and the ledger of sessions with its rules: a time limit ends
+//!   only on a confirmed stop.
 //!
 //! Around them: `config` (the platform team's TOML), `settings` (secrets and
 //! URLs from the environment), `domain` (types that cannot hold a bad value),
@@ -57,12 +60,14 @@ pub mod settings;
 pub mod simulate;
 pub mod startup;
 pub mod store;
+mod timers;
 mod tls;
 pub mod transport;
 pub mod verify;
 
 pub use config::Config;
-pub use pipeline::{App, Handled, Input, Request, TickReport};
+pub use pipeline::{App, Handled, Input, Request};
+pub use timers::TickReport;
 pub use settings::{Secret, Settings, Timing};
 pub use startup::{Application, shutdown_signal};
 pub use tls::install as install_tls;

@@ -112,6 +112,7 @@ impl Application {
             )),
             _ => None,
         };
+        app.adopt_alias_keys().await;
         let resumed = app.resume_pending(&tasks).await;
         if resumed > 0 {
             tracing::info!(resumed, "following operations a previous process left");

@@ -7,7 +7,8 @@
 //! credentials: a dispatch cannot answer "is it running?".
 
 use super::{
-    ActContext, Backend, BackendError, DispatchPayload, InstanceStatus, Outcome, SetupError,
+    ActContext, Backend, BackendError, DispatchPayload, Handoff, InstanceStatus, Outcome,
+    SetupError,
 };
 use crate::config::{BackendKind, GithubConfig, Instance};
 use crate::settings::Secret;
@@ -57,6 +58,21 @@ struct RunSummary {
     #[serde(default)]
     display_title: String,
     html_url: String,
+    /// `queued`, `in_progress`, `completed`, …
+    #[serde(default)]
+    status: String,
+    /// Once completed: `success`, `failure`, `cancelled`, `timed_out`, …
+    #[serde(default)]
+    conclusion: Option<String>,
+}
+
+/// What a try's run name carries, as the workflow's `run-name` writes it:
+/// `(REQUEST)` for the first, `(REQUEST attempt N)` after.
+fn title_key(request_id: &str, attempt: u32) -> String {
+    match attempt {
+        0 | 1 => format!("({request_id})"),
+        n => format!("({request_id} attempt {n})"),
+    }
 }
 
 impl Github {
@@ -121,9 +137,35 @@ impl Github {
             secret,
             chrono::Utc::now().timestamp(),
         );
-        match &ctx.approved_by {
+        let payload = match &ctx.approved_by {
             Some(by) => payload.approved(&by.to_string(), secret),
             None => payload,
+        };
+        match ctx.attempt {
+            n if n > 1 => payload.attempt(n, secret),
+            _ => payload,
+        }
+    }
+
+    /// The latest workflow runs of dispatches; `None` when GitHub would not say.
+    async fn runs(&self) -> Option<Vec<RunSummary>> {
+        let route = format!(
+            "/repos/{}/{}/actions/runs",
+            self.config.owner, self.config.repo
+        );
+        let page: Result<RunsPage, _> = self
+            .octo
+            .get(
+                &route,
+                Some(&[("event", "repository_dispatch"), ("per_page", "50")]),
+            )
+            .await;
+        match page {
+            Ok(p) => Some(p.workflow_runs),
+            Err(e) => {
+                tracing::info!(error = %e, "could not list workflow runs (the App needs Actions: read)");
+                None
+            }
         }
     }
 
@@ -230,34 +272,41 @@ impl Backend for Github {
     }
 
     async fn handoff_link(&self, ctx: &ActContext) -> Option<String> {
-        let route = format!(
-            "/repos/{}/{}/actions/runs",
-            self.config.owner, self.config.repo
-        );
+        let key = title_key(&ctx.request_id, ctx.attempt);
         for _ in 0..self.run_poll_times {
             tokio::time::sleep(self.run_poll).await;
-            let page: Result<RunsPage, _> = self
-                .octo
-                .get(
-                    &route,
-                    Some(&[("event", "repository_dispatch"), ("per_page", "20")]),
-                )
-                .await;
-            match page {
-                Ok(p) => {
-                    if let Some(run) = p
-                        .workflow_runs
-                        .into_iter()
-                        .find(|r| r.display_title.contains(&ctx.request_id))
-                    {
-                        return Some(run.html_url);
-                    }
-                }
-                Err(e) => {
-                    tracing::info!(error = %e, "could not list workflow runs (the App needs Actions: read)")
-                }
+            if let Some(run) = self
+                .runs()
+                .await
+                .into_iter()
+                .flatten()
+                .find(|r| r.display_title.contains(&key))
+            {
+                return Some(run.html_url);
             }
         }
         None
+    }
+
+    async fn handoff_result(&self, request_id: &str, attempt: u32) -> Handoff {
+        let key = title_key(request_id, attempt);
+        let Some(run) = self
+            .runs()
+            .await
+            .into_iter()
+            .flatten()
+            .find(|r| r.display_title.contains(&key))
+        else {
+            return Handoff::Unknown;
+        };
+        match (run.status.as_str(), run.conclusion.as_deref()) {
+            ("completed", Some("success")) => Handoff::Succeeded,
+            ("completed", conclusion) => Handoff::Failed(format!(
+                "the workflow run concluded `{}` ({})",
+                conclusion.unwrap_or("without a conclusion"),
+                run.html_url
+            )),
+            _ => Handoff::Running,
+        }
     }
 }

@@ -37,6 +37,20 @@ pub struct ActContext {
     pub origin: Origin,
     /// Who approved a guarded start; the GitHub backend signs it into the dispatch.
     pub approved_by: Option<Principal>,
+    /// 1 for a request's first try; an automatic stop sent again counts up,
+    /// and a dispatch carries it so each try's workflow run is found apart.
+    pub attempt: u32,
+}
+
+/// How work handed to another system ended, as far as can be told now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handoff {
+    /// Not found (yet), or this backend cannot tell.
+    Unknown,
+    Running,
+    Succeeded,
+    /// It ended otherwise; the sentence says how, and where to look.
+    Failed(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +183,13 @@ pub trait Backend: Send + Sync {
     async fn handoff_link(&self, ctx: &ActContext) -> Option<String> {
         let _ = ctx;
         None
+    }
+
+    /// How the handed-off try `attempt` of request `request_id` ended: for
+    /// a stop, whose session closes only when its run succeeded.
+    async fn handoff_result(&self, request_id: &str, attempt: u32) -> Handoff {
+        let _ = (request_id, attempt);
+        Handoff::Unknown
     }
 
     /// Follows a pending operation to its end. Backends that never return

@@ -45,6 +45,10 @@ pub struct Workbench {
     /// of the instance's approvers, and not the requester).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+    /// An automatic stop's try, from 2 on: the workflow puts it in the run's
+    /// name, so the bot finds each try's run by its own title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
     /// `v1=` and the hex HMAC-SHA256 of the signed fields.
     #[serde(default)]
     pub signature: String,
@@ -118,6 +122,7 @@ impl DispatchPayload {
                 dm,
                 step,
                 approved_by: None,
+                attempt: None,
                 signature: String::new(),
             },
         };
@@ -128,6 +133,13 @@ impl DispatchPayload {
     /// The same payload naming who approved it, signed again.
     pub fn approved(mut self, by: &str, secret: &str) -> Self {
         self.workbench.approved_by = Some(by.to_owned());
+        self.workbench.signature = self.signature_with(secret);
+        self
+    }
+
+    /// The same payload as try `attempt` (from 2 on), signed again.
+    pub fn attempt(mut self, attempt: u32, secret: &str) -> Self {
+        self.workbench.attempt = (attempt > 1).then_some(attempt);
         self.workbench.signature = self.signature_with(secret);
         self
     }
@@ -150,9 +162,12 @@ impl DispatchPayload {
             w.step.as_deref().unwrap_or_default(),
         ];
         let approved = w.approved_by.as_deref().map(|a| ["approved_by", a]);
+        let attempt = w.attempt.map(|n| n.to_string());
+        let attempt = attempt.as_deref().map(|n| ["attempt", n]);
         fields
             .iter()
             .chain(approved.iter().flatten())
+            .chain(attempt.iter().flatten())
             .map(|f| format!("{}:{f}\n", f.len()))
             .collect()
     }
@@ -283,7 +298,7 @@ mod tests {
 
     #[test]
     fn every_signed_field_is_covered() {
-        let edits: [fn(&mut DispatchPayload); 9] = [
+        let edits: [fn(&mut DispatchPayload); 10] = [
             |p| p.notebook = "gpu".into(),
             |p| p.command = "stop".into(),
             |p| p.request_id = "req2".into(),
@@ -293,6 +308,7 @@ mod tests {
             |p| p.workbench.dm = Some("U02CCCCCCCC".into()),
             |p| p.workbench.step = Some("Fx123".into()),
             |p| p.workbench.approved_by = Some("U02CCCCCCCC".into()),
+            |p| p.workbench.attempt = Some(2),
         ];
         for edit in edits {
             let mut p = signed();
@@ -302,6 +318,21 @@ mod tests {
                 Err(SignatureError::Mismatch)
             );
         }
+    }
+
+    /// A retried stop's try number is signed in and only from the second try.
+    #[test]
+    fn a_try_number_is_signed_from_the_second_try_on() {
+        assert_eq!(signed().attempt(1, "s3cret"), signed());
+        let second = signed().attempt(2, "s3cret");
+        assert_eq!(second.workbench.attempt, Some(2));
+        assert_eq!(second.verify(&["s3cret"], NOW, 60), Ok(()));
+        let mut bumped = second.clone();
+        bumped.workbench.attempt = Some(3);
+        assert_eq!(
+            bumped.verify(&["s3cret"], NOW, 60),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]

@@ -198,6 +198,11 @@ impl Config {
             .find(|i| i.alias.as_ref().eq_ignore_ascii_case(typed))
     }
 
+    /// The instance at a resource path, as timer state in the store names it.
+    pub fn instance_by_name(&self, name: &str) -> Option<&Instance> {
+        self.instances.iter().find(|i| i.name.as_ref() == name)
+    }
+
     pub fn team_allowed(&self, team: &str) -> bool {
         self.teams.iter().any(|t| t.as_ref() == team)
     }

@@ -205,6 +205,11 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// The bot's own timers, which may only stop.
+    pub fn is_timer(&self) -> bool {
+        matches!(self, Principal::Timer(_))
+    }
+
     /// Reads the form [`Display`](fmt::Display) writes: `U…`, `guest:U…`,
     /// `workflow:B…` or `timer:lease`.
     pub fn parse(s: &str) -> Option<Self> {

@@ -11,6 +11,7 @@ use crate::config::{BackendKind, Instance};
 use crate::domain::{Command, Origin, Verb};
 use crate::report::{Reply, messages};
 use crate::store::{InstanceLock, OutcomeKind, PendingOperation};
+use crate::timers::Held;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::task::TaskTracker;
@@ -31,49 +32,23 @@ impl App {
                 messages::in_progress(inst, &holder.principal, holder.verb),
             );
         }
-        let verdict = self.act(req, cmd, inst, flight, started).await;
+        let verdict = self
+            .renewing(inst, &req.id, self.act(req, cmd, inst, flight, started))
+            .await;
         if verdict.delivery != Delivery::LeftForAnother {
-            self.unlock(inst, &req.id).await;
+            self.release_instance(inst, &req.id).await;
         }
         verdict
     }
 
-    /// One change at a time per instance, across replicas: the lock belongs to
-    /// this request until it ends (or lapses, if its process dies). `Some` is
-    /// the request that holds it now.
+    /// One change at a time per instance, across replicas: the instance's
+    /// claim belongs to this request until it ends (or lapses, if its process
+    /// dies). `Some` is the request that holds it now.
     async fn lock(&self, req: &Request, verb: Verb, inst: &Instance) -> Option<InstanceLock> {
-        let lock = InstanceLock {
-            alias: inst.alias.to_string(),
-            request_id: req.id.clone(),
-            principal: req.principal.clone(),
-            verb,
-            expires_at: self.lease_end(),
-        };
-        match self.store.db().lock_instance(&lock).await {
-            Ok(holder) => holder,
-            Err(e) => {
-                // Refusing every change while the store is down would strand
-                // people; the backend's state read still guards the worst case.
-                tracing::warn!(error = %e, "could not take the instance lock; acting without it");
-                None
-            }
+        match self.hold_instance(inst, &req.id, &req.principal, verb).await {
+            Held::Mine => None,
+            Held::By(holder) => Some(holder),
         }
-    }
-
-    async fn unlock(&self, inst: &Instance, request_id: &str) {
-        if let Err(e) = self
-            .store
-            .db()
-            .unlock_instance(inst.alias.as_ref(), request_id)
-            .await
-        {
-            tracing::warn!(error = %e, "could not release the instance lock; it lapses on its own");
-        }
-    }
-
-    fn lease_end(&self) -> i64 {
-        let lease = chrono::Duration::from_std(self.config.store.lease).unwrap_or_default();
-        (chrono::Utc::now() + lease).timestamp_millis()
     }
 
     async fn act(
@@ -98,6 +73,7 @@ impl App {
             requested_by: req.principal.clone(),
             origin: req.origin.clone(),
             approved_by: req.grant.approved_by.clone(),
+            attempt: req.grant.attempt.unwrap_or(1),
         };
         if inst.backend != BackendKind::DryRun && req.reply_to.takes_progress() {
             let note = Reply::text(messages::progress(verb, inst));
@@ -110,6 +86,13 @@ impl App {
             Verb::Start => backend.start(inst, &ctx).await,
             _ => backend.stop(inst, &ctx).await,
         };
+        if req.grant.approved_by.is_some() && verb == Verb::Start {
+            // The grant is used once its start has reached the backend,
+            // however that went: the requester hears the real end.
+            if let Err(e) = self.store.db().consume_approval(&req.id).await {
+                tracing::warn!(error = %e, "could not mark the approval as used");
+            }
+        }
         // The session opens when the start went out, so an operation that
         // another process finishes still ends under its lease; but only once
         // the operation itself is on record, which must follow Google's answer
@@ -126,6 +109,7 @@ impl App {
                 let pending = PendingOperation {
                     request_id: req.id.clone(),
                     alias: inst.alias.to_string(),
+                    instance: inst.name.to_string(),
                     verb,
                     operation,
                     principal: req.principal.clone(),
@@ -134,6 +118,7 @@ impl App {
                     reply_to: req.reply_to.clone(),
                     posted: flight.posted.clone(),
                     started_at: chrono::Utc::now(),
+                    approved_by: req.grant.approved_by.clone(),
                 };
                 if let Err(e) = self
                     .store
@@ -154,34 +139,70 @@ impl App {
             other => other,
         };
         let already_running = matches!(result, Ok(Outcome::AlreadyThere(_)));
+        // A start that outlived the wait still runs under its time limit; one
+        // that failed leaves its session for a tick to close on `STOPPED`.
+        let limit_holds = matches!(result, Ok(_) | Err(BackendError::StillRunning { .. }));
         let lease_note = match lease_note {
             Some(note) => note,
             None if opens_session => self.open_session(req, cmd, inst, already_running).await,
             None => String::new(),
         };
         let handed_off = matches!(result, Ok(Outcome::HandedOff { .. }));
-        let went_out = result.is_ok();
         let stop_status = result.as_ref().ok().and_then(Outcome::status).cloned();
         let mut v = self.ended(req, verb, inst, result, started.elapsed());
-        if verb == Verb::Start && opens_session && !went_out {
-            // The operation this request started failed: its session goes.
-            let _ = self.store.db().end_session(inst.alias.as_ref(), None).await;
-        }
-        if verb == Verb::Stop && went_out {
-            let closed = self.close_session(inst, stop_status.as_ref()).await;
-            let session = closed.as_ref().map(|(s, _)| s);
-            if let Some(why) = super::timers::timer_stop_note(inst, &req.principal, session) {
-                v.reply.text = format!("{why}\n{}", v.reply.text);
+        if verb == Verb::Stop {
+            match &stop_status {
+                Some(s) if crate::timers::confirms_stop(&s.state) => {
+                    let closed = self.close_session(inst, Some(s)).await;
+                    let session = closed.as_ref().map(|(s, _)| s);
+                    if let Some(why) =
+                        crate::timers::timer_stop_note(inst, &req.principal, session)
+                    {
+                        v.reply.text = format!("{why}\n{}", v.reply.text);
+                    }
+                    if let Some((_, cost)) = &closed {
+                        v.reply.text.push_str(cost);
+                    }
+                }
+                // The workflow run decides: the session closes when it succeeds.
+                _ if handed_off && !req.principal.is_timer() => {
+                    self.await_handed_off_stop(inst, &req.id).await;
+                }
+                _ => {}
             }
-            if let Some((_, cost)) = &closed {
-                v.reply.text.push_str(cost);
-            }
         }
-        v.reply.text.push_str(&lease_note);
+        if limit_holds {
+            v.reply.text.push_str(&lease_note);
+        }
         if handed_off {
             v.handoff = Some((backend, ctx));
         }
         v
+    }
+
+    /// A person's stop handed to GitHub: the session waits for its run.
+    async fn await_handed_off_stop(&self, inst: &Instance, request_id: &str) {
+        let Ok(Some(session)) = self.session_read(inst).await else {
+            return;
+        };
+        let stopping = crate::store::Stopping {
+            reason: None,
+            due: self.now(),
+            request_id: request_id.to_owned(),
+            attempt: 1,
+            handed_off_at: Some(self.now()),
+            failures: 0,
+            next_try: None,
+            told: false,
+            operators_told: false,
+        };
+        let session = crate::store::Session {
+            stopping: Some(stopping),
+            ..session
+        };
+        if let Err(e) = self.store.db().put_session(&session).await {
+            tracing::warn!(error = %e, "could not note the stop handed to GitHub");
+        }
     }
 
     /// Puts the end of a start or stop in a verdict, with a card when the state
@@ -261,7 +282,7 @@ impl App {
                         tracing::info!(request_id = %id, "another process took over this operation");
                         return None;
                     }
-                    let _ = db.renew_lock(&pending.alias, id, self.lease_end()).await;
+                    let _ = db.renew_lock(&pending.instance, id, self.lease_end_ms()).await;
                 }
             }
         }
@@ -286,12 +307,27 @@ impl App {
         n
     }
 
-    async fn resume_one(&self, pending: PendingOperation) {
-        let Some(inst) = self.config.instance(&pending.alias) else {
-            tracing::warn!(alias = %pending.alias, "a pending operation names an alias no longer in the config; dropping it");
-            let _ = self.store.db().finish_pending(&pending.request_id).await;
+    async fn resume_one(&self, mut pending: PendingOperation) {
+        // Rows older versions wrote name the alias only.
+        let inst = match pending.instance.is_empty() {
+            true => self.config.instance(&pending.alias),
+            false => self.config.instance_by_name(&pending.instance),
+        };
+        let Some(inst) = inst else {
+            // Another replica may know it: hand it back rather than drop it.
+            let key = match pending.instance.is_empty() {
+                true => pending.alias.clone(),
+                false => pending.instance.clone(),
+            };
+            self.left_alone("pending operation", &key);
+            let _ = self
+                .store
+                .db()
+                .release_pending(&pending.request_id, &self.owner)
+                .await;
             return;
         };
+        pending.instance = inst.name.to_string();
         let backend = match self.backends.get(inst.backend) {
             Ok(b) => b,
             Err(e) => {
@@ -304,12 +340,12 @@ impl App {
         let _ = self
             .store
             .db()
-            .renew_lock(inst.alias.as_ref(), &pending.request_id, self.lease_end())
+            .renew_lock(inst.name.as_ref(), &pending.request_id, self.lease_end_ms())
             .await;
         let Some(result) = self.follow(backend.as_ref(), inst, &pending).await else {
             return;
         };
-        self.unlock(inst, &pending.request_id).await;
+        self.release_instance(inst, &pending.request_id).await;
         let took = (chrono::Utc::now() - pending.started_at)
             .to_std()
             .unwrap_or_default();
@@ -324,31 +360,33 @@ impl App {
             entry: pending.entry_point,
             input: Input::Text(format!("{verb} {}", inst.alias)),
             reply_to: pending.reply_to.clone(),
-            grant: Default::default(),
+            grant: super::Grant {
+                approved_by: pending.approved_by.clone(),
+                ..Default::default()
+            },
             origin: Origin::default(),
         };
-        let went_out = result.is_ok();
         let stop_status = result.as_ref().ok().and_then(Outcome::status).cloned();
         let mut v = self.ended(&req, verb, inst, result, took);
-        // The session follows the operation's end here too: a stop closes it
-        // (with its cost), a start that failed leaves nothing running.
-        match (verb, went_out) {
-            (Verb::Stop, true) => {
-                if let Some((_, cost)) = self.close_session(inst, stop_status.as_ref()).await {
-                    v.reply.text.push_str(&cost);
-                }
-            }
-            (Verb::Start, false) => {
-                let _ = self.store.db().end_session(inst.alias.as_ref(), None).await;
-            }
-            _ => {}
+        // A confirmed stop closes the session (with its cost); anything else
+        // leaves it for a tick to read.
+        if verb == Verb::Stop
+            && let Some(s) = stop_status.as_ref().filter(|s| crate::timers::confirms_stop(&s.state))
+            && let Some((_, cost)) = self.close_session(inst, Some(s)).await
+        {
+            v.reply.text.push_str(&cost);
         }
         let command = format!("{verb} {}", inst.alias);
+        // The row the request began (with who approved it) gets its end.
         let flight = InFlight {
             posted: pending.posted.clone(),
-            begun: false,
+            begun: true,
         };
         self.conclude(&req, &command, &v, &flight, Instant::now())
             .await;
+        if pending.approved_by.is_some() {
+            self.show_approved_end(&pending.request_id, &v.reply.text, v.ok())
+                .await;
+        }
     }
 }

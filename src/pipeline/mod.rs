@@ -6,22 +6,21 @@
 //! URL, so every entry point shares policy, limits and audit, and tests drive
 //! the pipeline without HTTP. The work of each command is in `commands.rs`;
 //! starting, stopping and following operations under a lease in `change.rs`.
+//! Time's requests (time limits, schedules) come from `crate::timers`, a door
+//! like the transports.
 
 mod approvals;
 mod change;
 mod commands;
 mod costs;
-mod extend;
-mod reminders;
 mod request;
-mod timers;
 mod verdict;
 
 #[cfg(test)]
 mod tests;
 
 pub use request::{Grant, Handled, Input, Request};
-pub use timers::TickReport;
+pub(crate) use verdict::Verdict;
 
 use crate::act::Backends;
 use crate::config::Config;
@@ -34,7 +33,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use verdict::{Delivery, Verdict};
+use verdict::Delivery;
 
 /// What a request leaves behind while it runs: the progress message to replace,
 /// and whether its audit row was begun.
@@ -53,9 +52,11 @@ pub struct App {
     /// Cancelled when the process stops: pollers let go of their operations.
     pub(crate) stopping: CancellationToken,
     /// This process's name in the store's leases.
-    owner: String,
+    pub(crate) owner: String,
     /// "Now" for leases, schedules and costs.
-    clock: crate::clock::Clock,
+    pub(crate) clock: crate::clock::Clock,
+    /// Instances named in the store that this config does not know, logged once.
+    pub(crate) unknown: crate::timers::Unknown,
     compat: CompatTarget,
 }
 
@@ -74,6 +75,7 @@ impl App {
             stopping: CancellationToken::new(),
             owner: uuid::Uuid::new_v4().simple().to_string(),
             clock: crate::clock::Clock::default(),
+            unknown: Default::default(),
             compat,
         }
     }
@@ -114,7 +116,13 @@ impl App {
             Input::Command(c) => c.to_string(),
         };
         let mut flight = InFlight::default();
-        let verdict = match self.policy.admit(&req.principal) {
+        // An approved start or extension was counted when it was asked; the
+        // grant is the approvers' decision, not the requester's next request.
+        let admitted = match req.grant.approved_by {
+            Some(_) => Ok(()),
+            None => self.policy.admit(&req.principal),
+        };
+        let verdict = match admitted {
             Err(refusal) => Verdict::refused(&refusal, None),
             Ok(()) => match self.parse(&req.input) {
                 Err(e) => Verdict::invalid(
@@ -132,6 +140,7 @@ impl App {
         self.post_handoff_link(&req, &verdict).await;
         Handled {
             ok: verdict.ok(),
+            reason: verdict.reason,
             handed_off: verdict.outcome == crate::store::OutcomeKind::HandedOff,
             awaiting_approval: verdict.outcome == crate::store::OutcomeKind::AwaitingApproval,
             reply: verdict.reply,
@@ -169,7 +178,11 @@ impl App {
                 report_failed = true;
             }
         }
+        // An automatic stop that did not go through is told once per failure
+        // episode by the timer engine, not announced at every try.
+        let quiet = req.principal.is_timer() && !verdict.ok();
         if verdict.announce
+            && !quiet
             && let Some(channel) = &self.config.announce_channel
         {
             let note = Reply::text(messages::announcement(

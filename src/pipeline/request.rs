@@ -24,7 +24,8 @@ pub struct Request {
     pub origin: Origin,
 }
 
-/// What a guarded start carries beyond its command.
+/// What a request carries beyond its command: an approval, a workflow
+/// step's token, an automatic stop's try.
 #[derive(Debug, Clone, Default)]
 pub struct Grant {
     /// Who approved it. Only the approval flow and `handle-dispatch` (from a
@@ -34,6 +35,9 @@ pub struct Grant {
     /// A Workflow Builder step's just-in-time token that came with this
     /// request (the step's own event, or a press on a message the step posted).
     pub step_token: Option<crate::settings::Secret>,
+    /// An automatic stop's try (1 for the first): a retried dispatch carries
+    /// it, so its workflow run is told apart from the first.
+    pub attempt: Option<u32>,
 }
 
 impl Request {
@@ -47,6 +51,8 @@ impl Request {
 #[derive(Debug, Clone)]
 pub struct Handled {
     pub ok: bool,
+    /// Why it was refused (`in_progress`: another change holds the instance).
+    pub reason: &'static str,
     pub reply: Reply,
     pub state: Option<State>,
     /// The work went to the GitHub workflow, which tells the requester the end.

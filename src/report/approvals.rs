@@ -7,7 +7,7 @@ use super::timers::{hourly_line, length, when};
 use crate::config::{Guard, Instance};
 use crate::cost::Hourly;
 use crate::domain::Principal;
-use crate::store::{Approval, ApprovalState};
+use crate::store::{Approval, ApprovalState, Asking};
 use serde_json::{Value, json};
 use slack_morphism::prelude::{
     SlackActionsBlock, SlackBlock, SlackBlockButtonElement, SlackBlockButtonStyle,
@@ -44,6 +44,44 @@ fn asked_for(a: &Approval) -> String {
     }
 }
 
+/// "to start `gpu` for 2 h", "for 1 h more on `gpu`".
+fn what(a: &Approval) -> String {
+    match a.asked.kind {
+        Asking::Start => format!("to start `{}` {}", a.alias, asked_for(a)),
+        Asking::Extend => format!(
+            "for {} more on `{}`, past what was approved",
+            length(chrono::Duration::minutes(i64::from(
+                a.asked.lasting_minutes.unwrap_or(60)
+            ))),
+            a.alias
+        ),
+    }
+}
+
+/// The requester's answer while more time waits for an approver.
+pub fn waiting_more(inst: &Instance, guard: &Guard, a: &Approval) -> String {
+    format!(
+        ":hourglass_flowing_sand: More time on `{}` goes past what an approver allowed, so it needs a second person's yes: waiting for {}. The request expires {}; until someone approves, its time limit stays as it is.",
+        inst.alias,
+        who_decides(guard),
+        when(a.expires_at),
+    )
+}
+
+/// A press on a request whose instance this replica's config does not know
+/// (a rolling deploy): nothing is decided, and nothing expires.
+pub fn unknown_here(alias: &str) -> String {
+    format!(
+        ":hourglass: This copy of the bot does not know `{alias}` (its config may be changing right now), so nothing was decided. Press again in a minute."
+    )
+}
+
+/// The request message once the approved start (or extension) has ended.
+pub fn approved_end(a: &Approval, end: &str, ok: bool) -> String {
+    let mark = if ok { ":white_check_mark:" } else { ":x:" };
+    format!("{}\n{mark} How it ended: {end}", decided_text(a))
+}
+
 /// The requester's answer while it waits.
 pub fn waiting(inst: &Instance, guard: &Guard, a: &Approval) -> String {
     format!(
@@ -57,10 +95,9 @@ pub fn waiting(inst: &Instance, guard: &Guard, a: &Approval) -> String {
 /// The request approvers see, with its buttons.
 pub fn request_text(a: &Approval, hourly: Option<&Hourly>) -> String {
     let mut out = format!(
-        ":raised_hand: {} asks to start `{}` {}.\n• Why: {}\n• Expires {} unless someone decides",
+        ":raised_hand: {} asks {}.\n• Why: {}\n• Expires {} unless someone decides",
         named(&a.asked.requester),
-        a.alias,
-        asked_for(a),
+        what(a),
         escape(&a.asked.reason),
         when(a.expires_at),
     );
@@ -94,15 +131,16 @@ pub fn request_blocks(a: &Approval, text: &str) -> Vec<SlackBlock> {
 /// The request once decided: no buttons, and who decided.
 pub fn decided_text(a: &Approval) -> String {
     let head = format!(
-        "{} asked to start `{}` {}. Why: {}",
+        "{} asked {}. Why: {}",
         named(&a.asked.requester),
-        a.alias,
-        asked_for(a),
+        what(a),
         escape(&a.asked.reason),
     );
     let by = a.decided_by.as_ref().map(named).unwrap_or_default();
     match a.state {
-        ApprovalState::Approved => format!(":white_check_mark: *Approved by {by}*.\n{head}"),
+        ApprovalState::Approved | ApprovalState::Started => {
+            format!(":white_check_mark: *Approved by {by}*.\n{head}")
+        }
         ApprovalState::Denied => format!(
             ":no_entry: *Denied by {by}*: {}\n{head}",
             escape(a.note.as_deref().unwrap_or_default())
@@ -120,8 +158,10 @@ pub fn expired_because_time(waited: chrono::Duration) -> String {
     format!("nobody answered within {}", length(waited))
 }
 
-pub fn expired_because_gone(alias: &str) -> String {
-    format!("`{alias}` is no longer in the bot's config")
+/// An approved start the bot could not carry out in time (it was down, or
+/// the instance was busy, for longer than another approval timeout).
+pub fn grant_lapsed() -> String {
+    "the approved start could not be carried out in time, so it was not; ask again if you still need it".to_owned()
 }
 
 pub fn expired_because_unguarded(alias: &str) -> String {
@@ -174,7 +214,7 @@ pub fn you_denied(a: &Approval) -> String {
 pub fn already_decided(a: &Approval) -> String {
     let by = a.decided_by.as_ref().map(named);
     match (a.state, by) {
-        (ApprovalState::Approved, Some(by)) => {
+        (ApprovalState::Approved | ApprovalState::Started, Some(by)) => {
             format!("{by} already approved this start of `{}`.", a.alias)
         }
         (ApprovalState::Denied, Some(by)) => {

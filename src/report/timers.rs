@@ -202,13 +202,114 @@ pub fn no_lease_stored() -> String {
     "\n:warning: The bot could not store its time limit, so it will *not* stop on its own: stop it yourself when you are done, and tell the platform team.".to_owned()
 }
 
-pub fn cannot_skip(inst: &Instance, due: DateTime<Utc>, now: DateTime<Utc>) -> String {
+/// `extend` or *Keep* that would run past `max_hours` by skipping a
+/// scheduled stop: refused, and the scheduled stop stays.
+pub fn cannot_skip_past_cap(
+    inst: &Instance,
+    max: Lasting,
+    cap: DateTime<Utc>,
+    due: DateTime<Utc>,
+) -> String {
     format!(
-        ":warning: `{}`'s scheduled stop {} (in {}) is already under way or done, so it could not be skipped; start it again afterwards if you still need it.",
+        ":no_entry: `{}` cannot skip its scheduled stop {}: its `max_hours` ({max}) from the start of this session end {}, before then. The scheduled stop stays; ask the platform team to raise `max_hours` if this instance needs longer.",
         inst.alias,
         when(due),
-        length(due - now)
+        when(cap)
     )
+}
+
+/// *Keep* or `extend` that lost the race with an automatic stop.
+pub fn stop_under_way(inst: &Instance) -> String {
+    format!(
+        ":stopwatch: The automatic stop of `{}` is already under way, so it was not kept. Start it again once it has stopped if you still need it.",
+        inst.alias
+    )
+}
+
+/// Why an automatic stop could not be sent now.
+pub fn cannot_stop_now(inst: &Instance, state: &crate::act::State) -> String {
+    format!(
+        "`{}` is {state} (`{}`), and the bot only stops a running instance",
+        inst.alias,
+        state.as_api()
+    )
+}
+
+/// A stop handed to GitHub whose workflow run never showed up.
+pub fn no_run_found(request_id: &str) -> String {
+    format!(
+        "no workflow run for request `{request_id}` appeared in the ops repository in time (is the workflow there, its secrets set, and the bot's GitHub App allowed Actions: read?)"
+    )
+}
+
+fn stop_name(inst: &Instance, reason: TimerReason, due: DateTime<Utc>) -> String {
+    match reason {
+        TimerReason::Lease => format!("the stop of `{}` at its time limit ({})", inst.alias, when(due)),
+        TimerReason::Schedule => format!("the scheduled stop of `{}` ({})", inst.alias, when(due)),
+    }
+}
+
+/// Told once per failure episode: the automatic stop did not go through.
+pub fn stop_failed(
+    inst: &Instance,
+    reason: TimerReason,
+    due: DateTime<Utc>,
+    why: &str,
+    next_try: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> String {
+    format!(
+        ":warning: {} did not go through, so `{}` is *still running*: {why}. The bot tries again {} (in {}) and keeps trying, without a message each time; you hear when it has stopped. To stop it now, press *Stop* or use the Google Cloud console.",
+        capitalised(&stop_name(inst, reason, due)),
+        inst.alias,
+        when(next_try),
+        length(next_try - now)
+    )
+}
+
+/// Told to the operators once a stop has failed several times.
+pub fn stop_keeps_failing(
+    inst: &Instance,
+    reason: TimerReason,
+    due: DateTime<Utc>,
+    why: &str,
+    tries: u32,
+) -> String {
+    format!(
+        ":rotating_light: {} has failed {tries} times, so `{}` is still running and costing money. Last failure: {why}. The bot keeps trying; as an operator you can stop it in the Google Cloud console, or fix what the failure names.",
+        capitalised(&stop_name(inst, reason, due)),
+        inst.alias
+    )
+}
+
+/// A session whose instance Google reports deleted.
+pub fn deleted(inst: &Instance) -> String {
+    format!(
+        ":wastebasket: Google reports `{}` as deleted, so its time limit and scheduled stops end here. The platform team should remove it from the config.",
+        inst.alias
+    )
+}
+
+/// After a stop that was confirmed later than it was sent.
+pub fn confirmed_stop(inst: &Instance) -> String {
+    format!("`{}` is stopped: confirmed by Google or by the workflow run.", inst.alias)
+}
+
+/// Added when an automatic stop came later than it was due.
+pub fn late(due: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    format!(
+        "\n:hourglass: This stop is {} late: it was due {}, and no tick could carry it out before now.",
+        length(now - due),
+        when(due)
+    )
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 pub fn at_cap(inst: &Instance, max: Lasting, end: DateTime<Utc>) -> String {

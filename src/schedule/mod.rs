@@ -114,6 +114,25 @@ impl StopSchedule {
             .unwrap_or(far_future)
     }
 
+    /// The latest stop at or before `at`, within the last eight days: the
+    /// stop a tick that came late should still carry out.
+    pub fn last_at_or_before_utc(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let mut t = self.next_after_utc(at - chrono::Duration::days(DAYS_AHEAD as i64));
+        if t > at {
+            return None;
+        }
+        loop {
+            let next = self.next_after_utc(t);
+            if next > at {
+                return Some(t);
+            }
+            t = next;
+        }
+    }
+
     /// For people: "20:00 Mon–Fri (Asia/Tokyo)"; "20:00 every day (UTC)".
     pub fn describe(&self) -> String {
         let days = if self.days == EVERY_DAY {

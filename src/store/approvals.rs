@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApprovalState {
     Waiting,
+    /// Approved, and the grant not yet used: the start has not gone out.
     Approved,
+    /// Approved, and the start (or extension) it allowed went out.
+    Started,
     Denied,
     Expired,
 }
@@ -27,13 +30,20 @@ impl ApprovalState {
         match self {
             ApprovalState::Waiting => "waiting",
             ApprovalState::Approved => "approved",
+            ApprovalState::Started => "started",
             ApprovalState::Denied => "denied",
             ApprovalState::Expired => "expired",
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Self::Waiting, Self::Approved, Self::Denied, Self::Expired]
+        [
+            Self::Waiting,
+            Self::Approved,
+            Self::Started,
+            Self::Denied,
+            Self::Expired,
+        ]
             .into_iter()
             .find(|v| v.as_str() == s)
     }
@@ -43,8 +53,11 @@ impl ApprovalState {
 /// start on another replica, hours later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Asked {
+    /// What the approval allows: a start, or more time for a running one.
+    #[serde(default)]
+    pub kind: Asking,
     pub requester: Principal,
-    /// `start … for`, in minutes.
+    /// `start … for`, in minutes; for an extension, how much more.
     pub lasting_minutes: Option<u32>,
     pub reason: String,
     pub entry: EntryPoint,
@@ -55,10 +68,24 @@ pub struct Asked {
     pub requested_at: DateTime<Utc>,
 }
 
+/// What an approval request is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Asking {
+    #[default]
+    Start,
+    /// `extend` or *Keep 1 h* past the length an approver allowed.
+    Extend,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approval {
     pub id: String,
+    /// The alias when it was asked, for sentences.
     pub alias: String,
+    /// The instance's resource path; empty in rows older versions wrote
+    /// until a replica that knows the alias adopts them.
+    pub instance: String,
     pub state: ApprovalState,
     pub expires_at: DateTime<Utc>,
     pub decided_by: Option<Principal>,
@@ -90,9 +117,15 @@ pub trait ApprovalStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     async fn note_approval_messages(&self, id: &str, messages: &[Posted])
     -> Result<(), StoreError>;
+    /// Approved requests whose grant is unused: a crash, a shutdown or a
+    /// store error came between the approval and Google.
+    async fn approved_unstarted(&self) -> Result<Vec<Approval>, StoreError>;
+    /// Marks an approved request's grant used, once: false when it was not
+    /// approved and unused.
+    async fn consume_approval(&self, id: &str) -> Result<bool, StoreError>;
 }
 
-const COLUMNS: &str = "id, alias, state, expires_at, decided_by, note, messages, asked";
+const COLUMNS: &str = "id, alias, state, expires_at, decided_by, note, messages, asked, instance";
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Unknown(format!("approvals.{what}: {e}"))
@@ -112,6 +145,7 @@ struct Columns {
     note: Option<String>,
     messages: String,
     asked: String,
+    instance: Option<String>,
 }
 
 impl Columns {
@@ -128,6 +162,7 @@ impl Columns {
             messages: serde_json::from_str(&self.messages).map_err(|e| corrupt("messages", e))?,
             asked: serde_json::from_str(&self.asked).map_err(|e| corrupt("asked", e))?,
             id: self.id,
+            instance: self.instance.unwrap_or_default(),
             alias: self.alias,
             note: self.note,
         })
@@ -137,11 +172,33 @@ impl Columns {
 /// The same statements for each database's pool.
 macro_rules! approval_store {
     ($db:ty) => {
+        impl $db {
+            /// Every request in `state`, oldest first.
+            async fn approvals_in(&self, state: &str) -> Result<Vec<Approval>, StoreError> {
+                let rows = sqlx::query_as::<_, Row>(&format!(
+                    "SELECT {COLUMNS} FROM approvals WHERE state = $1 ORDER BY expires_at"
+                ))
+                .bind(state)
+                .fetch_all(&self.pool)
+                .await?;
+                // One unreadable row must not hold up every other request.
+                Ok(rows
+                    .into_iter()
+                    .filter_map(|r| {
+                        columns(r)
+                            .approval()
+                            .map_err(|e| tracing::error!(error = %e, "unreadable approval request left in the store"))
+                            .ok()
+                    })
+                    .collect())
+            }
+        }
+
         #[async_trait]
         impl ApprovalStore for $db {
             async fn put_approval(&self, a: &Approval) -> Result<(), StoreError> {
                 sqlx::query(&format!(
-                    "INSERT INTO approvals ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    "INSERT INTO approvals ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                 ))
                 .bind(&a.id)
                 .bind(&a.alias)
@@ -151,6 +208,7 @@ macro_rules! approval_store {
                 .bind(&a.note)
                 .bind(encode(&a.messages))
                 .bind(encode(&a.asked))
+                .bind(&a.instance)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -167,21 +225,21 @@ macro_rules! approval_store {
             }
 
             async fn waiting_approvals(&self) -> Result<Vec<Approval>, StoreError> {
-                let rows = sqlx::query_as::<_, Row>(
-                    &format!("SELECT {COLUMNS} FROM approvals WHERE state = 'waiting' ORDER BY expires_at"),
+                self.approvals_in("waiting").await
+            }
+
+            async fn approved_unstarted(&self) -> Result<Vec<Approval>, StoreError> {
+                self.approvals_in("approved").await
+            }
+
+            async fn consume_approval(&self, id: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE approvals SET state = 'started' WHERE id = $1 AND state = 'approved'",
                 )
-                .fetch_all(&self.pool)
+                .bind(id)
+                .execute(&self.pool)
                 .await?;
-                // One unreadable row must not hold up every other request.
-                Ok(rows
-                    .into_iter()
-                    .filter_map(|r| {
-                        columns(r)
-                            .approval()
-                            .map_err(|e| tracing::error!(error = %e, "unreadable approval request left in the store"))
-                            .ok()
-                    })
-                    .collect())
+                Ok(done.rows_affected() == 1)
             }
 
             async fn decide_approval(
@@ -234,11 +292,13 @@ type Row = (
     Option<String>,
     String,
     String,
+    Option<String>,
 );
 
 fn columns(r: Row) -> Columns {
-    let (id, alias, state, expires_at, decided_by, note, messages, asked) = r;
+    let (id, alias, state, expires_at, decided_by, note, messages, asked, instance) = r;
     Columns {
+        instance,
         id,
         alias,
         state,

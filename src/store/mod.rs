@@ -10,6 +10,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod export;
+pub mod keys;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -73,7 +74,7 @@ impl Default for Pool {
     }
 }
 
-pub use approvals::{Approval, ApprovalState, ApprovalStore, Asked};
+pub use approvals::{Approval, ApprovalState, ApprovalStore, Asked, Asking};
 pub use audit::{AuditDecision, AuditOutcome, AuditRecord, AuditWrite, OutcomeKind};
 
 use crate::domain::{EntryPoint, Principal, Verb};
@@ -109,7 +110,12 @@ pub enum StoreError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingOperation {
     pub request_id: String,
+    /// The alias when it was asked, for sentences; the instance is `instance`.
     pub alias: String,
+    /// The instance's resource path. Empty in rows older versions wrote,
+    /// which the alias names instead.
+    #[serde(default)]
+    pub instance: String,
     pub verb: Verb,
     pub operation: String,
     pub principal: Principal,
@@ -118,35 +124,83 @@ pub struct PendingOperation {
     pub reply_to: crate::report::ReplyTo,
     pub posted: Option<crate::report::Posted>,
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// Who approved the start being followed: its end completes the approved
+    /// row, never a new unapproved one.
+    #[serde(default)]
+    pub approved_by: Option<Principal>,
 }
 
-/// An instance the bot started, while it runs: since when, for whom, and the
-/// lease it runs under (`ends_at`: the bot stops it then unless someone
-/// extends it). Costs so far and per session are measured from `started_at`.
+/// An instance while it runs, as the bot knows it: since when, for whom, the
+/// time limit it runs under (`ends_at`: the bot stops it then unless someone
+/// extends it), and an automatic stop under way. Costs so far and per session
+/// are measured from `started_at`. Keyed by the instance's resource path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
-    pub alias: String,
+    /// The resource path; read from the row's key, whatever the payload says.
+    #[serde(default, alias = "alias")]
+    pub instance: String,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub ends_at: Option<chrono::DateTime<chrono::Utc>>,
     /// `None`: started outside the bot (the console, or before it knew).
     pub started_by: Option<Principal>,
     /// Where warnings and the automatic stop are told: the starter's DMs.
     pub tell: crate::report::ReplyTo,
+    /// The latest end an approver allowed (a guarded instance): an
+    /// extension past it asks the approvers again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// A scheduled stop that someone skipped for this session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<chrono::DateTime<chrono::Utc>>,
+    /// A stop that went out (or was due) and is not yet confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopping: Option<Stopping>,
+}
+
+/// A stop of a session's instance that is not yet confirmed: an automatic
+/// one (`reason`) the bot retries until Google reads `STOPPED` or the
+/// workflow run succeeds, or a person's handed to GitHub, whose run is
+/// looked up so the session closes when it succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stopping {
+    /// `None`: a person's stop; it is never sent again.
+    pub reason: Option<crate::domain::TimerReason>,
+    /// When the stop was due (the time limit, the scheduled time).
+    pub due: chrono::DateTime<chrono::Utc>,
+    /// The request every attempt is audited and dispatched under.
+    pub request_id: String,
+    /// 1 for the first; each retried dispatch carries its own number.
+    pub attempt: u32,
+    /// When the current attempt was handed to GitHub: its run is awaited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handed_off_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Attempts that did not stop it, in the current failure episode.
+    #[serde(default)]
+    pub failures: u32,
+    /// No attempt before this (backoff after a failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_try: Option<chrono::DateTime<chrono::Utc>>,
+    /// The starter heard of this episode's failure; the operators too.
+    #[serde(default)]
+    pub told: bool,
+    #[serde(default)]
+    pub operators_told: bool,
 }
 
 /// One occurrence of timer work, the unit that is claimed and done once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimerClaim<'a> {
-    pub alias: &'a str,
-    /// `lease`, `lease-warning`, `schedule`, `schedule-warning`.
+    /// The instance's resource path.
+    pub instance: &'a str,
+    /// `lease-warning`, `schedule-warning`, `reminder`, `approved-start`.
     pub kind: &'static str,
-    /// When it is due, ms since the epoch: with the alias and kind, its identity.
+    /// When it is due, ms since the epoch: with the instance and kind, its identity.
     pub due_ms: i64,
 }
 
 /// What a database must do for the bot.
 #[async_trait]
-pub trait StoreBackend: ApprovalStore + Send + Sync {
+pub trait StoreBackend: ApprovalStore + keys::AliasKeys + Send + Sync {
     /// Applies the writes in order, in one transaction.
     async fn write_audit(&self, writes: &[AuditWrite]) -> Result<(), StoreError>;
     /// True the first time an event id is claimed, false for every later claim.
@@ -186,11 +240,11 @@ pub trait StoreBackend: ApprovalStore + Send + Sync {
     /// Extends a request's hold on its instance; false when it no longer holds it.
     async fn renew_lock(
         &self,
-        alias: &str,
+        instance: &str,
         request_id: &str,
         until_ms: i64,
     ) -> Result<bool, StoreError>;
-    async fn unlock_instance(&self, alias: &str, request_id: &str) -> Result<(), StoreError>;
+    async fn unlock_instance(&self, instance: &str, request_id: &str) -> Result<(), StoreError>;
     /// The latest `limit` starts and stops asked of an instance (allowed or
     /// not), newest first; an index on (instance, id) keeps it one short read.
     async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
@@ -203,14 +257,14 @@ pub trait StoreBackend: ApprovalStore + Send + Sync {
     /// Stores a session only if the instance has none: true when stored. For
     /// sessions the bot merely noticed, which must never replace a start's.
     async fn add_session(&self, session: &Session) -> Result<bool, StoreError>;
-    async fn session(&self, alias: &str) -> Result<Option<Session>, StoreError>;
+    async fn session(&self, instance: &str) -> Result<Option<Session>, StoreError>;
     async fn sessions(&self) -> Result<Vec<Session>, StoreError>;
     /// Removes the instance's session; with `Some(ends_at)`, only if its lease
     /// still ends then (`None`: still has none), so a session another request
     /// wrote since it was read survives.
     async fn end_session(
         &self,
-        alias: &str,
+        instance: &str,
         only_if_ends_at: Option<Option<chrono::DateTime<chrono::Utc>>>,
     ) -> Result<(), StoreError>;
     /// True when `owner` may do this work now: nobody claimed it, or a claim
@@ -227,10 +281,12 @@ pub trait StoreBackend: ApprovalStore + Send + Sync {
     async fn prune_timers(&self, before_ms: i64) -> Result<(), StoreError>;
 }
 
-/// Who is changing an instance right now.
+/// Who is changing an instance right now: one claim per instance for a
+/// start, a stop, an automatic stop and every change to its session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceLock {
-    pub alias: String,
+    /// The instance's resource path.
+    pub instance: String,
     pub request_id: String,
     pub principal: Principal,
     pub verb: Verb,

@@ -255,12 +255,12 @@ impl StoreBackend for Postgres {
 
     async fn lock_instance(&self, lock: &InstanceLock) -> Result<Option<InstanceLock>, StoreError> {
         let taken = sqlx::query(
-            "INSERT INTO instance_locks (alias, request_id, principal, verb, expires_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (alias) DO UPDATE SET request_id = excluded.request_id, principal = excluded.principal,
+            "INSERT INTO instance_locks (instance, request_id, principal, verb, expires_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (instance) DO UPDATE SET request_id = excluded.request_id, principal = excluded.principal,
                  verb = excluded.verb, expires_at = excluded.expires_at
              WHERE instance_locks.expires_at < $6 OR instance_locks.request_id = excluded.request_id",
         )
-        .bind(&lock.alias)
+        .bind(&lock.instance)
         .bind(&lock.request_id)
         .bind(lock.principal.to_string())
         .bind(lock.verb.as_str())
@@ -272,9 +272,9 @@ impl StoreBackend for Postgres {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT alias, request_id, principal, verb, expires_at FROM instance_locks WHERE alias = $1",
+            "SELECT instance, request_id, principal, verb, expires_at FROM instance_locks WHERE instance = $1",
         )
-        .bind(&lock.alias)
+        .bind(&lock.instance)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| super::rows::instance_lock(&r)).transpose()
@@ -282,24 +282,24 @@ impl StoreBackend for Postgres {
 
     async fn renew_lock(
         &self,
-        alias: &str,
+        instance: &str,
         request_id: &str,
         until_ms: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE instance_locks SET expires_at = $1 WHERE alias = $2 AND request_id = $3",
+            "UPDATE instance_locks SET expires_at = $1 WHERE instance = $2 AND request_id = $3",
         )
         .bind(until_ms)
-        .bind(alias)
+        .bind(instance)
         .bind(request_id)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn unlock_instance(&self, alias: &str, request_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM instance_locks WHERE alias = $1 AND request_id = $2")
-            .bind(alias)
+    async fn unlock_instance(&self, instance: &str, request_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM instance_locks WHERE instance = $1 AND request_id = $2")
+            .bind(instance)
             .bind(request_id)
             .execute(&self.pool)
             .await?;
@@ -339,10 +339,10 @@ impl StoreBackend for Postgres {
         let payload =
             serde_json::to_string(session).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         sqlx::query(
-            "INSERT INTO leases (alias, ends_at, payload) VALUES ($1, $2, $3)
-             ON CONFLICT (alias) DO UPDATE SET ends_at = excluded.ends_at, payload = excluded.payload",
+            "INSERT INTO leases (instance, ends_at, payload) VALUES ($1, $2, $3)
+             ON CONFLICT (instance) DO UPDATE SET ends_at = excluded.ends_at, payload = excluded.payload",
         )
-        .bind(&session.alias)
+        .bind(&session.instance)
         .bind(session.ends_at.map(|t| t.timestamp_millis()))
         .bind(payload)
         .execute(&self.pool)
@@ -354,9 +354,9 @@ impl StoreBackend for Postgres {
         let payload =
             serde_json::to_string(session).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         let added = sqlx::query(
-            "INSERT INTO leases (alias, ends_at, payload) VALUES ($1, $2, $3) ON CONFLICT (alias) DO NOTHING",
+            "INSERT INTO leases (instance, ends_at, payload) VALUES ($1, $2, $3) ON CONFLICT (instance) DO NOTHING",
         )
-        .bind(&session.alias)
+        .bind(&session.instance)
         .bind(session.ends_at.map(|t| t.timestamp_millis()))
         .bind(payload)
         .execute(&self.pool)
@@ -364,36 +364,36 @@ impl StoreBackend for Postgres {
         Ok(added.rows_affected() == 1)
     }
 
-    async fn session(&self, alias: &str) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query("SELECT payload FROM leases WHERE alias = $1")
-            .bind(alias)
+    async fn session(&self, instance: &str) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query("SELECT instance, payload FROM leases WHERE instance = $1")
+            .bind(instance)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.and_then(|r| super::rows::session(r.try_get("payload").ok()?)))
+        Ok(row.and_then(|r| super::rows::session(r.try_get("instance").ok()?, r.try_get("payload").ok()?)))
     }
 
     async fn sessions(&self) -> Result<Vec<Session>, StoreError> {
-        let rows = sqlx::query("SELECT payload FROM leases ORDER BY alias")
+        let rows = sqlx::query("SELECT instance, payload FROM leases ORDER BY instance")
             .fetch_all(&self.pool)
             .await?;
         Ok(rows
             .iter()
-            .filter_map(|r| super::rows::session(r.try_get("payload").ok()?))
+            .filter_map(|r| super::rows::session(r.try_get("instance").ok()?, r.try_get("payload").ok()?))
             .collect())
     }
 
     async fn end_session(
         &self,
-        alias: &str,
+        instance: &str,
         only_if_ends_at: Option<Option<chrono::DateTime<chrono::Utc>>>,
     ) -> Result<(), StoreError> {
         match only_if_ends_at {
             Some(end) => sqlx::query(
-                "DELETE FROM leases WHERE alias = $1 AND ends_at IS NOT DISTINCT FROM $2",
+                "DELETE FROM leases WHERE instance = $1 AND ends_at IS NOT DISTINCT FROM $2",
             )
-            .bind(alias)
+            .bind(instance)
             .bind(end.map(|t| t.timestamp_millis())),
-            None => sqlx::query("DELETE FROM leases WHERE alias = $1").bind(alias),
+            None => sqlx::query("DELETE FROM leases WHERE instance = $1").bind(instance),
         }
         .execute(&self.pool)
         .await?;
@@ -407,11 +407,11 @@ impl StoreBackend for Postgres {
         hold: Duration,
     ) -> Result<bool, StoreError> {
         let taken = sqlx::query(
-            "INSERT INTO timer_claims (alias, kind, due_at, owner, held_until, done) VALUES ($1, $2, $3, $4, $5, FALSE)
-             ON CONFLICT (alias, kind, due_at) DO UPDATE SET owner = excluded.owner, held_until = excluded.held_until
+            "INSERT INTO timer_claims (instance, kind, due_at, owner, held_until, done) VALUES ($1, $2, $3, $4, $5, FALSE)
+             ON CONFLICT (instance, kind, due_at) DO UPDATE SET owner = excluded.owner, held_until = excluded.held_until
              WHERE timer_claims.done = FALSE AND timer_claims.held_until < $6",
         )
-        .bind(claim.alias)
+        .bind(claim.instance)
         .bind(claim.kind)
         .bind(claim.due_ms)
         .bind(owner)
@@ -424,9 +424,9 @@ impl StoreBackend for Postgres {
 
     async fn finish_timer(&self, claim: &TimerClaim<'_>) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE timer_claims SET done = TRUE WHERE alias = $1 AND kind = $2 AND due_at = $3",
+            "UPDATE timer_claims SET done = TRUE WHERE instance = $1 AND kind = $2 AND due_at = $3",
         )
-        .bind(claim.alias)
+        .bind(claim.instance)
         .bind(claim.kind)
         .bind(claim.due_ms)
         .execute(&self.pool)

@@ -58,7 +58,7 @@ where
     for<'d> i64: Decode<'d, R::Database> + Type<R::Database>,
 {
     Ok(InstanceLock {
-        alias: r.try_get("alias")?,
+        instance: r.try_get("instance")?,
         request_id: r.try_get("request_id")?,
         principal: known(
             "instance_locks.principal",
@@ -70,12 +70,13 @@ where
     })
 }
 
-/// A stored lease; one this version cannot read is logged and skipped, never
-/// acted on.
-pub(super) fn session(payload: String) -> Option<super::Session> {
-    serde_json::from_str(&payload)
+/// A stored session, named by its row's key; one this version cannot read is
+/// logged and skipped, never acted on.
+pub(super) fn session(instance: String, payload: String) -> Option<super::Session> {
+    serde_json::from_str::<super::Session>(&payload)
         .map_err(|e| tracing::error!(error = %e, "unreadable session left in the store"))
         .ok()
+        .map(|s| super::Session { instance, ..s })
 }
 
 /// The audit insert, without its values: the writer appends one tuple per row.

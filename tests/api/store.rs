@@ -2,6 +2,7 @@
 //! deployment chooses, the audit trail, event dedup, pending operations, the
 //! per-instance lock, history and retention behave the same.
 
+use crate::helpers::FOO_PATH;
 use std::time::Duration;
 use workbench_bot::domain::{EntryPoint, Principal, Verb};
 use workbench_bot::report::ReplyTo;
@@ -41,7 +42,95 @@ on_both!(
     the_instance_lock_belongs_to_one_request_until_released_or_lapsed,
     history_is_the_latest_actions_on_one_instance_newest_first,
     old_rows_are_pruned_and_rows_since_a_date_exported,
+    state_an_older_version_keyed_by_alias_is_rekeyed_and_the_rest_left_alone,
+    an_approval_is_a_grant_used_once,
 );
+
+fn session(instance: &str) -> workbench_bot::store::Session {
+    workbench_bot::store::Session {
+        instance: instance.into(),
+        started_at: chrono::Utc::now(),
+        ends_at: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+        started_by: Principal::parse("U01AAAAAAAA"),
+        tell: ReplyTo::Direct("U01AAAAAAAA".into()),
+        approved_until: None,
+        skipped: None,
+        stopping: None,
+    }
+}
+
+async fn state_an_older_version_keyed_by_alias_is_rekeyed_and_the_rest_left_alone(store: Store) {
+    let db = store.db();
+    // What an older version left: rows keyed by alias.
+    db.put_session(&session("foo")).await.unwrap();
+    db.put_session(&session("gone")).await.unwrap();
+    db.put_approval(&approval("a1", "")).await.unwrap();
+    let rewritten = db.adopt_alias_keys(&[("foo", FOO_PATH)]).await.unwrap();
+    assert_eq!(rewritten, 2, "the session and the approval of foo");
+    let kept = db.session(FOO_PATH).await.unwrap().expect("rekeyed");
+    assert_eq!(kept.instance, FOO_PATH, "the key wins over the payload");
+    assert!(db.session("foo").await.unwrap().is_none());
+    assert!(
+        db.session("gone").await.unwrap().is_some(),
+        "an alias this config does not know is left for a replica that does"
+    );
+    assert_eq!(db.approval("a1").await.unwrap().unwrap().instance, FOO_PATH);
+    assert_eq!(db.adopt_alias_keys(&[("foo", FOO_PATH)]).await.unwrap(), 0);
+}
+
+fn approval(id: &str, instance: &str) -> workbench_bot::store::Approval {
+    use workbench_bot::store::{Approval, ApprovalState, Asked, Asking};
+    let now = chrono::Utc::now();
+    Approval {
+        id: id.into(),
+        alias: "foo".into(),
+        instance: instance.into(),
+        state: ApprovalState::Waiting,
+        expires_at: now + chrono::Duration::hours(1),
+        decided_by: None,
+        note: None,
+        messages: Vec::new(),
+        asked: Asked {
+            kind: Asking::Start,
+            requester: Principal::parse("U01AAAAAAAA").unwrap(),
+            lasting_minutes: Some(60),
+            reason: "a training run".into(),
+            entry: EntryPoint::SlashCommand,
+            team: None,
+            tell: ReplyTo::Direct("U01AAAAAAAA".into()),
+            origin: Default::default(),
+            requested_at: now,
+        },
+    }
+}
+
+async fn an_approval_is_a_grant_used_once(store: Store) {
+    use workbench_bot::store::ApprovalState;
+    let db = store.db();
+    db.put_approval(&approval("a2", FOO_PATH)).await.unwrap();
+    assert!(!db.consume_approval("a2").await.unwrap(), "not approved yet");
+    let approver = Principal::parse("U02CCCCCCCC").unwrap();
+    assert!(
+        db.decide_approval("a2", ApprovalState::Approved, Some(&approver), None, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
+    let unused: Vec<String> = db
+        .approved_unstarted()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(unused, ["a2"]);
+    let (a, b) = tokio::join!(db.consume_approval("a2"), db.consume_approval("a2"));
+    assert!(a.unwrap() ^ b.unwrap(), "used once");
+    assert!(db.approved_unstarted().await.unwrap().is_empty());
+    assert_eq!(
+        db.approval("a2").await.unwrap().unwrap().state,
+        ApprovalState::Started
+    );
+}
 
 fn row(request_id: &str, instance: &str, command: &str, at: &str) -> AuditRecord {
     AuditRecord {
@@ -99,6 +188,7 @@ fn pending(request_id: &str) -> PendingOperation {
     PendingOperation {
         request_id: request_id.into(),
         alias: "foo".into(),
+        instance: FOO_PATH.into(),
         verb: Verb::Start,
         operation: "projects/p/locations/l/operations/operation-1".into(),
         principal: Principal::parse("U01AAAAAAAA").unwrap(),
@@ -110,6 +200,7 @@ fn pending(request_id: &str) -> PendingOperation {
         },
         posted: None,
         started_at: chrono::Utc::now(),
+        approved_by: None,
     }
 }
 
@@ -161,7 +252,7 @@ async fn a_pending_operation_is_held_by_one_owner_at_a_time(store: Store) {
 
 fn lock(request_id: &str, principal: &str, verb: Verb, for_ms: i64) -> InstanceLock {
     InstanceLock {
-        alias: "foo".into(),
+        instance: FOO_PATH.into(),
         request_id: request_id.into(),
         principal: Principal::parse(principal).unwrap(),
         verb,
@@ -189,23 +280,23 @@ async fn the_instance_lock_belongs_to_one_request_until_released_or_lapsed(store
         "re-taking is fine"
     );
     assert!(
-        db.renew_lock("foo", &winner.request_id, i64::MAX / 2)
+        db.renew_lock(FOO_PATH, &winner.request_id, i64::MAX / 2)
             .await
             .unwrap()
     );
-    db.unlock_instance("foo", &winner.request_id).await.unwrap();
+    db.unlock_instance(FOO_PATH, &winner.request_id).await.unwrap();
     assert_eq!(
         db.lock_instance(&stop).await.unwrap(),
         None,
         "free after release"
     );
     assert!(
-        !db.renew_lock("foo", "r1", i64::MAX / 2).await.unwrap(),
+        !db.renew_lock(FOO_PATH, "r1", i64::MAX / 2).await.unwrap(),
         "r2 holds it now"
     );
 
     // A holder that died: the lock lapses.
-    db.unlock_instance("foo", "r2").await.unwrap();
+    db.unlock_instance(FOO_PATH, "r2").await.unwrap();
     db.lock_instance(&lock("r3", "U01AAAAAAAA", Verb::Start, 30))
         .await
         .unwrap();

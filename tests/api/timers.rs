@@ -102,6 +102,7 @@ async fn start_from_the_console(t: &TestApp) {
         requested_by: workbench_bot::domain::Principal::parse(OPERATOR).unwrap(),
         origin: Default::default(),
         approved_by: None,
+        attempt: 1,
     };
     t.app
         .backends()

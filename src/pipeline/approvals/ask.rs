@@ -9,7 +9,7 @@ use crate::config::{Guard, Instance};
 use crate::domain::{Command, EntryPoint, Lasting, Principal};
 use crate::report::{ReplyTo, approvals as say};
 use crate::settings::Secret;
-use crate::store::{Approval, ApprovalState, Asked, OutcomeKind};
+use crate::store::{Approval, ApprovalState, Asked, Asking, OutcomeKind};
 
 impl App {
     /// Whether a start may go ahead: `None` when the instance is not guarded,
@@ -62,7 +62,41 @@ impl App {
             v.instance = Some(inst.alias.to_string());
             return Some(v);
         };
-        Some(self.ask(req, cmd, inst, guard, reason).await)
+        Some(self.ask(req, cmd, inst, guard, reason, Asking::Start).await)
+    }
+
+    /// More time on a guarded instance, past what an approver allowed: the
+    /// extension waits for an approver like a start, and until then the
+    /// time limit stays as it is.
+    pub(crate) async fn ask_for_more(
+        &self,
+        req: &Request,
+        cmd: &Command,
+        inst: &Instance,
+        by: Lasting,
+    ) -> Verdict {
+        let Some(guard) = inst.guard.as_ref() else {
+            return Verdict::about(inst, OutcomeKind::Nothing, String::new());
+        };
+        if !matches!(req.principal, Principal::User(_) | Principal::Guest(_))
+            || !guard.someone_else(&req.principal)
+        {
+            return Verdict::declined_about(
+                "no_other_approver",
+                inst.alias.as_ref(),
+                say::no_other_approver(inst.alias.as_ref()),
+            );
+        }
+        let reason = cmd
+            .reason
+            .clone()
+            .unwrap_or_else(|| format!("more time on `{}`", inst.alias));
+        let more = Command {
+            lasting: Some(by),
+            ..cmd.clone()
+        };
+        self.ask(req, &more, inst, guard, &reason, Asking::Extend)
+            .await
     }
 
     /// Stores the request, then posts it where the approvers look.
@@ -73,17 +107,20 @@ impl App {
         inst: &Instance,
         guard: &Guard,
         reason: &str,
+        kind: Asking,
     ) -> Verdict {
         let now = self.now();
         let approval = Approval {
             id: req.id.clone(),
             alias: inst.alias.to_string(),
+            instance: inst.name.to_string(),
             state: ApprovalState::Waiting,
             expires_at: now + guard.timeout.to_chrono(),
             decided_by: None,
             note: None,
             messages: Vec::new(),
             asked: Asked {
+                kind,
                 requester: req.principal.clone(),
                 lasting_minutes: cmd.lasting.map(Lasting::minutes),
                 reason: reason.to_owned(),
@@ -161,7 +198,10 @@ impl App {
             })
             .await;
         }
-        let waiting = say::waiting(inst, guard, &approval);
+        let waiting = match kind {
+            Asking::Start => say::waiting(inst, guard, &approval),
+            Asking::Extend => say::waiting_more(inst, guard, &approval),
+        };
         // A workflow step shows nothing until it completes: the person who
         // ran it hears that it waits, where they will hear the rest.
         if req.reply_to == ReplyTo::Nowhere {

@@ -8,14 +8,18 @@
 mod ask;
 
 use super::App;
-use super::request::{Grant, Input, Request};
+use super::request::{Grant, Handled, Input, Request};
 use super::verdict::Verdict;
 use crate::act::Side;
 use crate::config::Instance;
 use crate::domain::{Command, EntryPoint, Lasting, Origin, Principal, Verb};
 use crate::report::{Reply, StepEnd, approvals as say};
 use crate::settings::Secret;
-use crate::store::{Approval, ApprovalState, AuditDecision, AuditRecord, OutcomeKind};
+use crate::store::{Approval, ApprovalState, Asking, AuditDecision, AuditRecord, OutcomeKind};
+
+/// The timer work of carrying out an approval's grant, claimed so that one
+/// process does it (the approver's press, or a tick after a crash).
+const CARRY_OUT: &str = "approved-start";
 
 impl App {
     /// *Approve* or *Deny* (with its reason), pressed by `req.principal`.
@@ -58,11 +62,19 @@ impl App {
         }
         self.tell_requester(&approval, say::approved_note(&approval))
             .await;
-        let handled = Box::pin(self.handle(self.approved_start(&approval, req))).await;
-        // Work handed to GitHub: its workflow completes the step.
-        if !handled.handed_off {
-            self.complete_step(&approval, &handled.step_end(), token)
-                .await;
+        // One carries the grant out: a tick on another replica may be at it.
+        let Some(claim) = self.claim(inst, CARRY_OUT, approval.expires_at).await else {
+            return Verdict::about(
+                inst,
+                OutcomeKind::Approved,
+                say::you_approved(&approval, ""),
+            );
+        };
+        let handled = self
+            .carry_out(&approval, &req.principal, token.cloned())
+            .await;
+        if handled.reason != "in_progress" {
+            self.finish(&claim).await;
         }
         Verdict::about(
             inst,
@@ -71,8 +83,116 @@ impl App {
         )
     }
 
-    /// The start as its requester asked it, approved by whoever pressed.
-    fn approved_start(&self, a: &Approval, pressed: &Request) -> Request {
+    /// Runs what an approval allows as its requester's request, approved by
+    /// `by`, and spends the grant unless another change held the instance
+    /// (then a later tick tries again). The request message and a waiting
+    /// workflow step show the real end.
+    async fn carry_out(&self, a: &Approval, by: &Principal, token: Option<Secret>) -> Handled {
+        let req = self.approved_request(a, by, token.clone());
+        let handled = Box::pin(self.handle(req)).await;
+        if handled.reason == "in_progress" {
+            return handled;
+        }
+        // Refused or failed before reaching a backend: spent all the same,
+        // and the requester heard why.
+        if let Err(e) = self.store.db().consume_approval(&a.id).await {
+            tracing::warn!(error = %e, "could not mark the approval as used");
+        }
+        self.show_end(a, &handled.reply.text, handled.ok).await;
+        // Work handed to GitHub: its workflow completes the step.
+        if !handled.handed_off {
+            self.complete_step(a, &handled.step_end(), token.as_ref())
+                .await;
+        }
+        handled
+    }
+
+    /// Every approver's copy of the request shows how it ended.
+    async fn show_end(&self, a: &Approval, end: &str, ok: bool) {
+        let text = say::approved_end(a, end, ok);
+        for posted in &a.messages {
+            if let Err(e) = self.reporter.rewrite(posted, &text).await {
+                tracing::warn!(error = %e, "could not update an approval request's message");
+            }
+        }
+    }
+
+    /// The end of an approved start followed by another process: the
+    /// request message and a waiting step hear it too.
+    pub(in crate::pipeline) async fn show_approved_end(&self, id: &str, end: &str, ok: bool) {
+        let Ok(Some(a)) = self.store.db().approval(id).await else {
+            return;
+        };
+        self.show_end(&a, end, ok).await;
+        let step = StepEnd {
+            ok,
+            state: String::new(),
+            message: end.to_owned(),
+        };
+        self.complete_step(&a, &step, None).await;
+    }
+
+    /// Approved starts that never reached Google (a crash, a shutdown or a
+    /// store error came between): carried out now, once. A grant not used
+    /// within another approval timeout after its request's expiry lapses,
+    /// and its requester is told.
+    pub(crate) async fn start_approved(&self) -> usize {
+        let approved = match self.store.db().approved_unstarted().await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read approved requests; the next tick tries again");
+                return 0;
+            }
+        };
+        let now = self.now();
+        let mut carried = 0;
+        for a in approved {
+            let Some(inst) = self.approval_instance(&a) else {
+                self.left_alone("approved request", &a.alias);
+                continue;
+            };
+            let (Some(by), Some(guard)) = (a.decided_by.clone(), inst.guard.as_ref()) else {
+                continue;
+            };
+            let Some(claim) = self.claim(inst, CARRY_OUT, a.expires_at).await else {
+                continue;
+            };
+            if now > a.expires_at + guard.timeout.to_chrono() {
+                let _ = self.store.db().consume_approval(&a.id).await;
+                let why = say::grant_lapsed();
+                self.tell_requester(&a, say::expired_note(&a, &why)).await;
+                self.show_end(&a, &why, false).await;
+                self.finish(&claim).await;
+                continue;
+            }
+            tracing::info!(request_id = %a.id, alias = %inst.alias, "carrying out an approved request its approval left behind");
+            let handled = self.carry_out(&a, &by, None).await;
+            if handled.reason != "in_progress" {
+                self.finish(&claim).await;
+                carried += 1;
+            }
+        }
+        carried
+    }
+
+    /// The instance an approval request names, as this config knows it.
+    pub(crate) fn approval_instance(&self, a: &Approval) -> Option<&Instance> {
+        match a.instance.is_empty() {
+            true => self.config.instance(&a.alias),
+            false => self.config.instance_by_name(&a.instance),
+        }
+    }
+
+    /// What the approval allows, as its requester asked it, approved by `by`.
+    fn approved_request(&self, a: &Approval, by: &Principal, token: Option<Secret>) -> Request {
+        let lasting = a
+            .asked
+            .lasting_minutes
+            .and_then(|m| Lasting::from_minutes(m).ok());
+        let verb = match a.asked.kind {
+            Asking::Start => Verb::Start,
+            Asking::Extend => Verb::Extend,
+        };
         Request {
             id: a.id.clone(),
             team: a
@@ -83,17 +203,15 @@ impl App {
             principal: a.asked.requester.clone(),
             entry: a.asked.entry,
             input: Input::Command(Command {
-                lasting: a
-                    .asked
-                    .lasting_minutes
-                    .and_then(|m| Lasting::from_minutes(m).ok()),
-                reason: Some(a.asked.reason.clone()),
-                ..Command::new(Verb::Start, Some(a.alias.clone()))
+                lasting,
+                reason: Some(a.asked.reason.clone()).filter(|_| verb == Verb::Start),
+                ..Command::new(verb, Some(a.alias.clone()))
             }),
             reply_to: a.asked.tell.clone(),
             grant: Grant {
-                approved_by: Some(pressed.principal.clone()),
-                step_token: pressed.grant.step_token.clone(),
+                approved_by: Some(by.clone()),
+                step_token: token,
+                attempt: None,
             },
             origin: a.asked.origin.clone(),
         }
@@ -119,13 +237,13 @@ impl App {
         if approval.state != ApprovalState::Waiting {
             return Err(refuse("already_decided", say::already_decided(&approval)));
         }
-        let inst = self.config.instance(&approval.alias);
-        let guard = inst.and_then(|i| i.guard.as_ref());
-        let (Some(inst), Some(guard)) = (inst, guard) else {
-            let why = match inst {
-                None => say::expired_because_gone(&approval.alias),
-                Some(_) => say::expired_because_unguarded(&approval.alias),
-            };
+        // Another replica may know it: decide nothing, expire nothing.
+        let Some(inst) = self.approval_instance(&approval) else {
+            self.left_alone("approval request", &approval.alias);
+            return Err(refuse("unknown_here", say::unknown_here(&approval.alias)));
+        };
+        let Some(guard) = inst.guard.as_ref() else {
+            let why = say::expired_because_unguarded(&approval.alias);
             return Err(self.expired_now(&approval, why).await);
         };
         if self.now() >= approval.expires_at {
@@ -226,7 +344,7 @@ impl App {
 
     /// Expires every waiting request whose time is up or that can no longer
     /// be decided; returns how many.
-    pub(super) async fn expire_due(&self) -> usize {
+    pub(crate) async fn expire_due(&self) -> usize {
         let waiting = match self.store.db().waiting_approvals().await {
             Ok(w) => w,
             Err(e) => {
@@ -237,14 +355,17 @@ impl App {
         let now = self.now();
         let mut expired = 0;
         for a in waiting {
-            let inst = self.config.instance(&a.alias);
-            let why = match inst.map(|i| i.guard.is_some()) {
-                None => say::expired_because_gone(&a.alias),
-                Some(false) => say::expired_because_unguarded(&a.alias),
-                Some(true) if now >= a.expires_at => {
+            let Some(inst) = self.approval_instance(&a) else {
+                // Another replica may know it; its timeout is kept there.
+                self.left_alone("approval request", &a.alias);
+                continue;
+            };
+            let why = match inst.guard.is_some() {
+                false => say::expired_because_unguarded(&a.alias),
+                true if now >= a.expires_at => {
                     say::expired_because_time(a.expires_at - a.asked.requested_at)
                 }
-                Some(true) => continue,
+                true => continue,
             };
             if self.expire(&a, why).await {
                 expired += 1;
@@ -267,7 +388,7 @@ impl App {
             .iter()
             .filter(|a| a.expires_at > now)
             .filter_map(|a| {
-                let inst = self.config.instance(&a.alias)?;
+                let inst = self.approval_instance(a)?;
                 // What someone may not see does not exist for them.
                 if !self.policy.may_view(who, inst) {
                     return None;

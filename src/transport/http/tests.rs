@@ -47,6 +47,19 @@ impl ApprovalStore for Broken {
     ) -> Result<(), StoreError> {
         Err(broken())
     }
+    async fn approved_unstarted(&self) -> Result<Vec<Approval>, StoreError> {
+        Err(broken())
+    }
+    async fn consume_approval(&self, _: &str) -> Result<bool, StoreError> {
+        Err(broken())
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::store::keys::AliasKeys for Broken {
+    async fn adopt_alias_keys(&self, _: &[(&str, &str)]) -> Result<u64, StoreError> {
+        Err(broken())
+    }
 }
 
 #[async_trait::async_trait]
