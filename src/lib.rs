@@ -67,8 +67,8 @@ pub mod verify;
 
 pub use config::Config;
 pub use pipeline::{App, Handled, Input, Request};
-pub use timers::TickReport;
 pub use settings::{Secret, Settings, Timing};
 pub use startup::{Application, shutdown_signal};
+pub use timers::TickReport;
 pub use tls::install as install_tls;
 pub use verify::sign;

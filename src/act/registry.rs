@@ -190,6 +190,10 @@ impl Backend for Measured {
         self.0.handoff_link(ctx).await
     }
 
+    async fn handoff_result(&self, request_id: &str, attempt: u32) -> super::Handoff {
+        self.0.handoff_result(request_id, attempt).await
+    }
+
     async fn wait(&self, inst: &Instance, operation: &str) -> Result<Outcome, BackendError> {
         self.time("wait", self.0.wait(inst, operation)).await
     }

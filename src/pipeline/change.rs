@@ -45,7 +45,10 @@ impl App {
     /// claim belongs to this request until it ends (or lapses, if its process
     /// dies). `Some` is the request that holds it now.
     async fn lock(&self, req: &Request, verb: Verb, inst: &Instance) -> Option<InstanceLock> {
-        match self.hold_instance(inst, &req.id, &req.principal, verb).await {
+        match self
+            .hold_instance(inst, &req.id, &req.principal, verb)
+            .await
+        {
             Held::Mine => None,
             Held::By(holder) => Some(holder),
         }
@@ -155,8 +158,7 @@ impl App {
                 Some(s) if crate::timers::confirms_stop(&s.state) => {
                     let closed = self.close_session(inst, Some(s)).await;
                     let session = closed.as_ref().map(|(s, _)| s);
-                    if let Some(why) =
-                        crate::timers::timer_stop_note(inst, &req.principal, session)
+                    if let Some(why) = crate::timers::timer_stop_note(inst, &req.principal, session)
                     {
                         v.reply.text = format!("{why}\n{}", v.reply.text);
                     }
@@ -371,7 +373,9 @@ impl App {
         // A confirmed stop closes the session (with its cost); anything else
         // leaves it for a tick to read.
         if verb == Verb::Stop
-            && let Some(s) = stop_status.as_ref().filter(|s| crate::timers::confirms_stop(&s.state))
+            && let Some(s) = stop_status
+                .as_ref()
+                .filter(|s| crate::timers::confirms_stop(&s.state))
             && let Some((_, cost)) = self.close_session(inst, Some(s)).await
         {
             v.reply.text.push_str(&cost);

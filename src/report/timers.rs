@@ -244,7 +244,11 @@ pub fn no_run_found(request_id: &str) -> String {
 
 fn stop_name(inst: &Instance, reason: TimerReason, due: DateTime<Utc>) -> String {
     match reason {
-        TimerReason::Lease => format!("the stop of `{}` at its time limit ({})", inst.alias, when(due)),
+        TimerReason::Lease => format!(
+            "the stop of `{}` at its time limit ({})",
+            inst.alias,
+            when(due)
+        ),
         TimerReason::Schedule => format!("the scheduled stop of `{}` ({})", inst.alias, when(due)),
     }
 }
@@ -292,7 +296,10 @@ pub fn deleted(inst: &Instance) -> String {
 
 /// After a stop that was confirmed later than it was sent.
 pub fn confirmed_stop(inst: &Instance) -> String {
-    format!("`{}` is stopped: confirmed by Google or by the workflow run.", inst.alias)
+    format!(
+        "`{}` is stopped: confirmed by Google or by the workflow run.",
+        inst.alias
+    )
 }
 
 /// Added when an automatic stop came later than it was due.

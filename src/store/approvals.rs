@@ -44,8 +44,8 @@ impl ApprovalState {
             Self::Denied,
             Self::Expired,
         ]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }
 
@@ -208,7 +208,7 @@ macro_rules! approval_store {
                 .bind(&a.note)
                 .bind(encode(&a.messages))
                 .bind(encode(&a.asked))
-                .bind(&a.instance)
+                .bind(Some(a.instance.as_str()).filter(|i| !i.is_empty()))
                 .execute(&self.pool)
                 .await?;
                 Ok(())

@@ -22,7 +22,7 @@ const REKEY: [&str; 4] = [
     "UPDATE leases SET instance = $1 WHERE instance = $2",
     "UPDATE instance_locks SET instance = $1 WHERE instance = $2",
     "UPDATE timer_claims SET instance = $1 WHERE instance = $2",
-    "UPDATE approvals SET instance = $1 WHERE instance IS NULL AND alias = $2",
+    "UPDATE approvals SET instance = $1 WHERE (instance IS NULL OR instance = '') AND alias = $2",
 ];
 
 macro_rules! alias_keys {

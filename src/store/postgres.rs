@@ -369,7 +369,9 @@ impl StoreBackend for Postgres {
             .bind(instance)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.and_then(|r| super::rows::session(r.try_get("instance").ok()?, r.try_get("payload").ok()?)))
+        Ok(row.and_then(|r| {
+            super::rows::session(r.try_get("instance").ok()?, r.try_get("payload").ok()?)
+        }))
     }
 
     async fn sessions(&self) -> Result<Vec<Session>, StoreError> {
@@ -378,7 +380,9 @@ impl StoreBackend for Postgres {
             .await?;
         Ok(rows
             .iter()
-            .filter_map(|r| super::rows::session(r.try_get("instance").ok()?, r.try_get("payload").ok()?))
+            .filter_map(|r| {
+                super::rows::session(r.try_get("instance").ok()?, r.try_get("payload").ok()?)
+            })
             .collect())
     }
 

@@ -327,7 +327,9 @@ impl StoreBackend for Sqlite {
             .bind(instance)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.and_then(|r| super::rows::session(r.try_get("instance").ok()?, r.try_get("payload").ok()?)))
+        Ok(row.and_then(|r| {
+            super::rows::session(r.try_get("instance").ok()?, r.try_get("payload").ok()?)
+        }))
     }
 
     async fn sessions(&self) -> Result<Vec<Session>, StoreError> {
@@ -336,7 +338,9 @@ impl StoreBackend for Sqlite {
             .await?;
         Ok(rows
             .iter()
-            .filter_map(|r| super::rows::session(r.try_get("instance").ok()?, r.try_get("payload").ok()?))
+            .filter_map(|r| {
+                super::rows::session(r.try_get("instance").ok()?, r.try_get("payload").ok()?)
+            })
             .collect())
     }
 
@@ -379,12 +383,14 @@ impl StoreBackend for Sqlite {
     }
 
     async fn finish_timer(&self, claim: &TimerClaim<'_>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE timer_claims SET done = 1 WHERE instance = ? AND kind = ? AND due_at = ?")
-            .bind(claim.instance)
-            .bind(claim.kind)
-            .bind(claim.due_ms)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE timer_claims SET done = 1 WHERE instance = ? AND kind = ? AND due_at = ?",
+        )
+        .bind(claim.instance)
+        .bind(claim.kind)
+        .bind(claim.due_ms)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -143,9 +143,8 @@ impl App {
             .filter(|t| session.is_none_or(|s| s.skipped != Some(*t)));
         let cap = self.cap_of(inst, session);
         let max = inst.max_lease;
-        let refuse = |end: DateTime<Utc>| {
-            say::at_cap(inst, max.expect("a cap comes from max_hours"), end)
-        };
+        let refuse =
+            |end: DateTime<Utc>| say::at_cap(inst, max.expect("a cap comes from max_hours"), end);
         if let Some(due) = next_scheduled.filter(|due| lease_end.is_none_or(|e| *due < e)) {
             let wanted = lease_end.unwrap_or(due + by.to_chrono());
             return match cap {

@@ -207,7 +207,10 @@ impl App {
 
     /// The instance's session, or why the store could not say: for changes
     /// to it, which must not act on a guess.
-    pub(crate) async fn session_read(&self, inst: &Instance) -> Result<Option<Session>, StoreError> {
+    pub(crate) async fn session_read(
+        &self,
+        inst: &Instance,
+    ) -> Result<Option<Session>, StoreError> {
         self.store.db().session(inst.name.as_ref()).await
     }
 
@@ -242,7 +245,11 @@ impl App {
 
     /// The latest end `max_hours` allows a session: counted from its start,
     /// or from now for an instance the bot has not seen running before.
-    pub(crate) fn cap_of(&self, inst: &Instance, session: Option<&Session>) -> Option<DateTime<Utc>> {
+    pub(crate) fn cap_of(
+        &self,
+        inst: &Instance,
+        session: Option<&Session>,
+    ) -> Option<DateTime<Utc>> {
         let start = session.map(|s| s.started_at).unwrap_or_else(|| self.now());
         inst.max_lease.map(|max| start + max.to_chrono())
     }

@@ -105,7 +105,11 @@ impl App {
     /// this config does not know, and that it is left alone.
     pub(crate) fn left_alone(&self, what: &str, key: &str) {
         if self.unknown.first_time(key) {
-            tracing::warn!(instance = key, what, "the store holds state for an instance this config does not know; leaving it alone (another replica may know it)");
+            tracing::warn!(
+                instance = key,
+                what,
+                "the store holds state for an instance this config does not know; leaving it alone (another replica may know it)"
+            );
         }
     }
 

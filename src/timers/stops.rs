@@ -101,7 +101,12 @@ impl App {
     /// An instance seen running that the bot has no session for (started
     /// from the console, or before the bot knew): its session starts when
     /// Google last changed its state, or now.
-    async fn notice(&self, inst: &Instance, status: &InstanceStatus, now: DateTime<Utc>) -> Option<Session> {
+    async fn notice(
+        &self,
+        inst: &Instance,
+        status: &InstanceStatus,
+        now: DateTime<Utc>,
+    ) -> Option<Session> {
         let seen = Session {
             instance: inst.name.to_string(),
             started_at: status
@@ -181,10 +186,15 @@ impl App {
             let failed = match result {
                 Handoff::Succeeded => {
                     return self
-                        .under_claim(inst, &stop.request_id, Principal::Timer(TimerReason::Lease), async {
-                            let status = InstanceStatus::bare(State::Stopped);
-                            self.confirmed(inst, &status, now).await
-                        })
+                        .under_claim(
+                            inst,
+                            &stop.request_id,
+                            Principal::Timer(TimerReason::Lease),
+                            async {
+                                let status = InstanceStatus::bare(State::Stopped);
+                                self.confirmed(inst, &status, now).await
+                            },
+                        )
                         .await
                         .unwrap_or(Done::Nothing);
                 }
@@ -244,7 +254,13 @@ impl App {
     }
 
     /// Fires an automatic stop that is due, under the instance's claim.
-    async fn fire(&self, inst: &Instance, reason: TimerReason, due: DateTime<Utc>, has_session: bool) -> Done {
+    async fn fire(
+        &self,
+        inst: &Instance,
+        reason: TimerReason,
+        due: DateTime<Utc>,
+        has_session: bool,
+    ) -> Done {
         // Without a session nothing marks the occurrence done: a claim does.
         let occurrence = match has_session {
             true => None,
@@ -277,7 +293,13 @@ impl App {
         done
     }
 
-    async fn fire_held(&self, inst: &Instance, reason: TimerReason, due: DateTime<Utc>, id: String) -> Done {
+    async fn fire_held(
+        &self,
+        inst: &Instance,
+        reason: TimerReason,
+        due: DateTime<Utc>,
+        id: String,
+    ) -> Done {
         // Read again under the claim: a Keep pressed since may have moved it.
         let current = match self.session_read(inst).await {
             Ok(s) => s,
@@ -320,7 +342,13 @@ impl App {
             }
             Read::Known(st) if st.state != State::Active => {
                 return self
-                    .failed_first(inst, current.as_ref(), &stop, say::cannot_stop_now(inst, &st.state), now)
+                    .failed_first(
+                        inst,
+                        current.as_ref(),
+                        &stop,
+                        say::cannot_stop_now(inst, &st.state),
+                        now,
+                    )
                     .await;
             }
             Read::Failed(why) => {
@@ -334,7 +362,10 @@ impl App {
         stop.attempt += 1;
         stop.handed_off_at = None;
         stop.next_try = None;
-        let Some(session) = self.mark(inst, current.as_ref(), &stop, status.as_ref(), now).await else {
+        let Some(session) = self
+            .mark(inst, current.as_ref(), &stop, status.as_ref(), now)
+            .await
+        else {
             return Done::Nothing;
         };
         let to = self.told(Some(&session));
@@ -431,7 +462,13 @@ impl App {
 
     /// An automatic stop that did not go through: try again after a backoff,
     /// tell the starter once per episode, and the operators once it lasts.
-    async fn failed(&self, inst: &Instance, stop: &Stopping, why: String, now: DateTime<Utc>) -> Done {
+    async fn failed(
+        &self,
+        inst: &Instance,
+        stop: &Stopping,
+        why: String,
+        now: DateTime<Utc>,
+    ) -> Done {
         let Ok(Some(session)) = self.session_read(inst).await else {
             return Done::Nothing;
         };
@@ -452,8 +489,11 @@ impl App {
             stop.told = true;
         }
         if stop.failures >= OPERATORS_AFTER && !stop.operators_told {
-            self.tell_operators(inst, say::stop_keeps_failing(inst, reason, stop.due, &why, stop.failures))
-                .await;
+            self.tell_operators(
+                inst,
+                say::stop_keeps_failing(inst, reason, stop.due, &why, stop.failures),
+            )
+            .await;
             stop.operators_told = true;
         }
         let _ = self
@@ -469,7 +509,12 @@ impl App {
 
     /// Closes the session of a confirmed stop, saying so to whoever the
     /// stop concerned: an automatic stop's end, a deletion.
-    async fn confirmed(&self, inst: &Instance, status: &InstanceStatus, now: DateTime<Utc>) -> Done {
+    async fn confirmed(
+        &self,
+        inst: &Instance,
+        status: &InstanceStatus,
+        now: DateTime<Utc>,
+    ) -> Done {
         let Some((session, cost)) = self.close_session(inst, Some(status)).await else {
             return Done::Nothing;
         };
@@ -483,7 +528,8 @@ impl App {
         }
         let to = self.told(Some(&session));
         if status.state == State::Deleted {
-            self.post_to(&to, inst, Reply::text(say::deleted(inst))).await;
+            self.post_to(&to, inst, Reply::text(say::deleted(inst)))
+                .await;
             return Done::Nothing;
         }
         let Some(reason) = stop.and_then(|st| st.reason) else {

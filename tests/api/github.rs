@@ -305,7 +305,7 @@ impl Job {
 #[tokio::test]
 async fn a_lease_on_a_github_instance_ends_in_a_signed_timer_dispatch_the_job_obeys_for_stops_only()
 {
-    let github = fake_github().await;
+    let (github, runs) = crate::fakes::github::fake_github_runs().await;
     let clock = workbench_bot::clock::Clock::default();
     let t = spawn_app(Spawn {
         config: github_config(),
@@ -319,7 +319,11 @@ async fn a_lease_on_a_github_instance_ends_in_a_signed_timer_dispatch_the_job_ob
     t.command(OPERATOR, "start foo for 2m").await;
     github.wait_for("/dispatches", 1).await;
     clock.advance(chrono::Duration::minutes(3));
-    assert_eq!(t.app.tick().await.unwrap().stopped, 1);
+    assert_eq!(
+        t.app.tick().await.unwrap().stopped,
+        0,
+        "handed to GitHub is not stopped"
+    );
     let sent = github.wait_for("/dispatches", 2).await[1].json();
     let p = &sent["client_payload"];
     assert_eq!(
@@ -330,6 +334,23 @@ async fn a_lease_on_a_github_instance_ends_in_a_signed_timer_dispatch_the_job_ob
     let j = job("ACTIVE").await;
     j.run_ok(&event(p.clone())).await;
     assert_eq!(j.google.posts("stop").len(), 1, "the job stopped it");
+    // Only the run's success closes the time limit.
+    runs.conclude_all("completed", Some("success"));
+    assert_eq!(
+        t.app.tick().await.unwrap().stopped,
+        1,
+        "confirmed by its run"
+    );
+    assert!(
+        t.app
+            .store()
+            .db()
+            .session(FOO_PATH)
+            .await
+            .unwrap()
+            .is_none(),
+        "the session closed"
+    );
 
     let start = job("STOPPED").await;
     let (out, _) = start

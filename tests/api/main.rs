@@ -13,6 +13,7 @@ mod faults;
 mod github;
 mod load;
 mod notebooks;
+mod promises;
 mod replicas;
 mod slack_core;
 mod socket_mode;

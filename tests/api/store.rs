@@ -108,12 +108,21 @@ async fn an_approval_is_a_grant_used_once(store: Store) {
     use workbench_bot::store::ApprovalState;
     let db = store.db();
     db.put_approval(&approval("a2", FOO_PATH)).await.unwrap();
-    assert!(!db.consume_approval("a2").await.unwrap(), "not approved yet");
+    assert!(
+        !db.consume_approval("a2").await.unwrap(),
+        "not approved yet"
+    );
     let approver = Principal::parse("U02CCCCCCCC").unwrap();
     assert!(
-        db.decide_approval("a2", ApprovalState::Approved, Some(&approver), None, chrono::Utc::now())
-            .await
-            .unwrap()
+        db.decide_approval(
+            "a2",
+            ApprovalState::Approved,
+            Some(&approver),
+            None,
+            chrono::Utc::now()
+        )
+        .await
+        .unwrap()
     );
     let unused: Vec<String> = db
         .approved_unstarted()
@@ -284,7 +293,9 @@ async fn the_instance_lock_belongs_to_one_request_until_released_or_lapsed(store
             .await
             .unwrap()
     );
-    db.unlock_instance(FOO_PATH, &winner.request_id).await.unwrap();
+    db.unlock_instance(FOO_PATH, &winner.request_id)
+        .await
+        .unwrap();
     assert_eq!(
         db.lock_instance(&stop).await.unwrap(),
         None,

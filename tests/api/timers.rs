@@ -48,15 +48,15 @@ pub fn settings(clock: &Clock, google: Option<&FakeGoogle>) -> Settings {
     }
 }
 
-struct Env {
-    t: TestApp,
-    clock: Clock,
-    google: Option<FakeGoogle>,
+pub struct Env {
+    pub t: TestApp,
+    pub clock: Clock,
+    pub google: Option<FakeGoogle>,
 }
 
 /// The app with foo on the Notebooks fake (or the dry run), the price table,
 /// and a clock the test moves.
-async fn spawn(google: bool, configure: impl FnOnce(&mut TestConfig)) -> Env {
+pub async fn spawn(google: bool, configure: impl FnOnce(&mut TestConfig)) -> Env {
     let clock = Clock::default();
     let mut config = TestConfig {
         cost: Some(prices()),
@@ -80,12 +80,12 @@ async fn spawn(google: bool, configure: impl FnOnce(&mut TestConfig)) -> Env {
     Env { t, clock, google }
 }
 
-fn foo(c: &mut TestConfig) -> &mut Instance {
+pub fn foo(c: &mut TestConfig) -> &mut Instance {
     c.instance.iter_mut().find(|i| i.alias == "foo").unwrap()
 }
 
 /// Messages the bot posted, or updated, in `user`'s DMs, in order.
-fn dms(t: &TestApp, user: &str) -> Vec<Call> {
+pub fn dms(t: &TestApp, user: &str) -> Vec<Call> {
     t.slack
         .calls()
         .into_iter()
@@ -95,7 +95,7 @@ fn dms(t: &TestApp, user: &str) -> Vec<Call> {
 }
 
 /// Starts foo behind the bot's back, as the Google Cloud console would.
-async fn start_from_the_console(t: &TestApp) {
+pub async fn start_from_the_console(t: &TestApp) {
     let instance = t.app.config().instance("foo").unwrap();
     let ctx = workbench_bot::act::ActContext {
         request_id: "console".into(),
@@ -199,7 +199,7 @@ async fn a_time_boxed_start_is_warned_then_stopped_with_why_and_what_it_cost() {
         dms(&t, OPERATOR)
             .last()
             .map(|c| c.text())
-            .filter(|t| t.contains("stopped"))
+            .filter(|t| t.contains("The bot stopped"))
     })
     .await
     .expect("the starter is told");
@@ -306,7 +306,7 @@ async fn extend_stays_within_max_hours_and_a_start_is_capped_by_it() {
 
 /// A schedule whose stop is a minute or two ahead, in Tokyo, on the local day
 /// it falls on (or, with `skip_today`, only on the day after).
-fn schedule_soon(clock: &Clock, skip_today: bool) -> StopAt {
+pub fn schedule_soon(clock: &Clock, skip_today: bool) -> StopAt {
     let tz = jiff::tz::TimeZone::get("Asia/Tokyo").unwrap();
     let due = jiff::Timestamp::from_millisecond((clock.now() + MINUTE * 2).timestamp_millis())
         .unwrap()
@@ -569,21 +569,38 @@ async fn costs_shows_what_runs_this_weeks_hours_and_what_the_bots_stops_kept_off
     );
 }
 
-/// A stop that does not go out (here Google refuses it once) is not marked
-/// done: once the claim's hold (the store's lease) lapses, a tick tries again.
+/// A stop that does not go out (here Google refuses it once) is not done: the
+/// starter hears it once, and after its backoff a tick tries again.
 #[tokio::test]
 async fn an_automatic_stop_that_fails_is_tried_again() {
-    let Env { t, clock, google } = spawn(true, |c| c.store.lease_seconds = Some(1.0)).await;
+    let Env { t, clock, google } = spawn(true, |_| {}).await;
     let google = google.unwrap();
     t.command(OPERATOR, "start foo for 2m").await;
     t.slack.wait_for("/response/1", 2).await;
     google.fail_once("POST", ":stop", 403, false);
     clock.advance(MINUTE * 3);
-    assert_eq!(t.app.tick().await.unwrap().stopped, 0, "refused by Google");
-    assert_eq!(t.app.tick().await.unwrap().stopped, 0, "held by the claim");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let first = t.app.tick().await.unwrap();
+    assert_eq!((first.stopped, first.failed), (0, 1), "refused by Google");
+    assert_eq!(
+        t.app.tick().await.unwrap().failed,
+        0,
+        "waits out its backoff"
+    );
+    clock.advance(MINUTE);
     assert_eq!(t.app.tick().await.unwrap().stopped, 1, "tried again");
     assert_eq!(google.state_of(FOO_PATH), "STOPPED");
+    let told: Vec<String> = dms(&t, OPERATOR).iter().map(|c| c.text()).collect();
+    assert_eq!(
+        told.iter()
+            .filter(|m| m.contains("did not go through"))
+            .count(),
+        1,
+        "{told:#?}"
+    );
+    assert!(
+        told.last().unwrap().contains("The bot stopped `foo`"),
+        "{told:#?}"
+    );
 }
 
 /// *Keep 1 h* before a scheduled stop skips it even when the start's own

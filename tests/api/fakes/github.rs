@@ -8,10 +8,54 @@ use std::sync::{Arc, Mutex};
 pub const INSTALLATION_TOKEN: &str = "ghs_fakeInstallationToken0000000000000000";
 pub const PAT: &str = "github_pat_fake_for_tests";
 
+/// The workflow runs the fake reports: one per dispatch, named as the
+/// workflow's `run-name` names it, ending as the test says.
+#[derive(Clone, Default)]
+pub struct Runs(Arc<Mutex<RunsState>>);
+
+#[derive(Default)]
+struct RunsState {
+    /// (display_title, status, conclusion)
+    runs: Vec<(String, String, Option<String>)>,
+    /// How the next dispatch's run stands: in progress unless set.
+    next: Option<(String, Option<String>)>,
+}
+
+impl Runs {
+    /// Every run of a later dispatch reads as `status` / `conclusion`.
+    pub fn next_runs(&self, status: &str, conclusion: Option<&str>) {
+        self.0.lock().unwrap().next = Some((status.into(), conclusion.map(Into::into)));
+    }
+
+    /// Every run so far now reads as `status` / `conclusion`.
+    pub fn conclude_all(&self, status: &str, conclusion: Option<&str>) {
+        for run in &mut self.0.lock().unwrap().runs {
+            run.1 = status.into();
+            run.2 = conclusion.map(Into::into);
+        }
+    }
+
+    pub fn titles(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .runs
+            .iter()
+            .map(|r| r.0.clone())
+            .collect()
+    }
+}
+
 /// GitHub's REST API as the bot uses it: installation tokens, dispatches, runs.
 pub async fn fake_github() -> Fake {
-    let last_request_id: Arc<Mutex<Option<String>>> = Arc::default();
-    Fake::start(Arc::new(move |call: &Call| {
+    fake_github_runs().await.0
+}
+
+/// The same, with the runs it reports in the test's hands.
+pub async fn fake_github_runs() -> (Fake, Runs) {
+    let runs = Runs::default();
+    let shared = runs.clone();
+    let fake = Fake::start(Arc::new(move |call: &Call| {
         let path = call.path.as_str();
         if call.method == "POST" && path == "/app/installations/4242/access_tokens" {
             let bearer = call.header("authorization").unwrap_or_default();
@@ -32,19 +76,37 @@ pub async fn fake_github() -> Fake {
         }
         match (call.method.as_str(), path) {
             ("POST", "/repos/example-org/notebook-ops/dispatches") => {
-                let id = call.json()["client_payload"]["request_id"].as_str().map(str::to_owned);
-                *last_request_id.lock().unwrap() = id;
+                // The run name the workflow's `run-name` gives this dispatch.
+                let p = &call.json()["client_payload"];
+                let attempt = match p["workbench"]["attempt"].as_u64() {
+                    Some(n) if n > 1 => format!(" attempt {n}"),
+                    _ => String::new(),
+                };
+                let title = format!(
+                    "{} {} ({}{attempt})",
+                    p["command"].as_str().unwrap_or_default(),
+                    p["notebook"].as_str().unwrap_or_default(),
+                    p["request_id"].as_str().unwrap_or_default()
+                );
+                let mut st = shared.0.lock().unwrap();
+                let (status, conclusion) =
+                    st.next.clone().unwrap_or(("in_progress".into(), None));
+                st.runs.push((title, status, conclusion));
                 (204, Value::Null)
             }
             ("GET", "/repos/example-org/notebook-ops/actions/runs") => {
-                let id = last_request_id.lock().unwrap().clone().unwrap_or_default();
-                (200, json!({"total_count": 2, "workflow_runs": [
-                    {"id": 1, "display_title": "stop bar (someone-else)", "html_url": "https://github.com/example-org/notebook-ops/actions/runs/1", "status": "completed"},
-                    {"id": 2, "display_title": format!("start foo ({id})"), "html_url": "https://github.com/example-org/notebook-ops/actions/runs/2", "status": "in_progress"}
-                ]}))
+                let st = shared.0.lock().unwrap();
+                // Newest first, as GitHub lists them.
+                let mut listed = Vec::new();
+                for (i, (title, status, conclusion)) in st.runs.iter().enumerate().rev() {
+                    listed.push(json!({"id": i + 2, "display_title": title, "html_url": format!("https://github.com/example-org/notebook-ops/actions/runs/{}", i + 2), "status": status, "conclusion": conclusion}));
+                }
+                listed.push(json!({"id": 1, "display_title": "stop bar (someone-else)", "html_url": "https://github.com/example-org/notebook-ops/actions/runs/1", "status": "completed", "conclusion": "success"}));
+                (200, json!({"total_count": listed.len(), "workflow_runs": listed}))
             }
             _ => (404, json!({"message": "Not Found"})),
         }
     }))
-    .await
+    .await;
+    (fake, runs)
 }
