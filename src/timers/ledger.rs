@@ -243,6 +243,32 @@ impl App {
         say::running_lines(hourly, session.as_ref(), next, now)
     }
 
+    /// The session of an instance the bot finds running without one (started
+    /// from the console, or before the bot knew): it starts when Google last
+    /// changed its state, or now, and its messages go to the team channel.
+    pub(crate) fn seen_running(
+        &self,
+        inst: &Instance,
+        status: Option<&InstanceStatus>,
+        now: DateTime<Utc>,
+    ) -> Session {
+        Session {
+            instance: inst.name.to_string(),
+            started_at: status
+                .and_then(|s| s.update_time.as_deref())
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+                .filter(|t| *t <= now)
+                .unwrap_or(now),
+            ends_at: None,
+            started_by: None,
+            tell: self.announce_to(),
+            approved_until: None,
+            skipped: None,
+            stopping: None,
+        }
+    }
+
     /// The latest end `max_hours` allows a session: counted from its start,
     /// or from now for an instance the bot has not seen running before.
     pub(crate) fn cap_of(

@@ -21,13 +21,15 @@
 //! state for an instance its config does not know: it says so once and
 //! leaves it, since another replica (a rolling deploy) may know it.
 
+mod due;
 mod extend;
 mod ledger;
 mod reminders;
 mod stops;
+mod telling;
 
 pub(crate) use ledger::{Held, confirms_stop};
-pub(crate) use stops::timer_stop_note;
+pub(crate) use telling::timer_stop_note;
 
 use crate::act::{BackendError, InstanceStatus};
 use crate::config::{BackendKind, Instance};

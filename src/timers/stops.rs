@@ -7,12 +7,13 @@
 //! each attempt reads the state first and a retried dispatch carries its own
 //! attempt number, so its run is told apart from the first.
 
+use super::telling::origin_of;
 use super::{Done, Read, confirms_stop};
 use crate::act::{Handoff, InstanceStatus, Side, State};
 use crate::config::Instance;
-use crate::domain::{Command, EntryPoint, Origin, Principal, TimerReason, Verb};
+use crate::domain::{Command, EntryPoint, Principal, TimerReason, Verb};
 use crate::pipeline::{App, Grant, Input, Request};
-use crate::report::{Card, Reply, ReplyTo, timers as say};
+use crate::report::{Reply, ReplyTo, timers as say};
 use crate::store::{OutcomeKind, Session, Stopping};
 use chrono::{DateTime, Utc};
 
@@ -23,66 +24,9 @@ pub(crate) const OPERATORS_AFTER: u32 = 3;
 const MAX_BACKOFF_MINUTES: i64 = 15;
 
 impl App {
-    /// Everything a tick does for one instance: close a confirmed stop's
-    /// session, notice a start made outside the bot, pursue a stop under way,
-    /// fire a due one, warn before one, remind of one running unbounded.
-    pub(super) async fn instance_tick(
-        &self,
-        inst: &Instance,
-        session: Option<Session>,
-        read: Read,
-    ) -> (Done, bool) {
-        let now = self.now();
-        if let (Some(s), Read::Known(status)) = (&session, &read)
-            && confirms_stop(&status.state)
-        {
-            let id = s
-                .stopping
-                .as_ref()
-                .map(|st| st.request_id.clone())
-                .unwrap_or_else(Request::new_id);
-            let done = self
-                .under_claim(inst, &id, Principal::Timer(TimerReason::Lease), async {
-                    self.confirmed(inst, status, now).await
-                })
-                .await
-                .unwrap_or(Done::Nothing);
-            return (done, false);
-        }
-        let session = match (session, &read) {
-            (None, Read::Known(st)) if st.state.is_running_or_coming_up() => {
-                self.notice(inst, st, now).await
-            }
-            (s, _) => s,
-        };
-        if let Some(s) = &session {
-            if let Some(stop) = &s.stopping {
-                return (self.pursue(inst, stop, &read, now).await, false);
-            }
-            if let Some(end) = s.ends_at
-                && now >= end
-            {
-                return (self.fire(inst, TimerReason::Lease, end, true).await, false);
-            }
-        }
-        if let Some(due) = self.schedule_due(inst, session.as_ref(), now) {
-            let has_session = session.is_some();
-            let done = self
-                .fire(inst, TimerReason::Schedule, due, has_session)
-                .await;
-            return (done, false);
-        }
-        let warned = self.warn_if_due(inst, session.as_ref(), &read, now).await;
-        let reminded = match (&session, &read) {
-            (Some(s), Read::Known(status)) => self.remind_one(inst, s, status, now).await,
-            _ => false,
-        };
-        (warned, reminded)
-    }
-
     /// Runs `work` holding the instance's claim as `id`; `None` when another
     /// request holds it (it will see to the instance).
-    async fn under_claim<T>(
+    pub(super) async fn under_claim<T>(
         &self,
         inst: &Instance,
         id: &str,
@@ -98,73 +42,8 @@ impl App {
         Some(out)
     }
 
-    /// An instance seen running that the bot has no session for (started
-    /// from the console, or before the bot knew): its session starts when
-    /// Google last changed its state, or now.
-    async fn notice(
-        &self,
-        inst: &Instance,
-        status: &InstanceStatus,
-        now: DateTime<Utc>,
-    ) -> Option<Session> {
-        let seen = Session {
-            instance: inst.name.to_string(),
-            started_at: status
-                .update_time
-                .as_deref()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&Utc))
-                .filter(|t| *t <= now)
-                .unwrap_or(now),
-            ends_at: None,
-            started_by: None,
-            tell: self.announce_to(),
-            approved_until: None,
-            skipped: None,
-            stopping: None,
-        };
-        // A start racing this tick wins: its session is the real one.
-        match self.store.db().add_session(&seen).await {
-            Ok(true) => Some(seen),
-            _ => self.session_of(inst).await,
-        }
-    }
-
-    /// The scheduled stop that is due for this instance now, if any: the
-    /// latest occurrence, for a session that began before it and did not
-    /// skip it (however late the tick); with no session (nothing read it
-    /// running), only within a grace window of it.
-    pub(super) fn schedule_due(
-        &self,
-        inst: &Instance,
-        session: Option<&Session>,
-        now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        match session {
-            Some(s) => self.missed_schedule(inst, s, now),
-            None => {
-                let last = inst.stop_at.as_ref()?.last_at_or_before_utc(now)?;
-                let grace = chrono::Duration::from_std(self.config.scheduler.tick * 3)
-                    .unwrap_or_default()
-                    .max(chrono::Duration::minutes(15));
-                (now - last <= grace).then_some(last)
-            }
-        }
-    }
-
-    /// The latest scheduled stop the session should have had and has not.
-    pub(super) fn missed_schedule(
-        &self,
-        inst: &Instance,
-        s: &Session,
-        now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        let last = inst.stop_at.as_ref()?.last_at_or_before_utc(now)?;
-        (s.started_at < last && s.skipped != Some(last) && s.stopping.is_none()).then_some(last)
-    }
-
     /// A stop under way: confirm it, wait for it, or try it again.
-    async fn pursue(
+    pub(super) async fn pursue(
         &self,
         inst: &Instance,
         stop: &Stopping,
@@ -254,7 +133,7 @@ impl App {
     }
 
     /// Fires an automatic stop that is due, under the instance's claim.
-    async fn fire(
+    pub(super) async fn fire(
         &self,
         inst: &Instance,
         reason: TimerReason,
@@ -420,19 +299,8 @@ impl App {
                 ..s.clone()
             },
             None => Session {
-                instance: inst.name.to_string(),
-                started_at: status
-                    .and_then(|s| s.update_time.as_deref())
-                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.with_timezone(&Utc))
-                    .filter(|t| *t <= now)
-                    .unwrap_or(now),
-                ends_at: None,
-                started_by: None,
-                tell: self.announce_to(),
-                approved_until: None,
-                skipped: None,
                 stopping: Some(stop.clone()),
+                ..self.seen_running(inst, status, now)
             },
         };
         match self.store.db().put_session(&session).await {
@@ -509,7 +377,7 @@ impl App {
 
     /// Closes the session of a confirmed stop, saying so to whoever the
     /// stop concerned: an automatic stop's end, a deletion.
-    async fn confirmed(
+    pub(super) async fn confirmed(
         &self,
         inst: &Instance,
         status: &InstanceStatus,
@@ -543,101 +411,6 @@ impl App {
         self.post_to(&to, inst, Reply::text(text)).await;
         Done::Stopped
     }
-
-    fn late_note(&self, due: DateTime<Utc>, now: DateTime<Utc>) -> String {
-        match now - due > self.late() {
-            true => say::late(due, now),
-            false => String::new(),
-        }
-    }
-
-    async fn post_to(&self, to: &ReplyTo, inst: &Instance, reply: Reply) {
-        if *to == ReplyTo::Nowhere {
-            tracing::info!(alias = %inst.alias, "nobody to tell about an automatic stop: set slack.announce_channel");
-            return;
-        }
-        if let Err(e) = self.reporter.post(to, &reply).await {
-            tracing::warn!(error = %e, alias = %inst.alias, "could not tell about an automatic stop");
-        }
-    }
-
-    /// The instance's named operators in their direct messages, and the team
-    /// channel.
-    async fn tell_operators(&self, inst: &Instance, text: String) {
-        let mut places: Vec<ReplyTo> = inst
-            .operators
-            .principals
-            .iter()
-            .filter_map(|p| match p {
-                Principal::User(u) => Some(ReplyTo::Direct(u.to_string())),
-                _ => None,
-            })
-            .take(20)
-            .collect();
-        places.extend(self.config.announce_channel.clone().map(ReplyTo::Channel));
-        for to in places {
-            self.post_to(&to, inst, Reply::text(text.clone())).await;
-        }
-    }
-
-    /// The warning before a stop, with *Keep 1 h* and *Stop now*.
-    async fn warn_if_due(
-        &self,
-        inst: &Instance,
-        session: Option<&Session>,
-        read: &Read,
-        now: DateTime<Utc>,
-    ) -> Done {
-        if let Read::Known(st) = read
-            && !st.state.is_running_or_coming_up()
-        {
-            return Done::Nothing;
-        }
-        let lease = session
-            .and_then(|s| s.ends_at)
-            .map(|end| (TimerReason::Lease, end, "lease-warning"));
-        let scheduled = inst
-            .stop_at
-            .as_ref()
-            .map(|s| s.next_after_utc(now))
-            .filter(|t| session.is_none_or(|s| s.skipped != Some(*t)))
-            .map(|t| (TimerReason::Schedule, t, "schedule-warning"));
-        let Some((reason, due, kind)) = [lease, scheduled]
-            .into_iter()
-            .flatten()
-            .filter(|(_, due, _)| now >= *due - inst.warn.to_chrono())
-            .min_by_key(|(_, due, _)| *due)
-        else {
-            return Done::Nothing;
-        };
-        let Some(claim) = self.claim(inst, kind, due).await else {
-            return Done::Nothing;
-        };
-        let to = self.told(session);
-        if to == ReplyTo::Nowhere {
-            tracing::info!(alias = %inst.alias, "a stop is coming but nobody to warn: set slack.announce_channel");
-            self.finish(&claim).await;
-            return Done::Nothing;
-        }
-        let mut reply = Reply::text(say::warning(inst, reason, due, now, session));
-        reply.card = Some(Card {
-            alias: inst.alias.to_string(),
-            running: true,
-            stopped: false,
-            can_operate: true,
-            keep: Some(crate::report::blocks::Keep::Hour),
-        });
-        let sent = self.reporter.post(&to, &reply).await;
-        if let Err(e) = &sent {
-            tracing::warn!(error = %e, alias = %inst.alias, "could not post the warning before a stop");
-        }
-        tracing::info!(target: "audit", alias = %inst.alias, reason = %reason, due = %due, "warned before a stop");
-        self.finish(&claim).await;
-        match sent {
-            Ok(_) => Done::Warned,
-            Err(_) => Done::Nothing,
-        }
-    }
 }
 
 /// Whether the stop read before taking the claim is still due under it.
@@ -654,29 +427,5 @@ fn still_due(reason: TimerReason, due: DateTime<Utc>, current: Option<&Session>)
             retrying(s) || (s.stopping.is_none() && s.skipped != Some(due) && s.started_at < due)
         }
         (TimerReason::Schedule, None) => true,
-    }
-}
-
-/// Where a workflow tells the end of an automatic stop it carries out.
-fn origin_of(to: &ReplyTo) -> Origin {
-    match to {
-        ReplyTo::Thread { channel, thread_ts } => Origin::Thread {
-            channel: channel.clone(),
-            thread_ts: thread_ts.clone(),
-        },
-        ReplyTo::Direct(user) => Origin::Direct { user: user.clone() },
-        _ => Origin::Nowhere,
-    }
-}
-
-/// What the stop of a timer adds in front of the result.
-pub(crate) fn timer_stop_note(
-    inst: &Instance,
-    who: &Principal,
-    session: Option<&Session>,
-) -> Option<String> {
-    match who {
-        Principal::Timer(reason) => Some(say::stopped_because(inst, *reason, session)),
-        _ => None,
     }
 }
