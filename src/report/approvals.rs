@@ -158,6 +158,11 @@ pub fn expired_because_time(waited: chrono::Duration) -> String {
     format!("nobody answered within {}", length(waited))
 }
 
+/// The approver's press found another process already carrying it out.
+pub fn carried_out_elsewhere() -> String {
+    "The start is already being carried out; the requester hears how it ends.".to_owned()
+}
+
 /// An approved start the bot could not carry out in time (it was down, or
 /// the instance was busy, for longer than another approval timeout).
 pub fn grant_lapsed() -> String {

@@ -1,6 +1,7 @@
 //! Timer state (sessions, locks, claims, approval requests) is keyed by the
 //! instance's resource path. Older versions keyed it by alias; a process
-//! rewrites the rows of the aliases its config knows, once at start-up, and
+//! rewrites the rows of the aliases its config knows, at start-up and at each
+//! tick (an older replica of a rolling deploy may still be writing them), and
 //! leaves every other row alone: a replica of a rolling deploy whose config
 //! lacks an alias must not decide for the replica that has it. One SQL text
 //! serves both databases (`$n` placeholders read the same in each).
@@ -18,10 +19,17 @@ pub trait AliasKeys: Send + Sync {
     async fn adopt_alias_keys(&self, known: &[(&str, &str)]) -> Result<u64, StoreError>;
 }
 
+/// Each statement leaves a row alone when one keyed by the path is already
+/// there (an older replica of a rolling deploy wrote the alias row late):
+/// the path's row is the one newer processes act on.
 const REKEY: [&str; 4] = [
-    "UPDATE leases SET instance = $1 WHERE instance = $2",
-    "UPDATE instance_locks SET instance = $1 WHERE instance = $2",
-    "UPDATE timer_claims SET instance = $1 WHERE instance = $2",
+    "UPDATE leases SET instance = $1 WHERE instance = $2
+     AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.instance = $1)",
+    "UPDATE instance_locks SET instance = $1 WHERE instance = $2
+     AND NOT EXISTS (SELECT 1 FROM instance_locks l WHERE l.instance = $1)",
+    "UPDATE timer_claims SET instance = $1 WHERE instance = $2
+     AND NOT EXISTS (SELECT 1 FROM timer_claims c WHERE c.instance = $1
+                     AND c.kind = timer_claims.kind AND c.due_at = timer_claims.due_at)",
     "UPDATE approvals SET instance = $1 WHERE (instance IS NULL OR instance = '') AND alias = $2",
 ];
 

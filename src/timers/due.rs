@@ -31,7 +31,7 @@ impl App {
                 .unwrap_or_else(Request::new_id);
             let done = self
                 .under_claim(inst, &id, Principal::Timer(TimerReason::Lease), async {
-                    self.confirmed(inst, status, now).await
+                    self.confirmed(inst, s, status, now).await
                 })
                 .await
                 .unwrap_or(Done::Nothing);
@@ -45,7 +45,7 @@ impl App {
         };
         if let Some(s) = &session {
             if let Some(stop) = &s.stopping {
-                return (self.pursue(inst, stop, &read, now).await, false);
+                return (self.pursue(inst, s, stop, &read, now).await, false);
             }
             if let Some(end) = s.ends_at
                 && now >= end

@@ -100,7 +100,9 @@ impl App {
                 true => Some(plan.end),
                 false => session.approved_until,
             },
-            stopping: None,
+            // A stuck automatic stop is called off; a person's stop handed to
+            // GitHub still waits for its run.
+            stopping: session.stopping.clone().filter(|st| st.reason.is_none()),
             ..session
         };
         if let Err(e) = self.store.db().put_session(&session).await {

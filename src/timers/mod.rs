@@ -7,7 +7,8 @@
 //! A tick, run every `scheduler.tick_seconds` by each process and by Cloud
 //! Scheduler through `POST /tasks/tick`:
 //!
-//! 1. expires approval requests whose time is up, and carries out approved
+//! 1. rekeys state an older version wrote by alias, expires approval
+//!    requests whose time is up, and carries out approved
 //!    starts that a crash or a shutdown left between the approval and Google;
 //! 2. reads every configured instance's state once, closes the sessions whose
 //!    stop is confirmed, and notices instances running outside the bot;
@@ -118,6 +119,8 @@ impl App {
     /// Looks for due timer work and does it.
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
         // First, apart: a slow stop or unreadable sessions must not hold up expiries.
+        // An older replica of a rolling deploy may still write alias keys.
+        self.adopt_alias_keys().await;
         let expired = self.expire_due().await;
         let resumed_approvals = self.start_approved().await;
         let mut report = TickReport {

@@ -46,6 +46,7 @@ impl App {
     pub(super) async fn pursue(
         &self,
         inst: &Instance,
+        session: &Session,
         stop: &Stopping,
         read: &Read,
         now: DateTime<Utc>,
@@ -71,7 +72,7 @@ impl App {
                             Principal::Timer(TimerReason::Lease),
                             async {
                                 let status = InstanceStatus::bare(State::Stopped);
-                                self.confirmed(inst, &status, now).await
+                                self.confirmed(inst, session, &status, now).await
                             },
                         )
                         .await
@@ -140,20 +141,23 @@ impl App {
         due: DateTime<Utc>,
         has_session: bool,
     ) -> Done {
-        // Without a session nothing marks the occurrence done: a claim does.
-        let occurrence = match has_session {
-            true => None,
-            false => match self.claim(inst, reason.as_str(), due).await {
-                Some(c) => Some(c),
-                None => return Done::Nothing,
-            },
-        };
         let current = match self.session_read(inst).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, alias = %inst.alias, "could not read the session before a stop; the next tick tries again");
                 return Done::Nothing;
             }
+        };
+        // A scheduled stop's first try takes the occurrence's claim: without a
+        // session nothing else marks it done, and a done claim is also how
+        // older versions recorded a skip (*Keep 1 h*) of that very stop.
+        let first = current.as_ref().is_none_or(|s| s.stopping.is_none());
+        let occurrence = match reason == TimerReason::Schedule && first {
+            false => None,
+            true => match self.claim(inst, reason.as_str(), due).await {
+                Some(c) => Some(c),
+                None => return Done::Nothing,
+            },
         };
         let id = current
             .as_ref()
@@ -166,7 +170,9 @@ impl App {
             })
             .await
             .unwrap_or(Done::Nothing);
-        if let Some(c) = occurrence {
+        // With a session the stop under way carries on from its marker; the
+        // claim then lapses on its own.
+        if let Some(c) = occurrence.filter(|_| !has_session) {
             self.finish(&c).await;
         }
         done
@@ -209,8 +215,8 @@ impl App {
         // Read first: it may be stopped already, or unable to stop now.
         let status = match self.read_now(inst).await {
             Read::Known(st) if confirms_stop(&st.state) => {
-                return match current {
-                    Some(_) => self.confirmed(inst, &st, now).await,
+                return match &current {
+                    Some(c) => self.confirmed(inst, c, &st, now).await,
                     None => Done::Nothing,
                 };
             }
@@ -377,12 +383,30 @@ impl App {
 
     /// Closes the session of a confirmed stop, saying so to whoever the
     /// stop concerned: an automatic stop's end, a deletion.
+    ///
+    /// `seen` is the session the confirmation is about. Read again under the
+    /// claim, it must still be that one: a start since a tick's read of
+    /// `STOPPED` has opened a new session, which that read says nothing about.
     pub(super) async fn confirmed(
         &self,
         inst: &Instance,
+        seen: &Session,
         status: &InstanceStatus,
         now: DateTime<Utc>,
     ) -> Done {
+        let same = |c: &Session| {
+            c.started_at == seen.started_at
+                && c.stopping.as_ref().map(|st| &st.request_id)
+                    == seen.stopping.as_ref().map(|st| &st.request_id)
+        };
+        match self.session_read(inst).await {
+            Ok(Some(current)) if same(&current) => {}
+            Ok(_) => return Done::Nothing,
+            Err(e) => {
+                tracing::warn!(error = %e, alias = %inst.alias, "could not read the session to close it; the next tick tries again");
+                return Done::Nothing;
+            }
+        }
         let Some((session, cost)) = self.close_session(inst, Some(status)).await else {
             return Done::Nothing;
         };
@@ -400,7 +424,9 @@ impl App {
                 .await;
             return Done::Nothing;
         }
-        let Some(reason) = stop.and_then(|st| st.reason) else {
+        // Only a stop the bot sent is the bot's to report; one it found
+        // going down already (someone pressed stop) closes quietly.
+        let Some(reason) = stop.filter(|st| st.attempt > 0).and_then(|st| st.reason) else {
             return Done::Nothing;
         };
         let due = stop.map(|st| st.due).unwrap_or(now);

@@ -410,6 +410,17 @@ async fn on_postgres_two_replicas_start_once_and_one_without_the_alias_leaves_it
             .iter()
             .all(|m| !m.contains("expired"))
     );
+    // A press that lands on it decides nothing there.
+    let id = waiting[0].id.clone();
+    interact(
+        &later,
+        &press(ADMIN, "approval_approve", &id, &later.response_url(4)),
+    )
+    .await;
+    let said = slack.wait_for("/response/4", 1).await[0].text();
+    assert!(said.contains("does not know `foo`"), "{said}");
+    let still = later.app.store().db().approval(&id).await.unwrap().unwrap();
+    assert_eq!(still.state, workbench_bot::store::ApprovalState::Waiting);
     assert_eq!(google.posts("start").len(), 1);
 }
 

@@ -342,13 +342,7 @@ async fn a_lease_on_a_github_instance_ends_in_a_signed_timer_dispatch_the_job_ob
         "confirmed by its run"
     );
     assert!(
-        t.app
-            .store()
-            .db()
-            .session(FOO_PATH)
-            .await
-            .unwrap()
-            .is_none(),
+        session_at(&t, FOO_PATH).await.is_none(),
         "the session closed"
     );
 

@@ -234,6 +234,11 @@ impl TestApp {
 
 /// foo's state in the dry-run backend: what a test reads to know whether
 /// anything was started or stopped.
+/// The session the store holds for the instance at `path`.
+pub async fn session_at(t: &TestApp, path: &str) -> Option<workbench_bot::store::Session> {
+    t.app.store().db().session(path).await.unwrap()
+}
+
 pub async fn dry_state(t: &TestApp) -> workbench_bot::act::State {
     use workbench_bot::act::Backend;
     let instance = t.app.config().instance("foo").unwrap();

@@ -164,15 +164,7 @@ async fn a_stop_whose_workflow_run_failed_is_told_as_not_done_and_sent_again_as_
         told.last().unwrap().contains("The bot stopped `foo`"),
         "{told:#?}"
     );
-    assert!(
-        t.app
-            .store()
-            .db()
-            .session(FOO_PATH)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(session_at(&t, FOO_PATH).await.is_none());
 }
 
 const REP_PATH: &str = "projects/example-project/locations/us-central1-a/instances/rep";
@@ -241,7 +233,7 @@ async fn a_replica_without_an_alias_leaves_its_state_alone_and_the_other_stops_i
         1,
         "said once, not every tick: {said}"
     );
-    let kept = knows.app.store().db().session(REP_PATH).await.unwrap();
+    let kept = session_at(&knows, REP_PATH).await;
     assert!(
         kept.is_some_and(|s| s.ends_at.is_some()),
         "its time limit is intact"
@@ -334,7 +326,7 @@ async fn an_approval_left_between_approved_and_started_is_carried_out_by_the_nex
             && r.approved_by.as_deref() == Some(ADMIN)),
         "the start is audited under the request's id, with its approver: {rows:#?}"
     );
-    let session = db.session(FOO_PATH).await.unwrap().unwrap();
+    let session = session_at(&t, FOO_PATH).await.unwrap();
     assert!(session.approved_until.is_some());
 }
 
@@ -350,12 +342,11 @@ async fn an_extension_past_the_approved_length_asks_the_approvers_again() {
     )
     .await;
     t.slack.wait_for("/response/2", 1).await;
-    let db = t.app.store().db();
-    let before = db.session(FOO_PATH).await.unwrap().unwrap().ends_at;
+    let before = session_at(&t, FOO_PATH).await.unwrap().ends_at;
     t.command(OPERATOR, "extend foo 2h").await;
     let asked = t.slack.wait_for("/response/1", 2).await[1].text();
     assert!(asked.contains("waiting for"), "{asked}");
-    assert_eq!(db.session(FOO_PATH).await.unwrap().unwrap().ends_at, before);
+    assert_eq!(session_at(&t, FOO_PATH).await.unwrap().ends_at, before);
     let more = waiting_id(&t).await;
     assert_ne!(more, id);
     interact(
@@ -364,7 +355,7 @@ async fn an_extension_past_the_approved_length_asks_the_approvers_again() {
     )
     .await;
     t.slack.wait_for("/response/3", 1).await;
-    let after = db.session(FOO_PATH).await.unwrap().unwrap();
+    let after = session_at(&t, FOO_PATH).await.unwrap();
     assert_eq!(
         after.ends_at.unwrap() - before.unwrap(),
         chrono::Duration::hours(2)
@@ -372,22 +363,33 @@ async fn an_extension_past_the_approved_length_asks_the_approvers_again() {
     assert_eq!(after.approved_until, after.ends_at);
 }
 
-#[tokio::test]
-async fn extend_never_passes_max_hours_from_when_the_bot_first_saw_it_running() {
-    // Started from the console; a scheduled stop two minutes ahead.
-    let at = schedule_soon(&Clock::default(), false);
-    let Env { t, clock, .. } = spawn(false, |c| {
+/// `foo` with `max_hours` of 3 minutes and a scheduled stop at `at`,
+/// started from the console and seen by a tick, then `extend foo 168h`:
+/// what it said and the session after it.
+async fn console_started_then_extended(
+    at: crate::config::StopAt,
+) -> (Env, String, workbench_bot::store::Session) {
+    let env = spawn(false, |c| {
         foo(c).max_hours = Some(0.05);
         foo(c).stop_at = Some(at);
     })
     .await;
-    start_from_the_console(&t).await;
+    let t = &env.t;
+    start_from_the_console(t).await;
     t.app.tick().await.unwrap();
     t.command(OPERATOR, "extend foo 168h").await;
     let said = t.slack.wait_for("/response/1", 1).await[0].text();
+    let session = session_at(t, FOO_PATH).await.unwrap();
+    (env, said, session)
+}
+
+#[tokio::test]
+async fn extend_never_passes_max_hours_from_when_the_bot_first_saw_it_running() {
+    // A scheduled stop two minutes ahead: skipped, but only up to the cap.
+    let at = schedule_soon(&Clock::default(), false);
+    let (Env { t, clock, .. }, said, s) = console_started_then_extended(at).await;
     assert!(said.contains("`max_hours` (3m) allows"), "{said}");
     assert!(said.contains("(in 3 min)"), "{said}");
-    let s = t.app.store().db().session(FOO_PATH).await.unwrap().unwrap();
     assert!(s.ends_at.unwrap() - s.started_at <= chrono::Duration::minutes(3));
     clock.advance(MINUTE * 4);
     assert_eq!(t.app.tick().await.unwrap().stopped, 1, "stopped at the cap");
@@ -399,19 +401,10 @@ async fn an_extension_that_would_skip_a_stop_past_max_hours_is_refused_and_the_s
     // the instance: after its `max_hours` (3 min) from then.
     let later = Clock::default();
     later.advance(chrono::Duration::seconds(150));
-    let at = schedule_soon(&later, false);
-    let Env { t, clock, .. } = spawn(false, |c| {
-        foo(c).max_hours = Some(0.05);
-        foo(c).stop_at = Some(at);
-    })
-    .await;
-    start_from_the_console(&t).await;
-    t.app.tick().await.unwrap();
-    t.command(OPERATOR, "extend foo 168h").await;
-    let said = t.slack.wait_for("/response/1", 1).await[0].text();
+    let (Env { t, clock, .. }, said, s) =
+        console_started_then_extended(schedule_soon(&later, false)).await;
     assert!(said.contains("cannot skip its scheduled stop"), "{said}");
     assert!(said.contains("`max_hours` (3m)"), "{said}");
-    let s = t.app.store().db().session(FOO_PATH).await.unwrap().unwrap();
     assert_eq!((s.ends_at, s.skipped), (None, None), "nothing moved");
     clock.advance(MINUTE * 5);
     assert_eq!(
@@ -428,7 +421,7 @@ async fn keep_pressed_while_the_automatic_stop_holds_the_instance_says_it_is_und
     t.command(OPERATOR, "start foo for 2m").await;
     t.slack.wait_for("/response/1", 1).await;
     let db = t.app.store().db();
-    let before = db.session(FOO_PATH).await.unwrap().unwrap().ends_at;
+    let before = session_at(&t, FOO_PATH).await.unwrap().ends_at;
     // The automatic stop has the instance's claim right now.
     let held = InstanceLock {
         instance: FOO_PATH.into(),
@@ -447,11 +440,162 @@ async fn keep_pressed_while_the_automatic_stop_holds_the_instance_says_it_is_und
     let said = t.slack.wait_for("/response/2", 1).await[0].text();
     assert!(said.contains("already under way"), "{said}");
     assert!(!said.contains("now stops"), "{said}");
-    assert_eq!(db.session(FOO_PATH).await.unwrap().unwrap().ends_at, before);
+    assert_eq!(session_at(&t, FOO_PATH).await.unwrap().ends_at, before);
     db.unlock_instance(FOO_PATH, "the-automatic-stop")
         .await
         .unwrap();
     clock.advance(MINUTE * 2);
     assert_eq!(t.app.tick().await.unwrap().stopped, 1, "and it stops");
     assert_eq!(dry_state(&t).await, State::Stopped);
+}
+
+#[tokio::test]
+async fn a_stop_handed_to_github_whose_run_never_shows_up_is_told_as_not_done() {
+    let clock = Clock::default();
+    let (t, github, runs) = on_github(&clock).await;
+    t.command(OPERATOR, "start foo for 2m").await;
+    github.wait_for("/dispatches", 1).await;
+    clock.advance(MINUTE * 3);
+    t.app.tick().await.unwrap();
+    github.wait_for("/dispatches", 2).await;
+    runs.forget();
+    assert_eq!(
+        t.app.tick().await.unwrap().failed,
+        0,
+        "a run may yet appear"
+    );
+    clock.advance(MINUTE * 61);
+    let late = t.app.tick().await.unwrap();
+    assert_eq!((late.stopped, late.failed), (0, 1));
+    let told = texts(&t, OPERATOR);
+    assert_eq!(count(&told, "The bot stopped"), 0, "{told:#?}");
+    assert!(
+        told.iter()
+            .any(|m| m.contains("no workflow run for request")),
+        "{told:#?}"
+    );
+    assert!(
+        session_at(&t, FOO_PATH).await.is_some(),
+        "the time limit stays"
+    );
+}
+
+#[tokio::test]
+async fn a_persons_stop_on_github_closes_the_session_only_when_its_run_succeeds() {
+    let clock = Clock::default();
+    let (t, github, runs) = on_github(&clock).await;
+    t.command(OPERATOR, "start foo for 2h").await;
+    github.wait_for("/dispatches", 1).await;
+    runs.next_runs("completed", Some("failure"));
+    t.command(OPERATOR, "stop foo").await;
+    github.wait_for("/dispatches", 2).await;
+    let failed = t.app.tick().await.unwrap();
+    assert_eq!((failed.stopped, failed.failed), (0, 0));
+    let kept = session_at(&t, FOO_PATH).await.expect("the session stays");
+    assert!(
+        kept.ends_at.is_some() && kept.stopping.is_none(),
+        "{kept:?}"
+    );
+    assert_eq!(count(&texts(&t, OPERATOR), "did not go through"), 0);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        github.calls_to("/dispatches").len(),
+        2,
+        "a person's stop is not sent again"
+    );
+
+    runs.next_runs("completed", Some("success"));
+    t.command(OPERATOR, "stop foo").await;
+    github.wait_for("/dispatches", 3).await;
+    t.app.tick().await.unwrap();
+    assert!(
+        session_at(&t, FOO_PATH).await.is_none(),
+        "closed by its run"
+    );
+}
+
+#[tokio::test]
+async fn an_instance_google_reports_deleted_ends_its_session_and_says_so() {
+    let Env { t, google, .. } = spawn(true, |_| {}).await;
+    let google = google.unwrap();
+    t.command(OPERATOR, "start foo for 2m").await;
+    t.slack.wait_for("/response/1", 2).await;
+    google.set_state(FOO_PATH, "DELETED");
+    assert_eq!(t.app.tick().await.unwrap().stopped, 0);
+    assert!(session_at(&t, FOO_PATH).await.is_none());
+    let told = texts(&t, OPERATOR);
+    assert_eq!(
+        count(&told, "Google reports `foo` as deleted"),
+        1,
+        "{told:#?}"
+    );
+    assert!(google.posts("stop").is_empty());
+}
+
+#[tokio::test]
+async fn an_unused_grant_lapses_after_another_timeout_and_starts_nothing() {
+    let Env { t, clock, .. } = guarded(|_| {}).await;
+    t.command(OPERATOR, "start foo for 1h because a training run")
+        .await;
+    let id = waiting_id(&t).await;
+    let approver = Principal::parse(ADMIN).unwrap();
+    let db = t.app.store().db();
+    db.decide_approval(
+        &id,
+        ApprovalState::Approved,
+        Some(&approver),
+        None,
+        clock.now(),
+    )
+    .await
+    .unwrap();
+    // The bot was down for longer than the request's timeout twice over.
+    clock.advance(MINUTE * 121);
+    assert_eq!(t.app.tick().await.unwrap().resumed_approvals, 0);
+    assert_eq!(dry_state(&t).await, State::Stopped, "nothing started");
+    let told = texts(&t, OPERATOR);
+    assert!(
+        told.iter()
+            .any(|m| m.contains("could not be carried out in time")),
+        "{told:#?}"
+    );
+    assert_eq!(
+        db.approval(&id).await.unwrap().unwrap().state,
+        ApprovalState::Started,
+        "spent, so no later tick starts it"
+    );
+}
+
+#[tokio::test]
+async fn more_time_that_nobody_else_could_approve_is_refused_and_changes_nothing() {
+    // OPERATOR2 is the only approver; OPERATOR's start was approved by them.
+    let Env { t, .. } = spawn(false, |c| {
+        foo(c).approvers = Some(vec![OPERATOR2.into()]);
+        foo(c).max_hours = Some(8.0);
+    })
+    .await;
+    t.command(OPERATOR, "start foo for 1h because a training run")
+        .await;
+    let id = waiting_id(&t).await;
+    interact(
+        &t,
+        &block_actions(OPERATOR2, "approval_approve", &id, &t.response_url(2)),
+    )
+    .await;
+    t.slack.wait_for("/response/2", 1).await;
+    let before = session_at(&t, FOO_PATH).await.unwrap();
+    t.command(OPERATOR2, "extend foo 2h").await;
+    let said = t.slack.wait_for("/response/1", 2).await[1].text();
+    assert!(said.contains("an approver other than you"), "{said}");
+    assert_eq!(session_at(&t, FOO_PATH).await.unwrap(), before);
+    assert!(
+        t.app
+            .store()
+            .db()
+            .waiting_approvals()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(dry_state(&t).await, State::Active);
 }

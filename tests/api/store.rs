@@ -76,6 +76,20 @@ async fn state_an_older_version_keyed_by_alias_is_rekeyed_and_the_rest_left_alon
     );
     assert_eq!(db.approval("a1").await.unwrap().unwrap().instance, FOO_PATH);
     assert_eq!(db.adopt_alias_keys(&[("foo", FOO_PATH)]).await.unwrap(), 0);
+    // An older replica writes an alias row after the path's row exists: the
+    // rekey leaves it rather than failing, and the path's row stands.
+    let mut late = session("foo");
+    late.ends_at = None;
+    db.put_session(&late).await.unwrap();
+    assert_eq!(db.adopt_alias_keys(&[("foo", FOO_PATH)]).await.unwrap(), 0);
+    assert!(
+        db.session(FOO_PATH)
+            .await
+            .unwrap()
+            .unwrap()
+            .ends_at
+            .is_some()
+    );
 }
 
 fn approval(id: &str, instance: &str) -> workbench_bot::store::Approval {

@@ -67,7 +67,7 @@ impl App {
             return Verdict::about(
                 inst,
                 OutcomeKind::Approved,
-                say::you_approved(&approval, ""),
+                say::you_approved(&approval, &say::carried_out_elsewhere()),
             );
         };
         let handled = self
@@ -151,20 +151,23 @@ impl App {
                 self.left_alone("approved request", &a.alias);
                 continue;
             };
-            let (Some(by), Some(guard)) = (a.decided_by.clone(), inst.guard.as_ref()) else {
-                continue;
-            };
             let Some(claim) = self.claim(inst, CARRY_OUT, a.expires_at).await else {
                 continue;
             };
-            if now > a.expires_at + guard.timeout.to_chrono() {
+            // The request's own timeout, whatever the config says now.
+            let timeout = a.expires_at - a.asked.requested_at;
+            let by = a
+                .decided_by
+                .clone()
+                .filter(|_| now <= a.expires_at + timeout);
+            let Some(by) = by else {
                 let _ = self.store.db().consume_approval(&a.id).await;
                 let why = say::grant_lapsed();
                 self.tell_requester(&a, say::expired_note(&a, &why)).await;
                 self.show_end(&a, &why, false).await;
                 self.finish(&claim).await;
                 continue;
-            }
+            };
             tracing::info!(request_id = %a.id, alias = %inst.alias, "carrying out an approved request its approval left behind");
             let handled = self.carry_out(&a, &by, None).await;
             if handled.reason != "in_progress" {

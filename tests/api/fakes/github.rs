@@ -35,6 +35,11 @@ impl Runs {
         }
     }
 
+    /// The runs so far no longer show up (deleted, or never started).
+    pub fn forget(&self) {
+        self.0.lock().unwrap().runs.clear();
+    }
+
     pub fn titles(&self) -> Vec<String> {
         self.0
             .lock()
