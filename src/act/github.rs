@@ -147,8 +147,8 @@ impl Github {
         }
     }
 
-    /// The latest workflow runs of dispatches; `None` when GitHub would not say.
-    async fn runs(&self) -> Option<Vec<RunSummary>> {
+    /// The latest workflow runs of dispatches, or why GitHub would not say.
+    async fn runs(&self) -> Result<Vec<RunSummary>, String> {
         let route = format!(
             "/repos/{}/{}/actions/runs",
             self.config.owner, self.config.repo
@@ -157,16 +157,13 @@ impl Github {
             .octo
             .get(
                 &route,
-                Some(&[("event", "repository_dispatch"), ("per_page", "50")]),
+                Some(&[("event", "repository_dispatch"), ("per_page", "100")]),
             )
             .await;
-        match page {
-            Ok(p) => Some(p.workflow_runs),
-            Err(e) => {
-                tracing::info!(error = %e, "could not list workflow runs (the App needs Actions: read)");
-                None
-            }
-        }
+        page.map(|p| p.workflow_runs).map_err(|e| {
+            tracing::info!(error = %e, "could not list workflow runs (the App needs Actions: read)");
+            explain(&e, &self.config)
+        })
     }
 
     async fn dispatch(
@@ -290,13 +287,11 @@ impl Backend for Github {
 
     async fn handoff_result(&self, request_id: &str, attempt: u32) -> Handoff {
         let key = title_key(request_id, attempt);
-        let Some(run) = self
-            .runs()
-            .await
-            .into_iter()
-            .flatten()
-            .find(|r| r.display_title.contains(&key))
-        else {
+        let runs = match self.runs().await {
+            Ok(runs) => runs,
+            Err(why) => return Handoff::Unreadable(why),
+        };
+        let Some(run) = runs.into_iter().find(|r| r.display_title.contains(&key)) else {
             return Handoff::Unknown;
         };
         match (run.status.as_str(), run.conclusion.as_deref()) {

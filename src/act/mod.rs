@@ -47,6 +47,9 @@ pub struct ActContext {
 pub enum Handoff {
     /// Not found (yet), or this backend cannot tell.
     Unknown,
+    /// The other system would not say (a permission, an outage): nothing
+    /// can be concluded from it, either way.
+    Unreadable(String),
     Running,
     Succeeded,
     /// It ended otherwise; the sentence says how, and where to look.

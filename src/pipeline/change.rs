@@ -26,17 +26,19 @@ impl App {
     ) -> Verdict {
         let started = Instant::now();
         let verb = cmd.verb;
-        if let Some(holder) = self.lock(req, verb, inst).await {
+        // A caller that holds the claim already (the timer engine) lends it.
+        let token = req.grant.claim.as_deref().unwrap_or(&req.id);
+        if let Some(holder) = self.lock(req, token, verb, inst).await {
             return Verdict::busy(
                 inst,
                 messages::in_progress(inst, &holder.principal, holder.verb),
             );
         }
         let verdict = self
-            .renewing(inst, &req.id, self.act(req, cmd, inst, flight, started))
+            .renewing(inst, token, self.act(req, cmd, inst, flight, started))
             .await;
-        if verdict.delivery != Delivery::LeftForAnother {
-            self.release_instance(inst, &req.id).await;
+        if verdict.delivery != Delivery::LeftForAnother && req.grant.claim.is_none() {
+            self.release_instance(inst, token).await;
         }
         verdict
     }
@@ -44,11 +46,14 @@ impl App {
     /// One change at a time per instance, across replicas: the instance's
     /// claim belongs to this request until it ends (or lapses, if its process
     /// dies). `Some` is the request that holds it now.
-    async fn lock(&self, req: &Request, verb: Verb, inst: &Instance) -> Option<InstanceLock> {
-        match self
-            .hold_instance(inst, &req.id, &req.principal, verb)
-            .await
-        {
+    async fn lock(
+        &self,
+        req: &Request,
+        token: &str,
+        verb: Verb,
+        inst: &Instance,
+    ) -> Option<InstanceLock> {
+        match self.hold_instance(inst, token, &req.principal, verb).await {
             Held::Mine => None,
             Held::By(holder) => Some(holder),
         }
@@ -347,7 +352,6 @@ impl App {
         let Some(result) = self.follow(backend.as_ref(), inst, &pending).await else {
             return;
         };
-        self.release_instance(inst, &pending.request_id).await;
         let took = (chrono::Utc::now() - pending.started_at)
             .to_std()
             .unwrap_or_default();
@@ -369,17 +373,26 @@ impl App {
             origin: Origin::default(),
         };
         let stop_status = result.as_ref().ok().and_then(Outcome::status).cloned();
+        let mut req = req;
         let mut v = self.ended(&req, verb, inst, result, took);
-        // A confirmed stop closes the session (with its cost); anything else
-        // leaves it for a tick to read.
+        // A confirmed stop closes the session (with its cost), before the
+        // claim is let go; anything else leaves it for a tick to read.
         if verb == Verb::Stop
             && let Some(s) = stop_status
                 .as_ref()
                 .filter(|s| crate::timers::confirms_stop(&s.state))
-            && let Some((_, cost)) = self.close_session(inst, Some(s)).await
+            && let Some((session, cost)) = self.close_session(inst, Some(s)).await
         {
+            if let Some(why) = crate::timers::timer_stop_note(inst, &req.principal, Some(&session))
+            {
+                // An automatic stop tells its starter itself; resumed here,
+                // this is where it is told.
+                v.reply.text = format!("{why}\n{}", v.reply.text);
+                req.reply_to = self.told(Some(&session));
+            }
             v.reply.text.push_str(&cost);
         }
+        self.release_instance(inst, &pending.request_id).await;
         let command = format!("{verb} {}", inst.alias);
         // The row the request began (with who approved it) gets its end.
         let flight = InFlight {

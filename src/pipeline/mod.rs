@@ -233,6 +233,11 @@ impl App {
         let Some((backend, ctx)) = &verdict.handoff else {
             return;
         };
+        // Nobody to show it to (an automatic stop tells its end itself): no
+        // polling GitHub while the instance's claim is held.
+        if req.reply_to == crate::report::ReplyTo::Nowhere {
+            return;
+        }
         if let Some(url) = backend.handoff_link(ctx).await {
             let note = Reply::text(messages::workflow_run(&url));
             if let Err(e) = self.reporter.post(&req.reply_to, &note).await {

@@ -38,6 +38,9 @@ pub struct Grant {
     /// An automatic stop's try (1 for the first): a retried dispatch carries
     /// it, so its workflow run is told apart from the first.
     pub attempt: Option<u32>,
+    /// The instance's claim its caller already holds for this request (the
+    /// timer engine's): the change runs under it and leaves it to the caller.
+    pub claim: Option<String>,
 }
 
 impl Request {

@@ -261,6 +261,13 @@ pub fn approver_refused(alias: &str) -> String {
     )
 }
 
+/// A workflow's message asking for more time on a guarded instance.
+pub fn more_needs_a_person(alias: &str) -> String {
+    format!(
+        ":no_entry_sign: More time on `{alias}` past what an approver allowed needs a person's request that an approver can check: use `/notebook extend {alias} 1h`, or the workflow step *Control a notebook* (it knows who runs it)."
+    )
+}
+
 pub fn needs_a_person(alias: &str) -> String {
     format!(
         ":no_entry_sign: `{alias}` starts only with a person's request that an approver can check: use `/notebook start {alias} because …`, or the workflow step *Control a notebook* (it knows who runs it)."

@@ -286,6 +286,15 @@ pub fn stop_keeps_failing(
     )
 }
 
+/// A stop handed to GitHub whose run the bot cannot read.
+pub fn stop_unconfirmed(inst: &Instance, due: DateTime<Utc>, why: &str) -> String {
+    format!(
+        ":grey_question: The bot handed the stop of `{}` (due {}) to GitHub but cannot confirm it ran: {why}. It does not send it again on a guess; check the ops repository's Actions tab, and the instance in the Google Cloud console.",
+        inst.alias,
+        when(due)
+    )
+}
+
 /// A session whose instance Google reports deleted.
 pub fn deleted(inst: &Instance) -> String {
     format!(

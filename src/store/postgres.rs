@@ -255,10 +255,10 @@ impl StoreBackend for Postgres {
 
     async fn lock_instance(&self, lock: &InstanceLock) -> Result<Option<InstanceLock>, StoreError> {
         let taken = sqlx::query(
-            "INSERT INTO instance_locks (instance, request_id, principal, verb, expires_at) VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO instance_claims (instance, request_id, principal, verb, expires_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (instance) DO UPDATE SET request_id = excluded.request_id, principal = excluded.principal,
                  verb = excluded.verb, expires_at = excluded.expires_at
-             WHERE instance_locks.expires_at < $6 OR instance_locks.request_id = excluded.request_id",
+             WHERE instance_claims.expires_at < $6 OR instance_claims.request_id = excluded.request_id",
         )
         .bind(&lock.instance)
         .bind(&lock.request_id)
@@ -272,7 +272,7 @@ impl StoreBackend for Postgres {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT instance, request_id, principal, verb, expires_at FROM instance_locks WHERE instance = $1",
+            "SELECT instance, request_id, principal, verb, expires_at FROM instance_claims WHERE instance = $1",
         )
         .bind(&lock.instance)
         .fetch_optional(&self.pool)
@@ -287,7 +287,7 @@ impl StoreBackend for Postgres {
         until_ms: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE instance_locks SET expires_at = $1 WHERE instance = $2 AND request_id = $3",
+            "UPDATE instance_claims SET expires_at = $1 WHERE instance = $2 AND request_id = $3",
         )
         .bind(until_ms)
         .bind(instance)
@@ -298,7 +298,7 @@ impl StoreBackend for Postgres {
     }
 
     async fn unlock_instance(&self, instance: &str, request_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM instance_locks WHERE instance = $1 AND request_id = $2")
+        sqlx::query("DELETE FROM instance_claims WHERE instance = $1 AND request_id = $2")
             .bind(instance)
             .bind(request_id)
             .execute(&self.pool)
@@ -339,7 +339,7 @@ impl StoreBackend for Postgres {
         let payload =
             serde_json::to_string(session).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         sqlx::query(
-            "INSERT INTO leases (instance, ends_at, payload) VALUES ($1, $2, $3)
+            "INSERT INTO sessions (instance, ends_at, payload) VALUES ($1, $2, $3)
              ON CONFLICT (instance) DO UPDATE SET ends_at = excluded.ends_at, payload = excluded.payload",
         )
         .bind(&session.instance)
@@ -354,7 +354,7 @@ impl StoreBackend for Postgres {
         let payload =
             serde_json::to_string(session).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         let added = sqlx::query(
-            "INSERT INTO leases (instance, ends_at, payload) VALUES ($1, $2, $3) ON CONFLICT (instance) DO NOTHING",
+            "INSERT INTO sessions (instance, ends_at, payload) VALUES ($1, $2, $3) ON CONFLICT (instance) DO NOTHING",
         )
         .bind(&session.instance)
         .bind(session.ends_at.map(|t| t.timestamp_millis()))
@@ -365,17 +365,16 @@ impl StoreBackend for Postgres {
     }
 
     async fn session(&self, instance: &str) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query("SELECT instance, payload FROM leases WHERE instance = $1")
+        let row = sqlx::query("SELECT instance, payload FROM sessions WHERE instance = $1")
             .bind(instance)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.and_then(|r| {
-            super::rows::session(r.try_get("instance").ok()?, r.try_get("payload").ok()?)
-        }))
+        row.map(|r| super::rows::session_row(r.try_get("instance")?, r.try_get("payload")?))
+            .transpose()
     }
 
     async fn sessions(&self) -> Result<Vec<Session>, StoreError> {
-        let rows = sqlx::query("SELECT instance, payload FROM leases ORDER BY instance")
+        let rows = sqlx::query("SELECT instance, payload FROM sessions ORDER BY instance")
             .fetch_all(&self.pool)
             .await?;
         Ok(rows
@@ -393,11 +392,11 @@ impl StoreBackend for Postgres {
     ) -> Result<(), StoreError> {
         match only_if_ends_at {
             Some(end) => sqlx::query(
-                "DELETE FROM leases WHERE instance = $1 AND ends_at IS NOT DISTINCT FROM $2",
+                "DELETE FROM sessions WHERE instance = $1 AND ends_at IS NOT DISTINCT FROM $2",
             )
             .bind(instance)
             .bind(end.map(|t| t.timestamp_millis())),
-            None => sqlx::query("DELETE FROM leases WHERE instance = $1").bind(instance),
+            None => sqlx::query("DELETE FROM sessions WHERE instance = $1").bind(instance),
         }
         .execute(&self.pool)
         .await?;
@@ -411,9 +410,9 @@ impl StoreBackend for Postgres {
         hold: Duration,
     ) -> Result<bool, StoreError> {
         let taken = sqlx::query(
-            "INSERT INTO timer_claims (instance, kind, due_at, owner, held_until, done) VALUES ($1, $2, $3, $4, $5, FALSE)
+            "INSERT INTO timer_work (instance, kind, due_at, owner, held_until, done) VALUES ($1, $2, $3, $4, $5, FALSE)
              ON CONFLICT (instance, kind, due_at) DO UPDATE SET owner = excluded.owner, held_until = excluded.held_until
-             WHERE timer_claims.done = FALSE AND timer_claims.held_until < $6",
+             WHERE timer_work.done = FALSE AND timer_work.held_until < $6",
         )
         .bind(claim.instance)
         .bind(claim.kind)
@@ -428,7 +427,7 @@ impl StoreBackend for Postgres {
 
     async fn finish_timer(&self, claim: &TimerClaim<'_>) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE timer_claims SET done = TRUE WHERE instance = $1 AND kind = $2 AND due_at = $3",
+            "UPDATE timer_work SET done = TRUE WHERE instance = $1 AND kind = $2 AND due_at = $3",
         )
         .bind(claim.instance)
         .bind(claim.kind)
@@ -439,7 +438,7 @@ impl StoreBackend for Postgres {
     }
 
     async fn prune_timers(&self, before_ms: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM timer_claims WHERE done = TRUE AND due_at < $1")
+        sqlx::query("DELETE FROM timer_work WHERE done = TRUE AND due_at < $1")
             .bind(before_ms)
             .execute(&self.pool)
             .await?;

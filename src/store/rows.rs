@@ -61,22 +61,29 @@ where
         instance: r.try_get("instance")?,
         request_id: r.try_get("request_id")?,
         principal: known(
-            "instance_locks.principal",
+            "instance_claims.principal",
             r.try_get("principal")?,
             Principal::parse,
         )?,
-        verb: known("instance_locks.verb", r.try_get("verb")?, Verb::parse)?,
+        verb: known("instance_claims.verb", r.try_get("verb")?, Verb::parse)?,
         expires_at: r.try_get("expires_at")?,
     })
 }
 
-/// A stored session, named by its row's key; one this version cannot read is
-/// logged and skipped, never acted on.
-pub(super) fn session(instance: String, payload: String) -> Option<super::Session> {
+/// A stored session, named by its row's key; one this version cannot read
+/// is an error, never taken for "no session" (which would reset its start).
+pub(super) fn session_row(instance: String, payload: String) -> Result<super::Session, StoreError> {
     serde_json::from_str::<super::Session>(&payload)
+        .map(|s| super::Session { instance, ..s })
+        .map_err(|e| StoreError::Unknown(format!("sessions.payload: {e}")))
+}
+
+/// The same, for a listing: an unreadable row is logged and skipped, never
+/// acted on (a single read of it still fails).
+pub(super) fn session(instance: String, payload: String) -> Option<super::Session> {
+    session_row(instance, payload)
         .map_err(|e| tracing::error!(error = %e, "unreadable session left in the store"))
         .ok()
-        .map(|s| super::Session { instance, ..s })
 }
 
 /// The audit insert, without its values: the writer appends one tuple per row.

@@ -1,6 +1,6 @@
 //! The session row: a running instance as the bot knows it, and the stop
 //! of it that is under way. The rules that open and close it live in
-//! `crate::timers`; this is only its stored shape (JSON in `leases.payload`).
+//! `crate::timers`; this is only its stored shape (JSON in `sessions.payload`).
 
 use crate::domain::Principal;
 use serde::{Deserialize, Serialize};

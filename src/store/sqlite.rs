@@ -213,10 +213,10 @@ impl StoreBackend for Sqlite {
 
     async fn lock_instance(&self, lock: &InstanceLock) -> Result<Option<InstanceLock>, StoreError> {
         let taken = sqlx::query(
-            "INSERT INTO instance_locks (instance, request_id, principal, verb, expires_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO instance_claims (instance, request_id, principal, verb, expires_at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (instance) DO UPDATE SET request_id = excluded.request_id, principal = excluded.principal,
                  verb = excluded.verb, expires_at = excluded.expires_at
-             WHERE instance_locks.expires_at < ? OR instance_locks.request_id = excluded.request_id",
+             WHERE instance_claims.expires_at < ? OR instance_claims.request_id = excluded.request_id",
         )
         .bind(&lock.instance)
         .bind(&lock.request_id)
@@ -230,7 +230,7 @@ impl StoreBackend for Sqlite {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT instance, request_id, principal, verb, expires_at FROM instance_locks WHERE instance = ?",
+            "SELECT instance, request_id, principal, verb, expires_at FROM instance_claims WHERE instance = ?",
         )
         .bind(&lock.instance)
         .fetch_optional(&self.pool)
@@ -245,7 +245,7 @@ impl StoreBackend for Sqlite {
         until_ms: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE instance_locks SET expires_at = ? WHERE instance = ? AND request_id = ?",
+            "UPDATE instance_claims SET expires_at = ? WHERE instance = ? AND request_id = ?",
         )
         .bind(until_ms)
         .bind(instance)
@@ -256,7 +256,7 @@ impl StoreBackend for Sqlite {
     }
 
     async fn unlock_instance(&self, instance: &str, request_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM instance_locks WHERE instance = ? AND request_id = ?")
+        sqlx::query("DELETE FROM instance_claims WHERE instance = ? AND request_id = ?")
             .bind(instance)
             .bind(request_id)
             .execute(&self.pool)
@@ -297,7 +297,7 @@ impl StoreBackend for Sqlite {
         let payload =
             serde_json::to_string(session).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         sqlx::query(
-            "INSERT INTO leases (instance, ends_at, payload) VALUES (?, ?, ?)
+            "INSERT INTO sessions (instance, ends_at, payload) VALUES (?, ?, ?)
              ON CONFLICT (instance) DO UPDATE SET ends_at = excluded.ends_at, payload = excluded.payload",
         )
         .bind(&session.instance)
@@ -312,7 +312,7 @@ impl StoreBackend for Sqlite {
         let payload =
             serde_json::to_string(session).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         let added = sqlx::query(
-            "INSERT INTO leases (instance, ends_at, payload) VALUES (?, ?, ?) ON CONFLICT (instance) DO NOTHING",
+            "INSERT INTO sessions (instance, ends_at, payload) VALUES (?, ?, ?) ON CONFLICT (instance) DO NOTHING",
         )
         .bind(&session.instance)
         .bind(session.ends_at.map(|t| t.timestamp_millis()))
@@ -323,17 +323,16 @@ impl StoreBackend for Sqlite {
     }
 
     async fn session(&self, instance: &str) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query("SELECT instance, payload FROM leases WHERE instance = ?")
+        let row = sqlx::query("SELECT instance, payload FROM sessions WHERE instance = ?")
             .bind(instance)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.and_then(|r| {
-            super::rows::session(r.try_get("instance").ok()?, r.try_get("payload").ok()?)
-        }))
+        row.map(|r| super::rows::session_row(r.try_get("instance")?, r.try_get("payload")?))
+            .transpose()
     }
 
     async fn sessions(&self) -> Result<Vec<Session>, StoreError> {
-        let rows = sqlx::query("SELECT instance, payload FROM leases ORDER BY instance")
+        let rows = sqlx::query("SELECT instance, payload FROM sessions ORDER BY instance")
             .fetch_all(&self.pool)
             .await?;
         Ok(rows
@@ -350,10 +349,10 @@ impl StoreBackend for Sqlite {
         only_if_ends_at: Option<Option<chrono::DateTime<chrono::Utc>>>,
     ) -> Result<(), StoreError> {
         match only_if_ends_at {
-            Some(end) => sqlx::query("DELETE FROM leases WHERE instance = ? AND ends_at IS ?")
+            Some(end) => sqlx::query("DELETE FROM sessions WHERE instance = ? AND ends_at IS ?")
                 .bind(instance)
                 .bind(end.map(|t| t.timestamp_millis())),
-            None => sqlx::query("DELETE FROM leases WHERE instance = ?").bind(instance),
+            None => sqlx::query("DELETE FROM sessions WHERE instance = ?").bind(instance),
         }
         .execute(&self.pool)
         .await?;
@@ -367,9 +366,9 @@ impl StoreBackend for Sqlite {
         hold: Duration,
     ) -> Result<bool, StoreError> {
         let taken = sqlx::query(
-            "INSERT INTO timer_claims (instance, kind, due_at, owner, held_until, done) VALUES (?, ?, ?, ?, ?, 0)
+            "INSERT INTO timer_work (instance, kind, due_at, owner, held_until, done) VALUES (?, ?, ?, ?, ?, 0)
              ON CONFLICT (instance, kind, due_at) DO UPDATE SET owner = excluded.owner, held_until = excluded.held_until
-             WHERE timer_claims.done = 0 AND timer_claims.held_until < ?",
+             WHERE timer_work.done = 0 AND timer_work.held_until < ?",
         )
         .bind(claim.instance)
         .bind(claim.kind)
@@ -384,7 +383,7 @@ impl StoreBackend for Sqlite {
 
     async fn finish_timer(&self, claim: &TimerClaim<'_>) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE timer_claims SET done = 1 WHERE instance = ? AND kind = ? AND due_at = ?",
+            "UPDATE timer_work SET done = 1 WHERE instance = ? AND kind = ? AND due_at = ?",
         )
         .bind(claim.instance)
         .bind(claim.kind)
@@ -395,7 +394,7 @@ impl StoreBackend for Sqlite {
     }
 
     async fn prune_timers(&self, before_ms: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM timer_claims WHERE done = 1 AND due_at < ?")
+        sqlx::query("DELETE FROM timer_work WHERE done = 1 AND due_at < ?")
             .bind(before_ms)
             .execute(&self.pool)
             .await?;

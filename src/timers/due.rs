@@ -24,13 +24,9 @@ impl App {
         if let (Some(s), Read::Known(status)) = (&session, &read)
             && confirms_stop(&status.state)
         {
-            let id = s
-                .stopping
-                .as_ref()
-                .map(|st| st.request_id.clone())
-                .unwrap_or_else(Request::new_id);
+            let token = Request::new_id();
             let done = self
-                .under_claim(inst, &id, Principal::Timer(TimerReason::Lease), async {
+                .under_claim(inst, &token, Principal::Timer(TimerReason::Lease), async {
                     self.confirmed(inst, s, status, now).await
                 })
                 .await

@@ -12,7 +12,7 @@
 
 use super::ledger::Held;
 use crate::config::Instance;
-use crate::domain::{Command, Lasting, Verb};
+use crate::domain::{Command, Lasting, TimerReason, Verb};
 use crate::pipeline::{App, Request, Verdict};
 use crate::report::{messages, timers as say};
 use crate::store::{OutcomeKind, Session};
@@ -59,23 +59,26 @@ impl App {
             Ok(s) => s,
             Err(e) => return Verdict::store_failed(inst, &e),
         };
+        // A stop that keeps failing may be called off by its owners; one that
+        // went out (a person's handed to GitHub included) is not taken back.
+        let mut stuck_schedule = None;
         if let Some(stop) = session.as_ref().and_then(|s| s.stopping.as_ref()) {
-            // A stop that keeps failing may be called off by its owners; one
-            // that went out (or is about to) is not taken back.
             let stuck = stop.failures > 0 && stop.handed_off_at.is_none();
-            if stop.reason.is_some() && !stuck {
-                return Verdict::busy(inst, say::stop_under_way(inst));
+            match stop.reason {
+                Some(TimerReason::Schedule) if stuck => stuck_schedule = Some(stop.due),
+                Some(TimerReason::Lease) if stuck => {}
+                _ => return Verdict::busy(inst, say::stop_under_way(inst)),
             }
         }
-        let plan = match self.plan(inst, session.as_ref(), by, now) {
+        let plan = match self.plan(inst, session.as_ref(), stuck_schedule, by, now) {
             Ok(plan) => plan,
             Err(refusal) => return Verdict::about(inst, OutcomeKind::Nothing, refusal),
         };
         let approved = req.grant.approved_by.is_some();
-        if inst.guard.is_some() && !approved {
+        if let Some(guard) = inst.guard.as_ref().filter(|_| !approved) {
             let allowed = session.as_ref().and_then(|s| s.approved_until);
             if allowed.is_none_or(|until| plan.end > until) {
-                return self.ask_for_more(req, cmd, inst, by).await;
+                return self.ask_for_more(req, cmd, inst, guard, by).await;
             }
         }
         let session = match session {
@@ -100,9 +103,8 @@ impl App {
                 true => Some(plan.end),
                 false => session.approved_until,
             },
-            // A stuck automatic stop is called off; a person's stop handed to
-            // GitHub still waits for its run.
-            stopping: session.stopping.clone().filter(|st| st.reason.is_none()),
+            // A stop that kept failing is called off.
+            stopping: None,
             ..session
         };
         if let Err(e) = self.store.db().put_session(&session).await {
@@ -128,27 +130,30 @@ impl App {
     /// the time limit is skipped (the instance then runs to its time limit,
     /// or for `by` after the skipped stop); otherwise the time limit moves by
     /// `by`. Either way the end stays within `max_hours` of the session's
-    /// start, or the extension is refused with the cap in the sentence.
+    /// start, or the extension is refused with the cap in the sentence. A
+    /// scheduled stop that keeps failing (`stuck`) is the one skipped.
     fn plan(
         &self,
         inst: &Instance,
         session: Option<&Session>,
+        stuck: Option<DateTime<Utc>>,
         by: Lasting,
         now: DateTime<Utc>,
     ) -> Result<Plan, String> {
         let lease_end = session.and_then(|s| s.ends_at);
-        let next_scheduled = inst
-            .stop_at
-            .as_ref()
-            .map(|s| s.next_after_utc(now))
-            .filter(|t| *t - now <= chrono::Duration::hours(12))
-            .filter(|t| session.is_none_or(|s| s.skipped != Some(*t)));
+        let next_scheduled = stuck.or_else(|| {
+            inst.stop_at
+                .as_ref()
+                .map(|s| s.next_after_utc(now))
+                .filter(|t| *t - now <= chrono::Duration::hours(12))
+                .filter(|t| session.is_none_or(|s| s.skipped != Some(*t)))
+        });
         let cap = self.cap_of(inst, session);
         let max = inst.max_lease;
         let refuse =
             |end: DateTime<Utc>| say::at_cap(inst, max.expect("a cap comes from max_hours"), end);
         if let Some(due) = next_scheduled.filter(|due| lease_end.is_none_or(|e| *due < e)) {
-            let wanted = lease_end.unwrap_or(due + by.to_chrono());
+            let wanted = lease_end.unwrap_or(due.max(now) + by.to_chrono());
             return match cap {
                 Some(cap) if cap <= due => Err(say::cannot_skip_past_cap(
                     inst,

@@ -24,21 +24,29 @@ pub(crate) const OPERATORS_AFTER: u32 = 3;
 const MAX_BACKOFF_MINUTES: i64 = 15;
 
 impl App {
-    /// Runs `work` holding the instance's claim as `id`; `None` when another
-    /// request holds it (it will see to the instance).
+    /// Runs `work` holding the instance's claim as `token`, which must be
+    /// new for each holding (two replicas retrying one stop share its request
+    /// id, never a token); `None` when another request holds it (it will see
+    /// to the instance). A process that is stopping keeps the claim until it
+    /// lapses: the operation it left is someone else's to finish.
     pub(super) async fn under_claim<T>(
         &self,
         inst: &Instance,
-        id: &str,
+        token: &str,
         principal: Principal,
         work: impl std::future::Future<Output = T>,
     ) -> Option<T> {
-        match self.hold_instance(inst, id, &principal, Verb::Stop).await {
+        match self
+            .hold_instance(inst, token, &principal, Verb::Stop)
+            .await
+        {
             super::Held::Mine => {}
             super::Held::By(_) => return None,
         }
-        let out = self.renewing(inst, id, work).await;
-        self.release_instance(inst, id).await;
+        let out = self.renewing(inst, token, work).await;
+        if !self.stopping.is_cancelled() {
+            self.release_instance(inst, token).await;
+        }
         Some(out)
     }
 
@@ -68,7 +76,7 @@ impl App {
                     return self
                         .under_claim(
                             inst,
-                            &stop.request_id,
+                            &Request::new_id(),
                             Principal::Timer(TimerReason::Lease),
                             async {
                                 let status = InstanceStatus::bare(State::Stopped);
@@ -80,6 +88,14 @@ impl App {
                 }
                 Handoff::Failed(why) => why,
                 Handoff::Unknown if gave_up => say::no_run_found(&stop.request_id),
+                // Nothing can be concluded: no retry, and past its time the
+                // starter hears, once, that it is unconfirmed.
+                Handoff::Unreadable(why) => {
+                    if gave_up && !stop.told {
+                        self.tell_unconfirmed(inst, session, stop, &why).await;
+                    }
+                    return Done::Nothing;
+                }
                 Handoff::Running | Handoff::Unknown => return Done::Nothing,
             };
             let Some(reason) = stop.reason else {
@@ -91,8 +107,8 @@ impl App {
             self.store
                 .settle(&stop.request_id, OutcomeKind::Failed(Side::Github).into());
             return self
-                .under_claim(inst, &stop.request_id, Principal::Timer(reason), async {
-                    self.failed(inst, stop, failed, now).await
+                .under_claim(inst, &Request::new_id(), Principal::Timer(reason), async {
+                    self.failed(inst, reason, stop, failed, now).await
                 })
                 .await
                 .unwrap_or(Done::Nothing);
@@ -112,11 +128,47 @@ impl App {
         self.fire(inst, reason, stop.due, true).await
     }
 
+    /// Tells the starter, once, that a stop handed to GitHub cannot be
+    /// confirmed: the bot does not send it again on a guess.
+    async fn tell_unconfirmed(
+        &self,
+        inst: &Instance,
+        session: &Session,
+        stop: &Stopping,
+        why: &str,
+    ) {
+        let token = Request::new_id();
+        let principal = Principal::Timer(stop.reason.unwrap_or(TimerReason::Lease));
+        self.under_claim(inst, &token, principal, async {
+            let Ok(Some(current)) = self.session_read(inst).await else {
+                return;
+            };
+            let Some(mut st) = current
+                .stopping
+                .clone()
+                .filter(|s| s.request_id == stop.request_id)
+            else {
+                return;
+            };
+            st.told = true;
+            let noted = Session {
+                stopping: Some(st),
+                ..current
+            };
+            if self.store.db().put_session(&noted).await.is_ok() {
+                let text = say::stop_unconfirmed(inst, stop.due, why);
+                self.post_to(&self.told(Some(session)), inst, Reply::text(text))
+                    .await;
+            }
+        })
+        .await;
+    }
+
     /// Clears a person's stop that GitHub did not carry out: the session
     /// and its time limit stay, as before the stop.
     async fn forget_stop(&self, inst: &Instance, id: &str) {
         let principal = Principal::Timer(TimerReason::Lease);
-        self.under_claim(inst, id, principal, async {
+        self.under_claim(inst, &Request::new_id(), principal, async {
             if let Ok(Some(s)) = self.session_read(inst).await
                 && s.stopping.as_ref().is_some_and(|st| st.request_id == id)
             {
@@ -164,9 +216,10 @@ impl App {
             .and_then(|s| s.stopping.as_ref())
             .map(|st| st.request_id.clone())
             .unwrap_or_else(Request::new_id);
+        let token = Request::new_id();
         let done = self
-            .under_claim(inst, &id.clone(), Principal::Timer(reason), async {
-                self.fire_held(inst, reason, due, id).await
+            .under_claim(inst, &token, Principal::Timer(reason), async {
+                self.fire_held(inst, reason, due, id, &token).await
             })
             .await
             .unwrap_or(Done::Nothing);
@@ -184,6 +237,7 @@ impl App {
         reason: TimerReason,
         due: DateTime<Utc>,
         id: String,
+        token: &str,
     ) -> Done {
         // Read again under the claim: a Keep pressed since may have moved it.
         let current = match self.session_read(inst).await {
@@ -236,6 +290,12 @@ impl App {
                     )
                     .await;
             }
+            // With no session nothing says it runs: a read that failed is
+            // no reason to act, nor to tell anyone it did not go through.
+            Read::Failed(why) if current.is_none() => {
+                tracing::warn!(alias = %inst.alias, why = %why, "could not read the state of an instance due a scheduled stop; the next tick looks again");
+                return Done::Nothing;
+            }
             Read::Failed(why) => {
                 return self
                     .failed_first(inst, current.as_ref(), &stop, why, now)
@@ -265,6 +325,7 @@ impl App {
             reply_to: ReplyTo::Nowhere,
             grant: Grant {
                 attempt: Some(stop.attempt),
+                claim: Some(token.to_owned()),
                 ..Default::default()
             },
             origin: origin_of(&to),
@@ -282,11 +343,18 @@ impl App {
             self.mark(inst, Some(&session), &stop, None, now).await;
             return Done::Nothing;
         }
-        if handled.ok || handled.reason == "in_progress" {
-            // Going down (it was stopping), or another change holds it.
+        if handled.ok {
+            // Going down (it was stopping already): confirmed by a later read.
             return Done::Nothing;
         }
-        self.failed(inst, &stop, handled.reply.text, now).await
+        // A stop that outlived the wait is under way, not failed.
+        if let Read::Known(st) = self.read_now(inst).await
+            && (st.state == State::Stopping || confirms_stop(&st.state))
+        {
+            return Done::Nothing;
+        }
+        self.failed(inst, reason, &stop, handled.reply.text, now)
+            .await
     }
 
     /// Writes the stop under way into the session (opening one for an
@@ -331,7 +399,8 @@ impl App {
         if self.mark(inst, current, stop, None, now).await.is_none() {
             return Done::Nothing;
         }
-        self.failed(inst, stop, why, now).await
+        let reason = stop.reason.unwrap_or(TimerReason::Lease);
+        self.failed(inst, reason, stop, why, now).await
     }
 
     /// An automatic stop that did not go through: try again after a backoff,
@@ -339,11 +408,13 @@ impl App {
     async fn failed(
         &self,
         inst: &Instance,
+        reason: TimerReason,
         stop: &Stopping,
         why: String,
         now: DateTime<Utc>,
     ) -> Done {
         let Ok(Some(session)) = self.session_read(inst).await else {
+            tracing::warn!(alias = %inst.alias, why = %why, "an automatic stop did not go through, and its session cannot be read; the next tick tries again");
             return Done::Nothing;
         };
         let mut stop = stop.clone();
@@ -354,30 +425,35 @@ impl App {
             .min(chrono::Duration::minutes(MAX_BACKOFF_MINUTES));
         let next_try = now + backoff;
         stop.next_try = Some(next_try);
-        tracing::warn!(alias = %inst.alias, failures = stop.failures, reason = ?stop.reason, why = %why, "an automatic stop did not go through; trying again later");
-        let reason = stop.reason.unwrap_or(TimerReason::Lease);
-        if !stop.told {
-            let to = self.told(Some(&session));
-            let text = say::stop_failed(inst, reason, stop.due, &why, next_try, now);
-            self.post_to(&to, inst, Reply::text(text)).await;
-            stop.told = true;
-        }
-        if stop.failures >= OPERATORS_AFTER && !stop.operators_told {
-            self.tell_operators(
-                inst,
-                say::stop_keeps_failing(inst, reason, stop.due, &why, stop.failures),
-            )
-            .await;
-            stop.operators_told = true;
-        }
-        let _ = self
+        tracing::warn!(alias = %inst.alias, failures = stop.failures, reason = %reason, why = %why, "an automatic stop did not go through; trying again later");
+        let tell_starter = !stop.told;
+        let tell_operators = stop.failures >= OPERATORS_AFTER && !stop.operators_told;
+        stop.told = true;
+        stop.operators_told |= tell_operators;
+        // On record before anyone is told, so nobody is told twice: a store
+        // that will not take it gets no message now, and the next tick tries.
+        let failures = stop.failures;
+        let written = self
             .store
             .db()
             .put_session(&Session {
-                stopping: Some(stop),
-                ..session
+                stopping: Some(stop.clone()),
+                ..session.clone()
             })
             .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, alias = %inst.alias, "could not note a failed automatic stop; the next tick tries again");
+            return Done::Failed;
+        }
+        if tell_starter {
+            let to = self.told(Some(&session));
+            let text = say::stop_failed(inst, reason, stop.due, &why, next_try, now);
+            self.post_to(&to, inst, Reply::text(text)).await;
+        }
+        if tell_operators {
+            let text = say::stop_keeps_failing(inst, reason, stop.due, &why, failures);
+            self.tell_operators(inst, text).await;
+        }
         Done::Failed
     }
 

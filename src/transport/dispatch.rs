@@ -200,7 +200,7 @@ pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> D
             grant: crate::pipeline::Grant {
                 approved_by,
                 step_token: None,
-                attempt: None,
+                ..Default::default()
             },
             origin: Origin::Nowhere,
         })

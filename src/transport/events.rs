@@ -271,7 +271,7 @@ fn function_call(
             grant: crate::pipeline::Grant {
                 approved_by: None,
                 step_token: Some(crate::settings::Secret::new(bot_access_token.clone())),
-                attempt: None,
+                ..Default::default()
             },
             origin: Origin::Step {
                 execution_id: execution_id.clone(),

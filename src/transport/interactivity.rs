@@ -181,7 +181,7 @@ impl Actor {
             grant: Grant {
                 approved_by: None,
                 step_token: self.step_token,
-                attempt: None,
+                ..Default::default()
             },
             origin: Origin::Direct { user: user_id },
         }

@@ -42,7 +42,6 @@ on_both!(
     the_instance_lock_belongs_to_one_request_until_released_or_lapsed,
     history_is_the_latest_actions_on_one_instance_newest_first,
     old_rows_are_pruned_and_rows_since_a_date_exported,
-    state_an_older_version_keyed_by_alias_is_rekeyed_and_the_rest_left_alone,
     an_approval_is_a_grant_used_once,
 );
 
@@ -59,37 +58,111 @@ fn session(instance: &str) -> workbench_bot::store::Session {
     }
 }
 
-async fn state_an_older_version_keyed_by_alias_is_rekeyed_and_the_rest_left_alone(store: Store) {
+/// Runs `sql` on the database at `url` directly: what an older version of
+/// the bot wrote, in the tables it used.
+async fn raw(url: &str, sql: &str) -> u64 {
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query(sql)
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected()
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query(sql)
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected()
+    }
+}
+
+/// An older version's session payload: keyed by `alias`.
+fn legacy_payload(alias: &str) -> String {
+    let mut v = serde_json::to_value(session(alias)).unwrap();
+    let o = v.as_object_mut().unwrap();
+    o.remove("instance");
+    o.insert("alias".into(), alias.into());
+    v.to_string().replace('\'', "''")
+}
+
+async fn state_an_older_version_keyed_by_alias_moves_to_the_instance_and_the_rest_stays(
+    url: String,
+) {
+    let store = Store::open(&url).await.unwrap();
     let db = store.db();
-    // What an older version left: rows keyed by alias.
-    db.put_session(&session("foo")).await.unwrap();
-    db.put_session(&session("gone")).await.unwrap();
+    let done = if url.starts_with("sqlite:") {
+        "1"
+    } else {
+        "TRUE"
+    };
+    for alias in ["foo", "gone"] {
+        let payload = legacy_payload(alias);
+        raw(
+            &url,
+            &format!(
+                "INSERT INTO leases (alias, ends_at, payload) VALUES ('{alias}', 1, '{payload}')"
+            ),
+        )
+        .await;
+    }
+    // Older versions recorded a skipped scheduled stop as done timer work.
+    raw(&url, &format!("INSERT INTO timer_claims (alias, kind, due_at, owner, held_until, done) VALUES ('foo', 'schedule', 123, 'old', 0, {done})")).await;
     db.put_approval(&approval("a1", "")).await.unwrap();
-    let rewritten = db.adopt_alias_keys(&[("foo", FOO_PATH)]).await.unwrap();
-    assert_eq!(rewritten, 2, "the session and the approval of foo");
-    let kept = db.session(FOO_PATH).await.unwrap().expect("rekeyed");
+
+    let moved = db.adopt_alias_keys(&[("foo", FOO_PATH)]).await.unwrap();
+    assert_eq!(moved, 3, "the session, the skip and the approval of foo");
+    let kept = db.session(FOO_PATH).await.unwrap().expect("moved");
     assert_eq!(kept.instance, FOO_PATH, "the key wins over the payload");
-    assert!(db.session("foo").await.unwrap().is_none());
-    assert!(
-        db.session("gone").await.unwrap().is_some(),
+    assert_eq!(
+        raw(&url, "DELETE FROM leases WHERE alias = 'foo'").await,
+        0,
+        "moved, not copied"
+    );
+    assert_eq!(
+        raw(&url, "UPDATE leases SET ends_at = 2 WHERE alias = 'gone'").await,
+        1,
         "an alias this config does not know is left for a replica that does"
+    );
+    let skip = workbench_bot::store::TimerClaim {
+        instance: FOO_PATH,
+        kind: "schedule",
+        due_ms: 123,
+    };
+    assert!(
+        !db.claim_timer(&skip, "new", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "the older version's skip still holds"
     );
     assert_eq!(db.approval("a1").await.unwrap().unwrap().instance, FOO_PATH);
     assert_eq!(db.adopt_alias_keys(&[("foo", FOO_PATH)]).await.unwrap(), 0);
-    // An older replica writes an alias row after the path's row exists: the
-    // rekey leaves it rather than failing, and the path's row stands.
-    let mut late = session("foo");
-    late.ends_at = None;
-    db.put_session(&late).await.unwrap();
+
+    // An older replica writes an alias row after this version wrote the
+    // path's: the path's row stands, and the alias row goes.
+    let payload = legacy_payload("foo");
+    raw(
+        &url,
+        &format!("INSERT INTO leases (alias, ends_at, payload) VALUES ('foo', NULL, '{payload}')"),
+    )
+    .await;
     assert_eq!(db.adopt_alias_keys(&[("foo", FOO_PATH)]).await.unwrap(), 0);
-    assert!(
-        db.session(FOO_PATH)
-            .await
-            .unwrap()
-            .unwrap()
-            .ends_at
-            .is_some()
-    );
+    assert_eq!(db.session(FOO_PATH).await.unwrap().unwrap(), kept);
+    assert_eq!(raw(&url, "DELETE FROM leases WHERE alias = 'foo'").await, 0);
+}
+
+#[tokio::test]
+async fn on_sqlite_state_an_older_version_keyed_by_alias_moves_to_the_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    state_an_older_version_keyed_by_alias_moves_to_the_instance_and_the_rest_stays(url).await;
+}
+
+#[tokio::test]
+async fn on_postgres_state_an_older_version_keyed_by_alias_moves_to_the_instance() {
+    let url = crate::pg::fresh_database().await;
+    state_an_older_version_keyed_by_alias_moves_to_the_instance_and_the_rest_stays(url).await;
 }
 
 fn approval(id: &str, instance: &str) -> workbench_bot::store::Approval {

@@ -73,14 +73,18 @@ impl App {
         req: &Request,
         cmd: &Command,
         inst: &Instance,
+        guard: &Guard,
         by: Lasting,
     ) -> Verdict {
-        let Some(guard) = inst.guard.as_ref() else {
-            return Verdict::about(inst, OutcomeKind::Nothing, String::new());
-        };
-        if !matches!(req.principal, Principal::User(_) | Principal::Guest(_))
-            || !guard.someone_else(&req.principal)
-        {
+        // As for a start: a workflow names no person who could be asked.
+        if !matches!(req.principal, Principal::User(_) | Principal::Guest(_)) {
+            return Verdict::declined_about(
+                "needs_a_person",
+                inst.alias.as_ref(),
+                say::more_needs_a_person(inst.alias.as_ref()),
+            );
+        }
+        if !guard.someone_else(&req.principal) {
             return Verdict::declined_about(
                 "no_other_approver",
                 inst.alias.as_ref(),

@@ -208,13 +208,22 @@ impl App {
             input: Input::Command(Command {
                 lasting,
                 reason: Some(a.asked.reason.clone()).filter(|_| verb == Verb::Start),
-                ..Command::new(verb, Some(a.alias.clone()))
+                // The alias this config gives the instance now, which a
+                // rename since the request may have changed.
+                ..Command::new(
+                    verb,
+                    Some(
+                        self.approval_instance(a)
+                            .map(|i| i.alias.to_string())
+                            .unwrap_or_else(|| a.alias.clone()),
+                    ),
+                )
             }),
             reply_to: a.asked.tell.clone(),
             grant: Grant {
                 approved_by: Some(by.clone()),
                 step_token: token,
-                attempt: None,
+                ..Default::default()
             },
             origin: a.asked.origin.clone(),
         }
