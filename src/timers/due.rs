@@ -46,14 +46,11 @@ impl App {
             if let Some(end) = s.ends_at
                 && now >= end
             {
-                return (self.fire(inst, TimerReason::Lease, end, true).await, false);
+                return (self.fire(inst, TimerReason::Lease, end).await, false);
             }
         }
         if let Some(due) = self.schedule_due(inst, session.as_ref(), now) {
-            let has_session = session.is_some();
-            let done = self
-                .fire(inst, TimerReason::Schedule, due, has_session)
-                .await;
+            let done = self.fire(inst, TimerReason::Schedule, due).await;
             return (done, false);
         }
         let warned = self.warn_if_due(inst, session.as_ref(), &read, now).await;

@@ -109,8 +109,16 @@ impl App {
         already_running: bool,
     ) -> String {
         let now = self.now();
+        // An unreadable session must not be replaced by one that starts now:
+        // that would reset the start `max_hours` counts from.
         let earlier = match already_running {
-            true => self.session_of(inst).await,
+            true => match self.session_read(inst).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, alias = %inst.alias, "could not read the session of a running instance; its time limit stays as it was");
+                    return say::no_lease_stored();
+                }
+            },
             false => None,
         };
         let (started_at, started_by, tell) = match &earlier {

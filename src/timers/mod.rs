@@ -25,6 +25,7 @@
 mod due;
 mod extend;
 mod ledger;
+mod pursue;
 mod reminders;
 mod stops;
 mod telling;

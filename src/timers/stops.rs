@@ -9,7 +9,7 @@
 
 use super::telling::origin_of;
 use super::{Done, Read, confirms_stop};
-use crate::act::{Handoff, InstanceStatus, Side, State};
+use crate::act::{InstanceStatus, State};
 use crate::config::Instance;
 use crate::domain::{Command, EntryPoint, Principal, TimerReason, Verb};
 use crate::pipeline::{App, Grant, Input, Request};
@@ -50,148 +50,12 @@ impl App {
         Some(out)
     }
 
-    /// A stop under way: confirm it, wait for it, or try it again.
-    pub(super) async fn pursue(
-        &self,
-        inst: &Instance,
-        session: &Session,
-        stop: &Stopping,
-        read: &Read,
-        now: DateTime<Utc>,
-    ) -> Done {
-        if let Some(sent) = stop.handed_off_at {
-            let result = match self.backends.get(inst.backend) {
-                Ok(b) => b.handoff_result(&stop.request_id, stop.attempt).await,
-                Err(_) => Handoff::Unknown,
-            };
-            let max_age = self
-                .config
-                .github
-                .as_ref()
-                .map(|g| g.max_age)
-                .unwrap_or(std::time::Duration::from_secs(3600));
-            let gave_up = sent + chrono::Duration::from_std(max_age).unwrap_or_default() < now;
-            let failed = match result {
-                Handoff::Succeeded => {
-                    return self
-                        .under_claim(
-                            inst,
-                            &Request::new_id(),
-                            Principal::Timer(TimerReason::Lease),
-                            async {
-                                let status = InstanceStatus::bare(State::Stopped);
-                                self.confirmed(inst, session, &status, now).await
-                            },
-                        )
-                        .await
-                        .unwrap_or(Done::Nothing);
-                }
-                Handoff::Failed(why) => why,
-                Handoff::Unknown if gave_up => say::no_run_found(&stop.request_id),
-                // Nothing can be concluded: no retry, and past its time the
-                // starter hears, once, that it is unconfirmed.
-                Handoff::Unreadable(why) => {
-                    if gave_up && !stop.told {
-                        self.tell_unconfirmed(inst, session, stop, &why).await;
-                    }
-                    return Done::Nothing;
-                }
-                Handoff::Running | Handoff::Unknown => return Done::Nothing,
-            };
-            let Some(reason) = stop.reason else {
-                // A person's stop is never sent again; the workflow told them.
-                self.forget_stop(inst, &stop.request_id).await;
-                return Done::Nothing;
-            };
-            // The row of the attempt the run carried out gets its real end.
-            self.store
-                .settle(&stop.request_id, OutcomeKind::Failed(Side::Github).into());
-            return self
-                .under_claim(inst, &Request::new_id(), Principal::Timer(reason), async {
-                    self.failed(inst, reason, stop, failed, now).await
-                })
-                .await
-                .unwrap_or(Done::Nothing);
-        }
-        let Some(reason) = stop.reason else {
-            self.forget_stop(inst, &stop.request_id).await;
-            return Done::Nothing;
-        };
-        if let Read::Known(st) = read
-            && st.state == State::Stopping
-        {
-            return Done::Nothing;
-        }
-        if stop.next_try.is_some_and(|t| t > now) {
-            return Done::Nothing;
-        }
-        self.fire(inst, reason, stop.due, true).await
-    }
-
-    /// Tells the starter, once, that a stop handed to GitHub cannot be
-    /// confirmed: the bot does not send it again on a guess.
-    async fn tell_unconfirmed(
-        &self,
-        inst: &Instance,
-        session: &Session,
-        stop: &Stopping,
-        why: &str,
-    ) {
-        let token = Request::new_id();
-        let principal = Principal::Timer(stop.reason.unwrap_or(TimerReason::Lease));
-        self.under_claim(inst, &token, principal, async {
-            let Ok(Some(current)) = self.session_read(inst).await else {
-                return;
-            };
-            let Some(mut st) = current
-                .stopping
-                .clone()
-                .filter(|s| s.request_id == stop.request_id)
-            else {
-                return;
-            };
-            st.told = true;
-            let noted = Session {
-                stopping: Some(st),
-                ..current
-            };
-            if self.store.db().put_session(&noted).await.is_ok() {
-                let text = say::stop_unconfirmed(inst, stop.due, why);
-                self.post_to(&self.told(Some(session)), inst, Reply::text(text))
-                    .await;
-            }
-        })
-        .await;
-    }
-
-    /// Clears a person's stop that GitHub did not carry out: the session
-    /// and its time limit stay, as before the stop.
-    async fn forget_stop(&self, inst: &Instance, id: &str) {
-        let principal = Principal::Timer(TimerReason::Lease);
-        self.under_claim(inst, &Request::new_id(), principal, async {
-            if let Ok(Some(s)) = self.session_read(inst).await
-                && s.stopping.as_ref().is_some_and(|st| st.request_id == id)
-            {
-                let _ = self
-                    .store
-                    .db()
-                    .put_session(&Session {
-                        stopping: None,
-                        ..s
-                    })
-                    .await;
-            }
-        })
-        .await;
-    }
-
     /// Fires an automatic stop that is due, under the instance's claim.
     pub(super) async fn fire(
         &self,
         inst: &Instance,
         reason: TimerReason,
         due: DateTime<Utc>,
-        has_session: bool,
     ) -> Done {
         let current = match self.session_read(inst).await {
             Ok(s) => s,
@@ -200,35 +64,29 @@ impl App {
                 return Done::Nothing;
             }
         };
-        // A scheduled stop's first try takes the occurrence's claim: without a
-        // session nothing else marks it done, and a done claim is also how
+        // A scheduled stop's first try takes the occurrence's claim, which is
+        // never marked done: a stop under way carries on from its marker, and
+        // one that could not be tried (a busy claim, an unreadable store or
+        // state) is tried again once the claim lapses. A done claim is how
         // older versions recorded a skip (*Keep 1 h*) of that very stop.
         let first = current.as_ref().is_none_or(|s| s.stopping.is_none());
-        let occurrence = match reason == TimerReason::Schedule && first {
-            false => None,
-            true => match self.claim(inst, reason.as_str(), due).await {
-                Some(c) => Some(c),
-                None => return Done::Nothing,
-            },
-        };
+        if reason == TimerReason::Schedule
+            && first
+            && self.claim(inst, reason.as_str(), due).await.is_none()
+        {
+            return Done::Nothing;
+        }
         let id = current
             .as_ref()
             .and_then(|s| s.stopping.as_ref())
             .map(|st| st.request_id.clone())
             .unwrap_or_else(Request::new_id);
         let token = Request::new_id();
-        let done = self
-            .under_claim(inst, &token, Principal::Timer(reason), async {
-                self.fire_held(inst, reason, due, id, &token).await
-            })
-            .await
-            .unwrap_or(Done::Nothing);
-        // With a session the stop under way carries on from its marker; the
-        // claim then lapses on its own.
-        if let Some(c) = occurrence.filter(|_| !has_session) {
-            self.finish(&c).await;
-        }
-        done
+        self.under_claim(inst, &token, Principal::Timer(reason), async {
+            self.fire_held(inst, reason, due, id, &token).await
+        })
+        .await
+        .unwrap_or(Done::Nothing)
     }
 
     async fn fire_held(
@@ -399,13 +257,15 @@ impl App {
         if self.mark(inst, current, stop, None, now).await.is_none() {
             return Done::Nothing;
         }
-        let reason = stop.reason.unwrap_or(TimerReason::Lease);
+        let Some(reason) = stop.reason else {
+            return Done::Nothing;
+        };
         self.failed(inst, reason, stop, why, now).await
     }
 
     /// An automatic stop that did not go through: try again after a backoff,
     /// tell the starter once per episode, and the operators once it lasts.
-    async fn failed(
+    pub(super) async fn failed(
         &self,
         inst: &Instance,
         reason: TimerReason,

@@ -684,15 +684,7 @@ async fn starts_nobody_else_could_approve_are_refused_at_once() {
         None,
     )
     .await;
-    let said = wait_until(Duration::from_secs(5), || {
-        t.slack
-            .calls_to("/api/chat.postMessage")
-            .into_iter()
-            .map(|c| c.text())
-            .find(|m| m.contains("starts only with a person's request"))
-    })
-    .await;
-    assert!(said.is_some(), "{:#?}", t.slack.calls());
+    posted_containing(&t, "starts only with a person's request").await;
     let rows = t.wait_audit(2).await;
     let reasons: Vec<&str> = rows.iter().map(|r| r.reason.as_str()).collect();
     assert_eq!(reasons, ["no_other_approver", "needs_a_person"]);

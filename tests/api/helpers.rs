@@ -234,6 +234,29 @@ impl TestApp {
 
 /// foo's state in the dry-run backend: what a test reads to know whether
 /// anything was started or stopped.
+/// The first message the bot posted (`chat.postMessage`) that says `needle`.
+pub async fn posted_containing(t: &TestApp, needle: &str) -> String {
+    wait_until(Duration::from_secs(5), || {
+        t.slack
+            .calls_to("/api/chat.postMessage")
+            .into_iter()
+            .map(|c| c.text())
+            .find(|m| m.contains(needle))
+    })
+    .await
+    .unwrap_or_else(|| panic!("nothing posted says {needle:?}: {:#?}", t.slack.calls()))
+}
+
+/// The text of the first `n` calls to `suffix` (replies come in any order).
+pub async fn reply_texts(t: &TestApp, suffix: &str, n: usize) -> Vec<String> {
+    t.slack
+        .wait_for(suffix, n)
+        .await
+        .iter()
+        .map(|c| c.text())
+        .collect()
+}
+
 /// The session the store holds for the instance at `path`.
 pub async fn session_at(t: &TestApp, path: &str) -> Option<workbench_bot::store::Session> {
     t.app.store().db().session(path).await.unwrap()

@@ -442,8 +442,9 @@ async fn tasks_tick_is_off_until_the_scheduler_is_configured() {
     assert_eq!(res.status(), 404);
 }
 
-#[tokio::test]
-async fn two_replicas_on_postgres_stop_a_due_lease_once() {
+/// Two replicas on one PostgreSQL and the Notebooks fake, sharing a Slack
+/// fake and a clock, after `start foo for 2m` on the first.
+pub async fn two_replicas_with_foo_started() -> (Vec<TestApp>, FakeGoogle, Clock) {
     let google = FakeGoogle::start(&[(FOO_PATH, "STOPPED")]).await;
     let db = fresh_database().await;
     let clock = Clock::default();
@@ -464,6 +465,12 @@ async fn two_replicas_on_postgres_stop_a_due_lease_once() {
     }
     replicas[0].command(OPERATOR, "start foo for 2m").await;
     slack.wait_for("/response/1", 2).await;
+    (replicas, google, clock)
+}
+
+#[tokio::test]
+async fn two_replicas_on_postgres_stop_a_due_lease_once() {
+    let (replicas, google, clock) = two_replicas_with_foo_started().await;
     clock.advance(MINUTE * 3);
     let (a, b) = tokio::join!(replicas[0].app.tick(), replicas[1].app.tick());
     assert_eq!(a.unwrap().stopped + b.unwrap().stopped, 1);

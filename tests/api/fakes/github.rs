@@ -19,6 +19,8 @@ struct RunsState {
     runs: Vec<(String, String, Option<String>)>,
     /// How the next dispatch's run stands: in progress unless set.
     next: Option<(String, Option<String>)>,
+    /// The runs list answers 403, as for an App without Actions: read.
+    refuse: bool,
 }
 
 impl Runs {
@@ -33,6 +35,11 @@ impl Runs {
             run.1 = status.into();
             run.2 = conclusion.map(Into::into);
         }
+    }
+
+    /// From now on the runs list is refused (no Actions: read).
+    pub fn refuse_listing(&self) {
+        self.0.lock().unwrap().refuse = true;
     }
 
     /// The runs so far no longer show up (deleted, or never started).
@@ -101,6 +108,9 @@ pub async fn fake_github_runs() -> (Fake, Runs) {
             }
             ("GET", "/repos/example-org/notebook-ops/actions/runs") => {
                 let st = shared.0.lock().unwrap();
+                if st.refuse {
+                    return (403, json!({"message": "Resource not accessible by integration"}));
+                }
                 // Newest first, as GitHub lists them.
                 let mut listed = Vec::new();
                 for (i, (title, status, conclusion)) in st.runs.iter().enumerate().rev() {
