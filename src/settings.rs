@@ -53,6 +53,10 @@ pub struct Settings {
     pub dispatch_secret: Option<Secret>,
     /// Also accepted by `handle-dispatch` while set, for rotation.
     pub dispatch_secret_previous: Option<Secret>,
+    /// `GITHUB_RUN_ATTEMPT` as the Actions runner sets it: above 1 is a
+    /// re-run, which `handle-dispatch` refuses. Kept as text so that a value it
+    /// cannot read is refused with a sentence, not a start-up error.
+    pub github_run_attempt: Option<String>,
     /// When set, `/metrics` asks for it as a bearer token.
     pub metrics_token: Option<Secret>,
     /// Replaces `store.url` whole; may carry a password, so it is a secret.
@@ -126,6 +130,7 @@ impl Settings {
             slack_signing_secret_previous: secret("SLACK_SIGNING_SECRET_PREVIOUS"),
             dispatch_secret: secret("WORKBENCH_DISPATCH_SECRET"),
             dispatch_secret_previous: secret("WORKBENCH_DISPATCH_SECRET_PREVIOUS"),
+            github_run_attempt: var("GITHUB_RUN_ATTEMPT"),
             metrics_token: secret("WORKBENCH_METRICS_TOKEN"),
             database_url: secret("DATABASE_URL"),
             slack_bot_token: secret("SLACK_BOT_TOKEN"),

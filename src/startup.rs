@@ -165,6 +165,8 @@ impl Application {
         });
         let router = router(state);
         tracing::info!(addr = %listener.local_addr()?, "workbench-bot listening");
+        // The peer's address decides who may read /metrics without a token.
+        let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;

@@ -80,6 +80,19 @@ pub struct StoreConfig {
     pub sweep: Duration,
 }
 
+/// Who hears about an instance when no person is there to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    Channel(String),
+    /// Slack user ids, each told in their DMs.
+    People(Vec<String>),
+    Nobody,
+}
+
+/// A direct-message audience is capped, so a huge group cannot turn one
+/// reminder into hundreds of calls against Slack's rate limit.
+const MAX_DIRECT_AUDIENCE: usize = 20;
+
 /// A set of principals as the config names them.
 #[derive(Debug, Clone, Default)]
 pub struct Members {
@@ -128,6 +141,9 @@ pub struct Instance {
     pub name: InstanceName,
     pub operators: Members,
     pub viewers: Members,
+    /// Its news may go to `slack.announce_channel`: anyone may view it
+    /// (`viewers` has `*`), or the config says `announce = true`.
+    pub announce: bool,
     pub backend: BackendKind,
     /// `max_hours`: caps `start … for`, and is the lease of a start that names
     /// no length. No lease at all when unset.
@@ -199,6 +215,45 @@ impl Config {
     }
 
     /// The instance at a resource path, as timer state in the store names it.
+    /// Who hears about an instance when no person is there to answer (results,
+    /// reminders, warnings, failed automatic stops): the announce channel for
+    /// an instance anyone may see (or one set to `announce`), otherwise its
+    /// operators in their DMs, or the admins when it names no operator.
+    pub fn announce_target(&self, inst: &Instance) -> Audience {
+        if inst.announce
+            && let Some(channel) = &self.announce_channel
+        {
+            return Audience::Channel(channel.clone());
+        }
+        self.operators_audience(inst)
+    }
+
+    /// The instance's operators (users named directly or through groups), or
+    /// the admins when it names none, each in their DMs.
+    pub fn operators_audience(&self, inst: &Instance) -> Audience {
+        let people = |m: &Members| -> Vec<String> {
+            let mut ids: Vec<String> = m
+                .principals
+                .iter()
+                .filter_map(|p| match p {
+                    Principal::User(u) => Some(u.to_string()),
+                    _ => None,
+                })
+                .collect();
+            ids.sort();
+            ids.truncate(MAX_DIRECT_AUDIENCE);
+            ids
+        };
+        let mut ids = people(&inst.operators);
+        if ids.is_empty() {
+            ids = people(&self.admins);
+        }
+        match ids.is_empty() {
+            true => Audience::Nobody,
+            false => Audience::People(ids),
+        }
+    }
+
     pub fn instance_by_name(&self, name: &str) -> Option<&Instance> {
         self.instances.iter().find(|i| i.name.as_ref() == name)
     }

@@ -214,8 +214,12 @@ fn default_sender() -> String {
     "workbench-bot[bot]".into()
 }
 
+/// Long enough for a dispatch to wait in a busy Actions queue and for its job
+/// to pull the image; short enough that a leaked or replayed payload is soon
+/// worthless. It is also how long a stop handed to GitHub may stay
+/// unconfirmed before someone is told.
 fn default_max_age_minutes() -> u64 {
-    60
+    15
 }
 
 fn default_event_type() -> String {
@@ -283,6 +287,9 @@ pub(super) struct RawInstance {
     pub(super) operators: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) viewers: Vec<Spanned<String>>,
+    /// Announce in `slack.announce_channel` although not everyone may view it.
+    #[serde(default)]
+    pub(super) announce: bool,
     pub(super) backend: Option<BackendKind>,
     /// The longest a start may run, and the length of one that names none.
     pub(super) max_hours: Option<Spanned<f64>>,

@@ -395,6 +395,7 @@ pub(super) fn instances(
                 alias,
                 name,
                 operators,
+                announce: viewers.anyone || inst.announce,
                 viewers,
                 backend,
                 max_lease,

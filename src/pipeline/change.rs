@@ -388,7 +388,7 @@ impl App {
                 // An automatic stop tells its starter itself; resumed here,
                 // this is where it is told.
                 v.reply.text = format!("{why}\n{}", v.reply.text);
-                req.reply_to = self.told(Some(&session));
+                req.reply_to = self.told(inst, Some(&session));
             }
             v.reply.text.push_str(&cost);
         }

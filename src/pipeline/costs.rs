@@ -23,24 +23,34 @@ impl App {
             .and_hms_opt(0, 0, 0)
             .expect("midnight exists")
             .and_utc();
-        let rows = match self.store.db().audit_since(&monday.to_rfc3339()).await {
-            Ok(r) => r,
-            Err(e) => {
-                return Verdict::info(
-                    format!(
-                        ":x: The bot could not read its audit trail ({e}); no report now. This is on the bot's side; tell the platform team."
-                    ),
-                    OutcomeKind::Failed(crate::act::Side::Bot),
-                );
+        // Only the rows of instances this person may see are read at all.
+        let mut trails = Vec::with_capacity(visible.len());
+        for inst in &visible {
+            let since = monday.to_rfc3339();
+            match self
+                .store
+                .db()
+                .instance_audit_since(inst.alias.as_ref(), &since)
+                .await
+            {
+                Ok(r) => trails.push(r),
+                Err(e) => {
+                    return Verdict::info(
+                        format!(
+                            ":x: The bot could not read its audit trail ({e}); no report now. This is on the bot's side; tell the platform team."
+                        ),
+                        OutcomeKind::Failed(crate::act::Side::Bot),
+                    );
+                }
             }
-        };
+        }
         let statuses = self.statuses(&visible).await;
         let mut running = Vec::new();
         let mut week = Vec::new();
         let mut kept_off = Duration::zero();
         let mut kept_off_cost = 0.0;
         let mut currency = None;
-        for (inst, status) in visible.iter().zip(&statuses) {
+        for ((inst, status), rows) in visible.iter().zip(&statuses).zip(&trails) {
             let hourly = status.as_ref().ok().and_then(|s| self.hourly(s));
             let price = match &hourly {
                 Some(Hourly::Known(m)) => {
@@ -54,10 +64,7 @@ impl App {
             {
                 running.push(self.running_line(inst, s, now).await);
             }
-            let mine: Vec<&AuditRecord> = rows
-                .iter()
-                .filter(|r| r.instance.as_deref() == Some(inst.alias.as_ref()))
-                .collect();
+            let mine: Vec<&AuditRecord> = rows.iter().collect();
             let (ran, off) = tally(&mine, monday, now);
             kept_off += off;
             kept_off_cost += price.unwrap_or(0.0) * hours(off);

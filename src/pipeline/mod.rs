@@ -25,9 +25,9 @@ pub(crate) use verdict::Verdict;
 use crate::act::Backends;
 use crate::config::Config;
 use crate::decide::Policy;
-use crate::domain::Command;
+use crate::domain::{Command, Principal};
 use crate::parse::{self, CompatTarget, ParseError};
-use crate::report::{Posted, Reply, Reporter, messages};
+use crate::report::{Posted, Reply, ReplyTo, Reporter, messages};
 use crate::store::{AuditOutcome, AuditRecord, Store};
 use std::sync::Arc;
 use std::time::Instant;
@@ -181,17 +181,26 @@ impl App {
         // An automatic stop that did not go through is told once per failure
         // episode by the timer engine, not announced at every try.
         let quiet = req.principal.is_timer() && !verdict.ok();
+        // Announcing is what a team opts into by naming a channel; an instance
+        // not everyone may see is then announced to its other operators.
         if verdict.announce
             && !quiet
-            && let Some(channel) = &self.config.announce_channel
+            && self.config.announce_channel.is_some()
+            && let Some(inst) = verdict
+                .instance
+                .as_deref()
+                .and_then(|a| self.config.instance(a))
         {
-            let note = Reply::text(messages::announcement(
-                &req.principal,
-                command,
-                &verdict.reply.text,
-            ));
-            if let Err(e) = self.reporter.announce(channel, &note).await {
-                tracing::warn!(error = %e, "could not announce in the team channel");
+            let to = besides_the_answer(self.config.announce_target(inst).into(), req);
+            if to != ReplyTo::Nowhere {
+                let note = Reply::text(messages::announcement(
+                    &req.principal,
+                    command,
+                    &verdict.reply.text,
+                ));
+                if let Err(e) = self.reporter.post(&to, &note).await {
+                    tracing::warn!(error = %e, "could not announce a start or stop");
+                }
             }
         }
         crate::record::after_report(&self.store, row, report_failed, started.elapsed());
@@ -244,5 +253,28 @@ impl App {
                 tracing::warn!(error = %e, "could not post the workflow run link");
             }
         }
+    }
+}
+
+/// An announcement, less whoever the reply already reached: the requester is
+/// not told twice in their DMs, and an automatic stop reported to the
+/// operators is not reported to them again.
+fn besides_the_answer(to: ReplyTo, req: &Request) -> ReplyTo {
+    if to == req.reply_to {
+        return ReplyTo::Nowhere;
+    }
+    match to {
+        ReplyTo::People(people) => {
+            let answered = |u: &String| {
+                matches!(&req.principal, Principal::User(me) | Principal::Guest(me) if me.as_ref() == u)
+                    || req.reply_to == ReplyTo::Direct(u.clone())
+            };
+            let rest: Vec<String> = people.into_iter().filter(|u| !answered(u)).collect();
+            match rest.is_empty() {
+                true => ReplyTo::Nowhere,
+                false => ReplyTo::People(rest),
+            }
+        }
+        other => other,
     }
 }

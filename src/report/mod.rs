@@ -58,15 +58,31 @@ pub enum ReplyTo {
     Direct(String),
     /// A top-level message in a channel (timer warnings with nobody to tell).
     Channel(String),
+    /// Each person's direct messages: an instance's operators, where its news
+    /// must not reach a channel that people who may not see it read.
+    People(Vec<String>),
     /// Nowhere in Slack (a dispatch with no Slack context); the caller prints it.
     Nowhere,
+}
+
+impl From<crate::config::Audience> for ReplyTo {
+    fn from(a: crate::config::Audience) -> Self {
+        match a {
+            crate::config::Audience::Channel(c) => ReplyTo::Channel(c),
+            crate::config::Audience::People(p) => ReplyTo::People(p),
+            crate::config::Audience::Nobody => ReplyTo::Nowhere,
+        }
+    }
 }
 
 impl ReplyTo {
     /// Whether a "Starting…" note can be shown and later replaced. An ephemeral
     /// note under a shared card could never be replaced, so none is sent.
     pub fn takes_progress(&self) -> bool {
-        !matches!(self, ReplyTo::Card { shared: true, .. })
+        !matches!(
+            self,
+            ReplyTo::Card { shared: true, .. } | ReplyTo::People(_)
+        )
     }
 }
 
@@ -170,6 +186,23 @@ impl Reporter {
             }
             ReplyTo::Direct(user) => self.post_message(user, None, reply).await,
             ReplyTo::Channel(channel) => self.post_message(channel, None, reply).await,
+            ReplyTo::People(users) => {
+                // Everyone is tried; one closed DM does not silence the rest.
+                let (mut told, mut failure) = (false, None);
+                for user in users {
+                    match self.post_message(user, None, reply).await {
+                        Ok(_) => told = true,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not tell an operator in their DMs");
+                            failure = Some(e);
+                        }
+                    }
+                }
+                match (told, failure) {
+                    (false, Some(e)) => Err(e),
+                    _ => Ok(Posted::Nowhere),
+                }
+            }
             ReplyTo::Nowhere => Ok(Posted::Nowhere),
         }
     }

@@ -195,6 +195,13 @@ pub trait StoreBackend: ApprovalStore + keys::AliasKeys + Send + Sync {
     async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
     /// Rows at or after `since` (RFC 3339 text compares in time order), oldest first.
     async fn audit_since(&self, since: &str) -> Result<Vec<AuditRecord>, StoreError>;
+    /// One instance's rows at or after `since`, oldest first: a read that
+    /// touches no row of an instance the asker may not see.
+    async fn instance_audit_since(
+        &self,
+        alias: &str,
+        since: &str,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
     /// Deletes rows older than `before`; returns how many.
     async fn prune_audit(&self, before: &str) -> Result<u64, StoreError>;
     /// Sets the instance's session, replacing any it had.

@@ -327,6 +327,21 @@ impl StoreBackend for Postgres {
         rows.iter().map(super::rows::audit_record).collect()
     }
 
+    async fn instance_audit_since(
+        &self,
+        alias: &str,
+        since: &str,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit WHERE instance = $1 AND at >= $2 ORDER BY id"
+        ))
+        .bind(alias)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(super::rows::audit_record).collect()
+    }
+
     async fn prune_audit(&self, before: &str) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM audit WHERE at < $1")
             .bind(before)

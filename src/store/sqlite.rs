@@ -285,6 +285,21 @@ impl StoreBackend for Sqlite {
         rows.iter().map(audit_row).collect()
     }
 
+    async fn instance_audit_since(
+        &self,
+        alias: &str,
+        since: &str,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit WHERE instance = ? AND at >= ? ORDER BY id"
+        ))
+        .bind(alias)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
     async fn prune_audit(&self, before: &str) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM audit WHERE at < ?")
             .bind(before)

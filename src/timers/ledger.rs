@@ -164,29 +164,33 @@ impl App {
     }
 
     /// Where later messages about a session go: the thread it began in, or
-    /// the starter's direct messages; a workflow's go to the team channel.
+    /// the starter's direct messages. A workflow's session has nobody to
+    /// answer (`Nowhere`): its news goes to the instance's announce target,
+    /// looked up when it is told, so a config change is honoured.
     pub(crate) fn tell(&self, req: &Request) -> ReplyTo {
         match (&req.reply_to, &req.principal) {
             (ReplyTo::Thread { .. }, _) => req.reply_to.clone(),
             (_, Principal::User(u) | Principal::Guest(u)) => ReplyTo::Direct(u.to_string()),
-            _ => self.announce_to(),
+            _ => ReplyTo::Nowhere,
         }
     }
 
-    /// Where to tell about a session's timers: its starter, else the team.
-    pub(crate) fn told(&self, session: Option<&Session>) -> ReplyTo {
+    /// Where to tell about a session's timers: its starter, else the
+    /// instance's announce target. Older versions stored the announce channel
+    /// itself; for an instance not everyone may see, that is not where its
+    /// news goes any more.
+    pub(crate) fn told(&self, inst: &Instance, session: Option<&Session>) -> ReplyTo {
+        let announce_channel = self.config.announce_channel.clone().map(ReplyTo::Channel);
         session
             .map(|s| s.tell.clone())
             .filter(|t| *t != ReplyTo::Nowhere)
-            .unwrap_or_else(|| self.announce_to())
+            .filter(|t| inst.announce || Some(t) != announce_channel.as_ref())
+            .unwrap_or_else(|| self.announce_to(inst))
     }
 
-    pub(crate) fn announce_to(&self) -> ReplyTo {
-        self.config
-            .announce_channel
-            .clone()
-            .map(ReplyTo::Channel)
-            .unwrap_or(ReplyTo::Nowhere)
+    /// The instance's announce target (see [`crate::config::Config::announce_target`]).
+    pub(crate) fn announce_to(&self, inst: &Instance) -> ReplyTo {
+        self.config.announce_target(inst).into()
     }
 
     /// Ends the instance's session after a confirmed stop, with what it cost.
@@ -253,7 +257,7 @@ impl App {
 
     /// The session of an instance the bot finds running without one (started
     /// from the console, or before the bot knew): it starts when Google last
-    /// changed its state, or now, and its messages go to the team channel.
+    /// changed its state, or now, and its messages go to its announce target.
     pub(crate) fn seen_running(
         &self,
         inst: &Instance,
@@ -270,7 +274,7 @@ impl App {
                 .unwrap_or(now),
             ends_at: None,
             started_by: None,
-            tell: self.announce_to(),
+            tell: ReplyTo::Nowhere,
             approved_until: None,
             skipped: None,
             stopping: None,

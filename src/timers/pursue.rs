@@ -120,7 +120,7 @@ impl App {
             };
             if self.store.db().put_session(&noted).await.is_ok() {
                 let text = say::stop_unconfirmed(inst, stop.due, why);
-                self.post_to(&self.told(Some(session)), inst, Reply::text(text))
+                self.post_to(&self.told(inst, Some(session)), inst, Reply::text(text))
                     .await;
             }
         })

@@ -1,6 +1,6 @@
 //! Reminders about instances running with no time limit (started from the
-//! console, before the bot knew, or without one): one message in the team
-//! channel after each `remind_after_hours` of running.
+//! console, before the bot knew, or without one): one message to the
+//! instance's announce target after each `remind_after_hours` of running.
 
 use crate::act::InstanceStatus;
 use crate::config::Instance;
@@ -10,7 +10,7 @@ use crate::store::Session;
 use chrono::{DateTime, Utc};
 
 impl App {
-    /// Reminds the team channel of one instance running with no time limit,
+    /// Reminds the announce target of one instance running with no time limit,
     /// once per `remind_after_hours` of its session (which starts when the
     /// bot first saw it running, or at Google's last change of state).
     pub(super) async fn remind_one(
@@ -20,9 +20,10 @@ impl App {
         status: &InstanceStatus,
         now: DateTime<Utc>,
     ) -> bool {
-        let Some(channel) = self.config.announce_channel.clone() else {
+        let to = self.announce_to(inst);
+        if to == ReplyTo::Nowhere {
             return false;
-        };
+        }
         if !status.state.is_running_or_coming_up()
             || session.ends_at.is_some()
             || session.stopping.is_some()
@@ -46,7 +47,7 @@ impl App {
             can_operate: true,
             keep: Some(crate::report::blocks::Keep::Running),
         });
-        let sent = self.reporter.post(&ReplyTo::Channel(channel), &reply).await;
+        let sent = self.reporter.post(&to, &reply).await;
         if let Err(e) = &sent {
             tracing::warn!(error = %e, alias = %inst.alias, "could not post a reminder");
         }

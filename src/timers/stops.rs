@@ -171,7 +171,7 @@ impl App {
         else {
             return Done::Nothing;
         };
-        let to = self.told(Some(&session));
+        let to = self.told(inst, Some(&session));
         let req = Request {
             id: id.clone(),
             team: None,
@@ -306,7 +306,7 @@ impl App {
             return Done::Failed;
         }
         if tell_starter {
-            let to = self.told(Some(&session));
+            let to = self.told(inst, Some(&session));
             let text = say::stop_failed(inst, reason, stop.due, &why, next_try, now);
             self.post_to(&to, inst, Reply::text(text)).await;
         }
@@ -354,7 +354,7 @@ impl App {
                 OutcomeKind::Done(status.state.as_api().to_owned()).into(),
             );
         }
-        let to = self.told(Some(&session));
+        let to = self.told(inst, Some(&session));
         if status.state == State::Deleted {
             self.post_to(&to, inst, Reply::text(say::deleted(inst)))
                 .await;

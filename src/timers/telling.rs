@@ -19,7 +19,7 @@ impl App {
 
     pub(super) async fn post_to(&self, to: &ReplyTo, inst: &Instance, reply: Reply) {
         if *to == ReplyTo::Nowhere {
-            tracing::info!(alias = %inst.alias, "nobody to tell about an automatic stop: set slack.announce_channel");
+            tracing::info!(alias = %inst.alias, "nobody to tell about an automatic stop: name its operators, or set slack.announce_channel for an instance everyone may see");
             return;
         }
         if let Err(e) = self.reporter.post(to, &reply).await {
@@ -28,20 +28,13 @@ impl App {
     }
 
     /// The instance's named operators in their direct messages, and the team
-    /// channel.
+    /// channel when the instance is announced there.
     pub(super) async fn tell_operators(&self, inst: &Instance, text: String) {
-        let mut places: Vec<ReplyTo> = inst
-            .operators
-            .principals
-            .iter()
-            .filter_map(|p| match p {
-                Principal::User(u) => Some(ReplyTo::Direct(u.to_string())),
-                _ => None,
-            })
-            .take(20)
-            .collect();
-        places.extend(self.config.announce_channel.clone().map(ReplyTo::Channel));
-        for to in places {
+        let mut places = vec![ReplyTo::from(self.config.operators_audience(inst))];
+        if inst.announce {
+            places.extend(self.config.announce_channel.clone().map(ReplyTo::Channel));
+        }
+        for to in places.into_iter().filter(|to| *to != ReplyTo::Nowhere) {
             self.post_to(&to, inst, Reply::text(text.clone())).await;
         }
     }
@@ -79,9 +72,9 @@ impl App {
         let Some(claim) = self.claim(inst, kind, due).await else {
             return Done::Nothing;
         };
-        let to = self.told(session);
+        let to = self.told(inst, session);
         if to == ReplyTo::Nowhere {
-            tracing::info!(alias = %inst.alias, "a stop is coming but nobody to warn: set slack.announce_channel");
+            tracing::info!(alias = %inst.alias, "a stop is coming but nobody to warn: name its operators, or set slack.announce_channel for an instance everyone may see");
             self.finish(&claim).await;
             return Done::Nothing;
         }

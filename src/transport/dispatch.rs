@@ -4,7 +4,10 @@
 //! It trusts nothing in the event until it has proved the bot sent it: the
 //! event's `sender` must be `backend.github.sender`, and the payload must carry
 //! the bot's signature (`WORKBENCH_DISPATCH_SECRET`) over every field used here,
-//! issued within `backend.github.max_age_minutes`. Even then the command must be
+//! issued within `backend.github.max_age_minutes`, and the run must be the
+//! event's first (`GITHUB_RUN_ATTEMPT`): *Re-run jobs* replays the original
+//! event, signature and all, so a re-run would act again with no approval, no
+//! time limit and no row in the bot's audit. Even then the command must be
 //! start or stop, the alias must be in the config, the instance path comes from
 //! the config, and the requester is checked by the same policy as in Slack. It
 //! acts through the Notebooks API, tells the requester how it ended through the
@@ -66,6 +69,7 @@ fn authenticated(
     config: &Config,
     settings: &Settings,
 ) -> Result<DispatchPayload, DispatchResult> {
+    first_attempt(settings.github_run_attempt.as_deref())?;
     let text = std::fs::read_to_string(event_path).map_err(|e| {
         refused(format!(
             "cannot read the dispatch event at {}: {e}",
@@ -101,6 +105,22 @@ fn authenticated(
         .verify(&secrets, chrono::Utc::now().timestamp(), max_minutes)
         .map_err(refused)?;
     Ok(payload)
+}
+
+/// Only a run's first attempt acts. Unset counts as the first: outside
+/// Actions there is no re-run, and the Workload Identity condition
+/// (`assertion.run_attempt == "1"`) denies a re-run its Google token anyway.
+fn first_attempt(attempt: Option<&str>) -> Result<(), DispatchResult> {
+    match attempt.map(|a| a.trim().parse::<u32>()) {
+        None | Some(Ok(1)) => Ok(()),
+        Some(Ok(n)) => Err(refused(format!(
+            "this is attempt {n} of the run (GITHUB_RUN_ATTEMPT): a re-run replays the original request, \
+             so it is not carried out; ask the bot again instead"
+        ))),
+        Some(Err(_)) => Err(refused(
+            "GITHUB_RUN_ATTEMPT is not a number, so this may be a re-run; nothing was done",
+        )),
+    }
 }
 
 /// Where the requester hears the end: their thread or their DMs; a workflow

@@ -133,6 +133,8 @@ pub struct Instance {
     pub approvers: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval_timeout_minutes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub announce: Option<bool>,
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -153,6 +155,7 @@ impl Instance {
             stop_at: None,
             approvers: None,
             approval_timeout_minutes: None,
+            announce: None,
         }
     }
 }

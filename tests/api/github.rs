@@ -498,6 +498,42 @@ async fn handle_dispatch_refuses_every_dispatch_the_bot_did_not_sign_and_tells_n
     }
 }
 
+/// *Re-run jobs* replays the original, validly signed event: only the first
+/// attempt acts. Unset counts as the first (outside Actions there are no re-runs).
+#[tokio::test]
+async fn handle_dispatch_refuses_a_re_run_of_a_valid_signed_dispatch() {
+    let ev = event(payload("foo", "start", OPERATOR));
+    for attempt in ["2", "7", "two"] {
+        let j = job("STOPPED").await;
+        let (out, summary) = j.run_with(&ev, &[("GITHUB_RUN_ATTEMPT", attempt)]).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{attempt}: {stderr}");
+        let reason = stderr.lines().last().unwrap_or_default();
+        assert!(
+            reason.starts_with("refused") && reason.contains("GITHUB_RUN_ATTEMPT"),
+            "{attempt}: {stderr}"
+        );
+        assert!(
+            j.google.fake.calls().is_empty(),
+            "{attempt}: Google was called"
+        );
+        assert!(j.slack.calls().is_empty(), "{attempt}: Slack was told");
+        assert!(summary.contains("failed"), "{attempt}: {summary}");
+    }
+    let first = job("STOPPED").await;
+    let (out, _) = first.run_with(&ev, &[("GITHUB_RUN_ATTEMPT", "1")]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        first.google.posts("start").len(),
+        1,
+        "the first attempt acts"
+    );
+}
+
 #[tokio::test]
 async fn handle_dispatch_accepts_the_previous_secret_during_a_rotation() {
     let j = job("STOPPED").await;
@@ -696,6 +732,18 @@ fn the_workflow_runs_handle_dispatch_with_least_permissions() {
         }
     }
     assert!(WORKFLOW.contains("secrets.WORKBENCH_DISPATCH_SECRET"));
+    // The secrets are the environment's, which only the default branch may use.
+    assert_eq!(
+        doc["jobs"]["control"]["environment"].as_str(),
+        Some("workbench-bot")
+    );
+    // handle-dispatch refuses re-runs only if it is told which attempt this is.
+    assert!(
+        scripts(WORKFLOW)
+            .iter()
+            .any(|(_, s)| s.contains("-e GITHUB_RUN_ATTEMPT")),
+        "the run attempt reaches the container"
+    );
     assert!(
         doc["run-name"]
             .as_str()

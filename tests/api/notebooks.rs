@@ -720,6 +720,52 @@ async fn starts_and_stops_are_announced_in_the_team_channel() {
     );
 }
 
+/// The announce channel shows only what everyone may see: `secret` (viewers:
+/// its one operator) is not announced there, unless the config says
+/// `announce = true`.
+#[tokio::test]
+async fn an_instance_not_everyone_may_see_is_not_announced_in_the_team_channel() {
+    fn private(c: &mut TestConfig) {
+        c.slack.announce_channel = Some("C0ANNOUNCE".into());
+    }
+    fn announced(c: &mut TestConfig) {
+        private(c);
+        c.instance[1].announce = Some(true);
+    }
+    for announce in [None, Some(true)] {
+        let configure: fn(&mut TestConfig) = match announce {
+            None => private,
+            Some(_) => announced,
+        };
+        let Env { t, google } = spawn_notebooks(Opts {
+            configure: Some(configure),
+            ..Default::default()
+        })
+        .await;
+        t.command(OPERATOR, "start secret").await;
+        let done = t.slack.wait_for("/response/1", 2).await[1].text();
+        assert!(done.contains("running"), "{done}");
+        assert_eq!(google.posts("start").len(), 1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let about_secret: Vec<_> = t
+            .slack
+            .calls_to("/api/chat.postMessage")
+            .into_iter()
+            .filter(|c| c.text().contains("secret"))
+            .collect();
+        match announce {
+            None => assert!(
+                about_secret.is_empty(),
+                "nothing about `secret` is posted anywhere: {about_secret:#?}"
+            ),
+            Some(_) => {
+                assert_eq!(about_secret.len(), 1, "{about_secret:#?}");
+                assert_eq!(about_secret[0].json()["channel"], "C0ANNOUNCE");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_unreachable_notebooks_api_is_reported_as_googles_side() {
     let google = FakeGoogle::start(&[(FOO_PATH, "STOPPED")]).await;

@@ -729,6 +729,26 @@ async fn health_readiness_and_metrics_answer() {
     );
 }
 
+/// Without a token, a scraper on loopback reads /metrics; what a proxy
+/// forwards from outside does not.
+#[tokio::test]
+async fn metrics_without_a_token_answer_loopback_but_not_what_a_proxy_forwards() {
+    let t = spawn_app(Spawn::default()).await;
+    assert_eq!(t.get("/metrics").await.status(), 200);
+    let forwarded = reqwest::Client::new()
+        .get(format!("{}/metrics", t.url))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forwarded.status(), 403);
+    let text = forwarded.text().await.unwrap();
+    assert!(
+        text.contains("WORKBENCH_METRICS_TOKEN") && !text.contains("workbench_bot_"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn metrics_ask_for_the_bearer_token_when_one_is_set() {
     let t = spawn_app(Spawn {

@@ -540,6 +540,43 @@ async fn an_instance_running_with_no_time_limit_is_reminded_once_per_period() {
     assert_eq!(t.app.tick().await.unwrap().reminded, 0);
 }
 
+/// An instance not everyone may see is reminded to its operators in their
+/// DMs, never in the team channel; with `announce = true`, in the channel.
+#[tokio::test]
+async fn a_reminder_about_an_instance_not_everyone_may_see_goes_to_its_operators() {
+    for announce in [None, Some(true)] {
+        let Env { t, clock, .. } = spawn(false, |c| {
+            let foo = foo(c);
+            foo.remind_after_hours = Some(2.0);
+            foo.viewers = vec!["@researchers".into()];
+            foo.announce = announce;
+        })
+        .await;
+        start_from_the_console(&t).await;
+        t.app.tick().await.unwrap();
+        clock.advance(MINUTE * 121);
+        assert_eq!(t.app.tick().await.unwrap().reminded, 1, "{announce:?}");
+        let (channel, operators) = (in_channel(&t), [dms(&t, OPERATOR), dms(&t, OPERATOR2)]);
+        match announce {
+            None => {
+                assert!(channel.is_empty(), "{channel:#?}");
+                for told in operators {
+                    assert_eq!(told.len(), 1);
+                    assert!(
+                        told[0]
+                            .text()
+                            .contains("`foo` has been running for 2 h 1 min")
+                    );
+                }
+            }
+            Some(_) => {
+                assert_eq!(channel.len(), 1);
+                assert!(operators.iter().all(Vec::is_empty), "{operators:#?}");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn costs_shows_what_runs_this_weeks_hours_and_what_the_bots_stops_kept_off() {
     use chrono::{Datelike, Timelike};

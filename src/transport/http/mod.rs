@@ -30,7 +30,8 @@ pub struct HttpState {
     pub spawner: Spawner,
     /// None in Socket Mode: then the HTTP Slack routes refuse everything.
     pub verifier: Option<Verifier>,
-    /// When set, `/metrics` answers only with it as a bearer token.
+    /// When set, `/metrics` answers only with it as a bearer token; unset,
+    /// only to a scraper on loopback.
     pub metrics_token: Option<Secret>,
     /// Checks Cloud Scheduler's token on `POST /tasks/tick`; the route answers
     /// 404 when `[scheduler]` names no audience and invoker.
@@ -302,9 +303,22 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     }
 }
 
-/// Open by default (Prometheus inside a private network); with
-/// `WORKBENCH_METRICS_TOKEN` set, only a scraper that presents it.
-async fn metrics(State(state): State<HttpState>, headers: axum::http::HeaderMap) -> Response {
+/// With `WORKBENCH_METRICS_TOKEN` set, only a scraper that presents it;
+/// without, only one on loopback (a Prometheus sidecar in the same instance).
+/// Request volumes, decisions and overdue timers are not for the public URL
+/// a Cloud Run service with `--allow-unauthenticated` has.
+async fn metrics(
+    State(state): State<HttpState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if state.metrics_token.is_none() && !from_loopback(peer.map(|p| p.0.0), &headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            "metrics are served to loopback only; set WORKBENCH_METRICS_TOKEN to scrape from elsewhere\n",
+        )
+            .into_response();
+    }
     if let Some(token) = &state.metrics_token {
         let presented = headers
             .get(axum::http::header::AUTHORIZATION)
@@ -330,6 +344,17 @@ async fn metrics(State(state): State<HttpState>, headers: axum::http::HeaderMap)
         crate::metrics::render(),
     )
         .into_response()
+}
+
+/// A scraper on this host: a loopback peer whose request no proxy forwarded.
+/// A front end (Cloud Run's, or a local reverse proxy) connecting from
+/// loopback still marks what it forwards, so those requests are not counted
+/// as local. No peer address at all is not loopback either.
+fn from_loopback(peer: Option<std::net::SocketAddr>, headers: &axum::http::HeaderMap) -> bool {
+    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|h| headers.contains_key(*h));
+    peer.is_some_and(|p| p.ip().is_loopback()) && !forwarded
 }
 
 #[cfg(test)]

@@ -154,6 +154,9 @@ impl StoreBackend for Broken {
     async fn audit_since(&self, _: &str) -> Result<Vec<AuditRecord>, StoreError> {
         Err(broken())
     }
+    async fn instance_audit_since(&self, _: &str, _: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        Err(broken())
+    }
     async fn prune_audit(&self, _: &str) -> Result<u64, StoreError> {
         Err(broken())
     }
@@ -162,24 +165,7 @@ impl StoreBackend for Broken {
 #[tokio::test]
 async fn readyz_says_the_store_is_down_and_never_why() {
     crate::tls::install();
-    let config = crate::config::Config::parse("[slack]\nteams = [\"T0123ABCD\"]\n").unwrap();
-    let reporter = Reporter::new(
-        Arc::new(slack_client("http://127.0.0.1:9/api").unwrap()),
-        None,
-    );
-    let store = Store::with_backend(Arc::new(Broken));
-    let app = Arc::new(App::new(
-        Arc::new(config),
-        Backends::dry_run_only(),
-        reporter,
-        store,
-    ));
-    let state = HttpState {
-        spawner: Spawner::new(app, TaskTracker::new()),
-        verifier: None,
-        metrics_token: None,
-        tick_auth: None,
-    };
+    let state = dry_state(None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/readyz", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
@@ -187,4 +173,81 @@ async fn readyz_says_the_store_is_down_and_never_why() {
     assert_eq!(res.status(), 503);
     let body = res.text().await.unwrap();
     assert_eq!(body, "store unreachable\n");
+}
+
+fn dry_state(metrics_token: Option<&str>) -> HttpState {
+    let config = crate::config::Config::parse("[slack]\nteams = [\"T0123ABCD\"]\n").unwrap();
+    let reporter = Reporter::new(
+        Arc::new(slack_client("http://127.0.0.1:9/api").unwrap()),
+        None,
+    );
+    let app = Arc::new(App::new(
+        Arc::new(config),
+        Backends::dry_run_only(),
+        reporter,
+        Store::with_backend(Arc::new(Broken)),
+    ));
+    HttpState {
+        spawner: Spawner::new(app, TaskTracker::new()),
+        verifier: None,
+        metrics_token: metrics_token.map(Secret::new),
+        tick_auth: None,
+    }
+}
+
+/// `/metrics` as a peer at `peer` asks for it, with `headers`.
+async fn scrape(state: HttpState, peer: &str, headers: &[(&str, &str)]) -> StatusCode {
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::get("/metrics");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut req = req.body(axum::body::Body::empty()).unwrap();
+    req.extensions_mut().insert(axum::extract::ConnectInfo(
+        peer.parse::<std::net::SocketAddr>().unwrap(),
+    ));
+    router(state).oneshot(req).await.unwrap().status()
+}
+
+#[tokio::test]
+async fn metrics_without_a_token_are_served_to_loopback_only() {
+    crate::tls::install();
+    for (peer, headers, status) in [
+        ("127.0.0.1:50000", &[][..], StatusCode::OK),
+        ("[::1]:50000", &[][..], StatusCode::OK),
+        ("10.8.0.5:50000", &[][..], StatusCode::FORBIDDEN),
+        ("203.0.113.9:443", &[][..], StatusCode::FORBIDDEN),
+        // A proxy on this host forwarding a request from outside.
+        (
+            "127.0.0.1:50000",
+            &[("x-forwarded-for", "203.0.113.9")][..],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "127.0.0.1:50000",
+            &[("forwarded", "for=203.0.113.9")][..],
+            StatusCode::FORBIDDEN,
+        ),
+    ] {
+        assert_eq!(
+            scrape(dry_state(None), peer, headers).await,
+            status,
+            "{peer} {headers:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_a_token_metrics_are_served_anywhere_it_is_presented() {
+    crate::tls::install();
+    let bearer = [("authorization", "Bearer m3trics")];
+    assert_eq!(
+        scrape(dry_state(Some("m3trics")), "203.0.113.9:443", &bearer).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        scrape(dry_state(Some("m3trics")), "127.0.0.1:50000", &[]).await,
+        StatusCode::UNAUTHORIZED,
+        "a set token is asked of loopback too"
+    );
 }
