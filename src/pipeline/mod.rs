@@ -233,7 +233,10 @@ impl App {
         };
         let verdict = Verdict::turned_away();
         let row = self.audit_row(req, &command, &verdict);
-        crate::record::before_report(&self.store, &row, false);
+        // With the writer's queue full, the row would only lengthen it.
+        if self.store.has_room() {
+            crate::record::before_report(&self.store, &row, false);
+        }
         crate::record::after_report(&self.store, row, false, std::time::Duration::ZERO);
     }
 

@@ -83,6 +83,7 @@ use crate::domain::{EntryPoint, Principal, Verb};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -257,10 +258,19 @@ pub struct Store {
     /// Requests whose row was begun and not yet settled: what a shutdown marks
     /// interrupted. A std mutex, never held across an await.
     unsettled: Arc<Mutex<HashSet<String>>>,
+    /// Rows queued and not yet written (or given up on). Past `backlog_limit`
+    /// new requests are turned away as busy, so a store that is down bounds
+    /// the queue instead of growing it with every request.
+    backlog: Arc<AtomicUsize>,
+    backlog_limit: usize,
 }
 
 /// Most rows one transaction takes; larger bursts become several transactions.
 const BATCH: usize = 512;
+
+/// Rows the writer may hold before new requests are turned away: about 5 MB,
+/// and over a minute of a busy team's traffic with the store down.
+pub const AUDIT_BACKLOG: usize = 10_000;
 
 impl Store {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
@@ -286,16 +296,34 @@ impl Store {
 
     pub fn with_backend(db: Arc<dyn StoreBackend>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(db.clone(), rx));
+        let backlog = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(write_loop(db.clone(), rx, backlog.clone()));
         Self {
             db,
             tx,
             unsettled: Arc::default(),
+            backlog,
+            backlog_limit: AUDIT_BACKLOG,
         }
     }
 
+    /// A smaller bound on rows waiting for the database (tests).
+    pub fn with_backlog_limit(mut self, rows: usize) -> Self {
+        self.backlog_limit = rows;
+        self
+    }
+
+    /// Whether a new request may be taken on: its rows have room in the
+    /// writer's queue. The rows of requests already taken are always queued,
+    /// so the queue stays within the limit plus the work in flight.
+    pub fn has_room(&self) -> bool {
+        self.backlog.load(Ordering::Relaxed) < self.backlog_limit
+    }
+
     fn send(&self, write: AuditWrite) {
+        self.backlog.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.tx.send(WriterMsg::Write(Box::new(write))) {
+            self.backlog.fetch_sub(1, Ordering::Relaxed);
             // The writer is gone only when the runtime is: the log line keeps the row.
             if let WriterMsg::Write(w) = e.0 {
                 tracing::error!(request_id = %w.request_id(), "audit writer closed; row not stored");
@@ -381,7 +409,11 @@ impl Store {
     }
 }
 
-async fn write_loop(db: Arc<dyn StoreBackend>, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
+async fn write_loop(
+    db: Arc<dyn StoreBackend>,
+    mut rx: mpsc::UnboundedReceiver<WriterMsg>,
+    backlog: Arc<AtomicUsize>,
+) {
     let mut batch: Vec<AuditWrite> = Vec::with_capacity(BATCH);
     let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -413,6 +445,7 @@ async fn write_loop(db: Arc<dyn StoreBackend>, mut rx: mpsc::UnboundedReceiver<W
                     }
                 }
             }
+            backlog.fetch_sub(batch.len(), Ordering::Relaxed);
             batch.clear();
         }
         for ack in acks.drain(..) {

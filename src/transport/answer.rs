@@ -52,6 +52,13 @@ impl Spawner {
         F: FnOnce(Arc<App>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        if !self.app.store().has_room() {
+            // The store is down or far behind: taking more would only queue
+            // rows without limit. The log keeps what was turned away.
+            tracing::warn!("the audit store is not keeping up; turning a request away as busy");
+            crate::metrics::request_rejected("store_backlog");
+            return Err(Busy);
+        }
         let slot = self.slots.clone().try_acquire_owned().map_err(|_| Busy)?;
         let app = self.app.clone();
         let in_flight = crate::metrics::InFlight::start();

@@ -175,6 +175,57 @@ async fn readyz_says_the_store_is_down_and_never_why() {
     assert_eq!(body, "store unreachable\n");
 }
 
+/// A store that is down keeps its rows queued while it retries: once the
+/// queue is full, new requests are turned away as busy instead of growing it,
+/// and their turned-away rows are not queued either.
+#[tokio::test]
+async fn a_store_that_is_down_turns_new_requests_away_as_busy() {
+    use crate::domain::{EntryPoint, Origin, Principal, SlackUserId, TeamId};
+    use crate::pipeline::{Input, Request};
+    use crate::report::ReplyTo;
+    crate::tls::install();
+    let state = dry_state(None);
+    let app = state.spawner.app().clone();
+    let store = app.store().clone().with_backlog_limit(1);
+    let app = Arc::new(App::new(
+        Arc::new(app.config().clone()),
+        Backends::dry_run_only(),
+        Reporter::new(
+            Arc::new(slack_client("http://127.0.0.1:9/api").unwrap()),
+            None,
+        ),
+        store.clone(),
+    ));
+    let spawner = Spawner::new(app, TaskTracker::new());
+    let request = || Request {
+        id: Request::new_id(),
+        team: Some(TeamId::parse("T0123ABCD").unwrap()),
+        principal: Principal::User(SlackUserId::parse("U01AAAAAAAA").unwrap()),
+        entry: EntryPoint::SlashCommand,
+        input: Input::Text("help".into()),
+        reply_to: ReplyTo::Nowhere,
+        grant: Default::default(),
+        origin: Origin::default(),
+    };
+    assert!(store.has_room());
+    assert!(spawner.spawn(None, request()).is_ok(), "room for the first");
+    // Its row waits in the queue while the writer retries the broken store.
+    for _ in 0..100 {
+        if !store.has_room() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!store.has_room(), "the first request's row fills the queue");
+    for _ in 0..3 {
+        assert!(spawner.spawn(None, request()).is_err(), "busy");
+    }
+    assert!(
+        crate::metrics::render().contains("reason=\"store_backlog\""),
+        "counted"
+    );
+}
+
 fn dry_state(metrics_token: Option<&str>) -> HttpState {
     let config = crate::config::Config::parse("[slack]\nteams = [\"T0123ABCD\"]\n").unwrap();
     let reporter = Reporter::new(
