@@ -7,7 +7,7 @@
 //! Nothing is parsed before this passes.
 
 use crate::config::Config;
-use crate::domain::TeamId;
+use crate::domain::{Principal, SlackUserId, TeamId};
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use sha2::Sha256;
@@ -94,13 +94,59 @@ impl Verifier {
     }
 }
 
-/// Only workspaces listed in `slack.teams` are served.
-pub fn allowed_team(config: &Config, team: &str) -> Result<TeamId, VerifyError> {
-    if config.team_allowed(team) {
-        TeamId::parse(team).map_err(|_| VerifyError::TeamNotAllowed(team.to_owned()))
-    } else {
-        Err(VerifyError::TeamNotAllowed(team.to_owned()))
+/// Where a payload says it comes from. A workspace install fills `workspace`
+/// (`team.id`, `team_id`); an Enterprise Grid org-wide install may leave it
+/// null and name the person's workspace in `user.team_id` instead, with the
+/// org in `enterprise.id` / `enterprise_id`. A Slack Connect guest's own
+/// workspace is `user_team`, unlike the channel's.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Claimed<'a> {
+    pub workspace: Option<&'a str>,
+    pub user_team: Option<&'a str>,
+    pub enterprise: Option<&'a str>,
+}
+
+/// A payload from a served workspace or org.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The workspace it came from, for the audit (the org's id when Slack
+    /// named no workspace).
+    pub team: TeamId,
+    /// The person's own workspace is not served: a Slack Connect guest.
+    guest: bool,
+}
+
+impl Served {
+    /// The person who asked, as the config's rules see them.
+    pub fn person(&self, user: SlackUserId) -> Principal {
+        match self.guest {
+            true => Principal::Guest(user),
+            false => Principal::User(user),
+        }
     }
+}
+
+/// Only workspaces and orgs listed in `slack.teams` are served, whichever
+/// field of the payload carries them. An org id (`E…`) in `slack.teams` serves
+/// every workspace of that org.
+pub fn served(config: &Config, claimed: Claimed<'_>) -> Result<Served, VerifyError> {
+    fn given(t: Option<&str>) -> Option<&str> {
+        t.filter(|t| !t.is_empty())
+    }
+    let listed = |t: Option<&str>| given(t).is_some_and(|t| config.team_allowed(t));
+    let org_served = listed(claimed.enterprise);
+    let from = given(claimed.workspace)
+        .or(given(claimed.user_team))
+        .or(given(claimed.enterprise));
+    let Some(from) = from else {
+        return Err(VerifyError::TeamNotAllowed("(none named)".into()));
+    };
+    if !(org_served || listed(claimed.workspace) || listed(claimed.user_team)) {
+        return Err(VerifyError::TeamNotAllowed(from.to_owned()));
+    }
+    let team = TeamId::parse(from).map_err(|_| VerifyError::TeamNotAllowed(from.to_owned()))?;
+    let guest = given(claimed.user_team).is_some() && !org_served && !listed(claimed.user_team);
+    Ok(Served { team, guest })
 }
 
 /// The `X-Slack-Signature` value for a body: what Slack sends, and what
@@ -186,5 +232,72 @@ mod tests {
             Verifier::new("s").verify(&HeaderMap::new(), b"x"),
             Err(VerifyError::Unsigned)
         );
+    }
+
+    fn serving(teams: &str) -> Config {
+        Config::parse(&format!(
+            "[slack]\nteams = [{teams}]\n[backend]\ndefault = \"dry-run\"\n\
+             [[instance]]\nalias = \"foo\"\n\
+             name = \"projects/example-project/locations/us-central1-a/instances/foo\"\noperators = [\"*\"]\n"
+        ))
+        .unwrap()
+    }
+
+    fn claim<'a>(
+        workspace: Option<&'a str>,
+        user_team: Option<&'a str>,
+        enterprise: Option<&'a str>,
+    ) -> Claimed<'a> {
+        Claimed {
+            workspace,
+            user_team,
+            enterprise,
+        }
+    }
+
+    fn who(served: &Served) -> Principal {
+        served.person(SlackUserId::parse("U01AAAAAAAA").unwrap())
+    }
+
+    /// An org-wide install names no workspace on shortcuts and buttons
+    /// (`team: null`): the person's own workspace decides.
+    #[test]
+    fn an_org_wide_install_is_served_by_the_persons_workspace() {
+        let c = serving("\"T0123ABCD\"");
+        let s = served(&c, claim(None, Some("T0123ABCD"), Some("E0ORG"))).unwrap();
+        assert_eq!(s.team.as_ref(), "T0123ABCD");
+        assert!(matches!(who(&s), Principal::User(_)));
+        let other = served(&c, claim(None, Some("T0OTHER"), Some("E0ORG")));
+        assert_eq!(
+            other.unwrap_err(),
+            VerifyError::TeamNotAllowed("T0OTHER".into())
+        );
+        let nothing = served(&c, claim(None, None, None));
+        assert!(matches!(nothing, Err(VerifyError::TeamNotAllowed(_))));
+        let empty = served(&c, claim(Some(""), Some(""), None));
+        assert!(matches!(empty, Err(VerifyError::TeamNotAllowed(_))));
+    }
+
+    #[test]
+    fn an_org_id_serves_every_workspace_of_that_org_and_no_other() {
+        let c = serving("\"E0ORG\"");
+        let s = served(&c, claim(Some("T0ANY"), Some("T0ANY"), Some("E0ORG"))).unwrap();
+        assert_eq!(s.team.as_ref(), "T0ANY");
+        assert!(matches!(who(&s), Principal::User(_)));
+        let org_only = served(&c, claim(None, None, Some("E0ORG"))).unwrap();
+        assert_eq!(org_only.team.as_ref(), "E0ORG");
+        assert!(served(&c, claim(Some("T0ANY"), None, Some("E0OTHER"))).is_err());
+        assert!(served(&c, claim(Some("T0ANY"), None, None)).is_err());
+    }
+
+    /// A Slack Connect guest is served where the channel's workspace is, and
+    /// the config's rules see them as a guest.
+    #[test]
+    fn a_person_from_an_unserved_workspace_in_a_served_one_is_a_guest() {
+        let c = serving("\"T0123ABCD\"");
+        let s = served(&c, claim(Some("T0123ABCD"), Some("T0GUEST"), None)).unwrap();
+        assert!(matches!(who(&s), Principal::Guest(_)));
+        let home = served(&c, claim(Some("T0123ABCD"), None, None)).unwrap();
+        assert!(matches!(who(&home), Principal::User(_)));
     }
 }

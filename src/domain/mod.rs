@@ -237,19 +237,6 @@ impl Principal {
             _ => self == other,
         }
     }
-
-    /// A person who asked, given the workspace Slack says is their own (when it
-    /// says): someone from a workspace the bot does not serve is a guest.
-    pub fn person(
-        user: SlackUserId,
-        own_team: Option<&str>,
-        served: impl Fn(&str) -> bool,
-    ) -> Self {
-        match own_team {
-            Some(team) if !served(team) => Principal::Guest(user),
-            _ => Principal::User(user),
-        }
-    }
 }
 
 impl fmt::Display for Principal {

@@ -3,32 +3,54 @@
 
 use super::answer::{Answer, Busy, Spawner};
 use super::dialog;
-use crate::domain::{EntryPoint, Origin, Principal, SlackUserId};
+use crate::domain::{EntryPoint, Origin, SlackUserId};
 use crate::pipeline::{Input, Request};
 use crate::report::{ReplyTo, messages};
-use crate::verify::allowed_team;
-use slack_morphism::prelude::*;
+use crate::verify::{Claimed, served};
+use serde::Deserialize;
 
-pub fn slash_command(spawner: &Spawner, form: SlackCommandEvent) -> Answer {
-    let team = match allowed_team(spawner.app().config(), form.team_id.as_ref()) {
-        Ok(t) => t,
+/// The fields of a slash command the bot uses: a form over HTTP, the same
+/// names as JSON over Socket Mode. An org-wide install adds `enterprise_id`,
+/// which slack-morphism's model drops.
+#[derive(Debug, Deserialize)]
+pub struct SlashCommand {
+    team_id: Option<String>,
+    enterprise_id: Option<String>,
+    user_id: String,
+    channel_id: Option<String>,
+    text: Option<String>,
+    response_url: String,
+    trigger_id: Option<String>,
+}
+
+pub fn slash_command(spawner: &Spawner, form: SlashCommand) -> Answer {
+    let claimed = Claimed {
+        workspace: form.team_id.as_deref(),
+        user_team: None,
+        enterprise: form.enterprise_id.as_deref(),
+    };
+    let served = match served(spawner.app().config(), claimed) {
+        Ok(s) => s,
         Err(e) => {
             // Signed by Slack, so a person is waiting: tell them, politely.
             tracing::info!(reason = %e, "slash command from a workspace this bot does not serve");
             return Answer::Ephemeral(messages::foreign_workspace());
         }
     };
-    let Ok(user) = SlackUserId::parse(form.user_id.as_ref()) else {
+    let Ok(user) = SlackUserId::parse(&form.user_id) else {
         return Answer::BadRequest("user_id is not a Slack user id".into());
     };
     let text = form.text.clone().unwrap_or_default();
     if text.trim().is_empty() {
         // A bare `/notebook` opens the dialog.
+        let Some(trigger) = form.trigger_id.as_deref() else {
+            return Answer::BadRequest("a slash command without a trigger_id".into());
+        };
         return dialog::open(
             spawner,
-            &Principal::User(user),
-            form.trigger_id.as_ref(),
-            Some(form.channel_id.to_string()),
+            &served.person(user),
+            trigger,
+            form.channel_id.clone(),
             dialog::Door::SlashCommand,
             None,
         );
@@ -37,15 +59,15 @@ pub fn slash_command(spawner: &Spawner, form: SlackCommandEvent) -> Answer {
         None,
         Request {
             id: Request::new_id(),
-            team: Some(team),
-            principal: Principal::User(user),
+            principal: served.person(user),
+            team: Some(served.team),
             entry: EntryPoint::SlashCommand,
             input: Input::Text(text),
-            reply_to: ReplyTo::ResponseUrl(form.response_url.value().to_string()),
+            reply_to: ReplyTo::ResponseUrl(form.response_url.clone()),
             // The response_url is a capability: another process tells the end in DM.
             grant: Default::default(),
             origin: Origin::Direct {
-                user: form.user_id.to_string(),
+                user: form.user_id.clone(),
             },
         },
     );

@@ -1,17 +1,17 @@
 //! Turns a Slack Events API delivery into a core request (or a reason to ignore it).
 //!
-//! Shared by the HTTP route and Socket Mode. Mentions by people arrive typed; a
-//! mention posted by a Workflow Builder workflow has no `user` and slack-morphism
-//! leaves it as raw JSON, so that form is read here by hand rather than dropped.
+//! Shared by the HTTP route and Socket Mode. Read with our own structs, so a
+//! mention posted by a Workflow Builder workflow (no `user`), a custom step's
+//! `function_executed` and an Enterprise Grid org-wide install's delivery are
+//! all read rather than dropped.
 
 use super::answer::Spawner;
 use crate::config::Config;
 use crate::domain::{BotId, Command, EntryPoint, Origin, Principal, SlackUserId, Verb};
 use crate::pipeline::{Input, Request};
 use crate::report::{ReplyTo, StepEnd};
-use crate::verify::allowed_team;
+use crate::verify::{Claimed, served};
 use serde::Deserialize;
-use slack_morphism::prelude::*;
 
 pub enum EventAction {
     Challenge(String),
@@ -73,11 +73,10 @@ struct RawFunctionInfo {
     callback_id: String,
 }
 
-/// The fields of a raw `app_mention` that slack-morphism did not model.
+/// An `app_mention`: a person's (with `user`), or a workflow's post (no
+/// `user`, a `bot_id`).
 #[derive(Deserialize)]
 struct RawMention {
-    #[serde(rename = "type")]
-    kind: String,
     subtype: Option<String>,
     user: Option<String>,
     bot_id: Option<String>,
@@ -94,19 +93,63 @@ struct RawBotProfile {
     app_id: Option<String>,
 }
 
-/// `user_team` is the requester's own workspace when Slack sends it (a Slack
-/// Connect guest's differs from the event's `team_id`).
-pub fn classify(config: &Config, event: SlackPushEvent, user_team: Option<&str>) -> EventAction {
-    let cb = match event {
-        SlackPushEvent::UrlVerification(v) => return EventAction::Challenge(v.challenge),
-        SlackPushEvent::AppRateLimited(r) => {
-            tracing::warn!(team = %r.team_id, "Slack is rate limiting this app's events");
+/// An Events API delivery, read with structs of our own: slack-morphism's
+/// model refuses an org-wide install's (`authorizations[].team_id` is null)
+/// and drops `event.user_team` (how a Slack Connect guest shows) and the
+/// `enterprise_id`.
+#[derive(Debug, Deserialize)]
+pub struct Delivery {
+    #[serde(rename = "type")]
+    kind: String,
+    challenge: Option<String>,
+    team_id: Option<String>,
+    enterprise_id: Option<String>,
+    api_app_id: Option<String>,
+    event_id: Option<String>,
+    #[serde(default)]
+    authorizations: Vec<Authorization>,
+    event: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Authorization {
+    user_id: Option<String>,
+    is_bot: Option<bool>,
+}
+
+/// The fields of the event itself that the bot reads.
+#[derive(Deserialize)]
+struct EventKind {
+    #[serde(rename = "type")]
+    kind: String,
+    user_team: Option<String>,
+}
+
+pub fn classify(config: &Config, delivery: Delivery) -> EventAction {
+    match delivery.kind.as_str() {
+        "url_verification" => {
+            return EventAction::Challenge(delivery.challenge.unwrap_or_default());
+        }
+        "app_rate_limited" => {
+            tracing::warn!(team = ?delivery.team_id, "Slack is rate limiting this app's events");
             return EventAction::Ignore;
         }
-        SlackPushEvent::EventCallback(cb) => cb,
+        "event_callback" => {}
+        _ => return EventAction::Ignore,
+    }
+    let (Some(json), Some(event_id)) = (delivery.event, delivery.event_id) else {
+        return EventAction::Ignore;
     };
-    let team = match allowed_team(config, cb.team_id.as_ref()) {
-        Ok(t) => t,
+    let Ok(kind) = serde_json::from_value::<EventKind>(json.clone()) else {
+        return EventAction::Ignore;
+    };
+    let claimed = Claimed {
+        workspace: delivery.team_id.as_deref(),
+        user_team: kind.user_team.as_deref(),
+        enterprise: delivery.enterprise_id.as_deref(),
+    };
+    let served = match served(config, claimed) {
+        Ok(s) => s,
         Err(e) => {
             // Acknowledged, never refused: Slack retries a 401 and disables event
             // subscriptions that keep failing (an org-wide install sends events
@@ -115,96 +158,81 @@ pub fn classify(config: &Config, event: SlackPushEvent, user_team: Option<&str>)
             return EventAction::Ignore;
         }
     };
-    // The bot's own user: a mention it posted itself is never acted on.
-    let own_user = cb
-        .authorizations
-        .iter()
-        .flatten()
-        .find(|a| a.is_bot == Some(true))
-        .map(|a| a.user_id.to_string());
-    let event_id = cb.event_id.to_string();
-    let request =
-        |principal, entry, text: String, channel: String, ts: String, thread_ts: Option<String>| {
-            let thread = thread_ts.unwrap_or(ts);
-            EventAction::Handle {
-                event_id: event_id.clone(),
-                request: Box::new(Request {
-                    id: Request::new_id(),
-                    team: Some(team.clone()),
-                    principal,
-                    entry,
-                    input: Input::Text(text),
-                    reply_to: ReplyTo::Thread {
-                        channel: channel.clone(),
-                        thread_ts: thread.clone(),
-                    },
-                    grant: Default::default(),
-                    origin: Origin::Thread {
-                        channel,
-                        thread_ts: thread,
-                    },
-                }),
-            }
-        };
-    match cb.event {
-        SlackEventCallbackBody::AppMention(m) => {
-            if own_user.as_deref() == Some(m.user.as_ref()) {
-                return EventAction::Ignore;
-            }
-            let Ok(user) = SlackUserId::parse(m.user.as_ref()) else {
-                return EventAction::Ignore;
-            };
-            request(
-                Principal::person(user, user_team, |t| config.team_allowed(t)),
-                EntryPoint::Mention,
-                m.content.text.unwrap_or_default(),
-                m.channel.to_string(),
-                m.origin.ts.to_string(),
-                m.origin.thread_ts.map(|t| t.to_string()),
-            )
-        }
-        SlackEventCallbackBody::Unknown(json)
-            if json.get("type").and_then(|t| t.as_str()) == Some("function_executed") =>
-        {
-            function_call(json, team, event_id)
-        }
-        SlackEventCallbackBody::Unknown(json) => {
-            let Ok(raw) = serde_json::from_value::<RawMention>(json) else {
-                return EventAction::Ignore;
-            };
-            if raw.kind != "app_mention" || raw.user.is_some() {
-                return EventAction::Ignore;
-            }
-            let own_app = cb.api_app_id.to_string();
-            let posted_by_us = raw.app_id.as_deref() == Some(own_app.as_str())
-                || raw.bot_profile.and_then(|p| p.app_id).as_deref() == Some(own_app.as_str());
-            if posted_by_us {
-                // Our own replies mention nobody, but never risk a loop.
-                return EventAction::Ignore;
-            }
-            let Some(bot) = raw.bot_id.as_deref().and_then(|b| BotId::parse(b).ok()) else {
-                return EventAction::Ignore;
-            };
-            if raw.subtype.as_deref().is_some_and(|s| s != "bot_message")
-                || !config.workflow_bots.contains(&bot)
-            {
-                tracing::info!(bot_id = %bot, "ignoring a bot's mention: its bot_id is not in slack.workflow_bots");
-                return EventAction::Ignore;
-            }
-            let (Some(channel), Some(ts)) = (raw.channel, raw.ts) else {
-                return EventAction::Ignore;
-            };
-            request(
-                Principal::Workflow(bot),
-                EntryPoint::WorkflowMessage,
-                raw.text.unwrap_or_default(),
-                channel,
-                ts,
-                raw.thread_ts,
-            )
-        }
-        _ => EventAction::Ignore,
+    let team = served.team.clone();
+    match kind.kind.as_str() {
+        "app_mention" => {}
+        "function_executed" => return function_call(json, team, event_id),
+        _ => return EventAction::Ignore,
     }
+    let Ok(raw) = serde_json::from_value::<RawMention>(json) else {
+        return EventAction::Ignore;
+    };
+    let (Some(channel), Some(ts)) = (raw.channel, raw.ts) else {
+        return EventAction::Ignore;
+    };
+    let request = |principal, entry, text: String| {
+        let thread = raw.thread_ts.clone().unwrap_or(ts.clone());
+        EventAction::Handle {
+            event_id: event_id.clone(),
+            request: Box::new(Request {
+                id: Request::new_id(),
+                team: Some(team.clone()),
+                principal,
+                entry,
+                input: Input::Text(text),
+                reply_to: ReplyTo::Thread {
+                    channel: channel.clone(),
+                    thread_ts: thread.clone(),
+                },
+                grant: Default::default(),
+                origin: Origin::Thread {
+                    channel: channel.clone(),
+                    thread_ts: thread,
+                },
+            }),
+        }
+    };
+    if let Some(user) = raw.user {
+        // The bot's own user: a mention it posted itself is never acted on.
+        let own_user = delivery
+            .authorizations
+            .iter()
+            .find(|a| a.is_bot == Some(true))
+            .and_then(|a| a.user_id.as_deref());
+        if own_user == Some(user.as_str()) {
+            return EventAction::Ignore;
+        }
+        let Ok(user) = SlackUserId::parse(&user) else {
+            return EventAction::Ignore;
+        };
+        return request(
+            served.person(user),
+            EntryPoint::Mention,
+            raw.text.unwrap_or_default(),
+        );
+    }
+    // A Workflow Builder workflow's post: no user, a bot_id the config names.
+    let own_app = delivery.api_app_id.unwrap_or_default();
+    let posted_by_us = raw.app_id.as_deref() == Some(own_app.as_str())
+        || raw.bot_profile.and_then(|p| p.app_id).as_deref() == Some(own_app.as_str());
+    if posted_by_us {
+        // Our own replies mention nobody, but never risk a loop.
+        return EventAction::Ignore;
+    }
+    let Some(bot) = raw.bot_id.as_deref().and_then(|b| BotId::parse(b).ok()) else {
+        return EventAction::Ignore;
+    };
+    if raw.subtype.as_deref().is_some_and(|s| s != "bot_message")
+        || !config.workflow_bots.contains(&bot)
+    {
+        tracing::info!(bot_id = %bot, "ignoring a bot's mention: its bot_id is not in slack.workflow_bots");
+        return EventAction::Ignore;
+    }
+    request(
+        Principal::Workflow(bot),
+        EntryPoint::WorkflowMessage,
+        raw.text.unwrap_or_default(),
+    )
 }
 
 fn function_call(

@@ -18,7 +18,7 @@ use crate::report::blocks::{
 };
 use crate::report::{Reply, ReplyTo, messages};
 use crate::settings::Secret;
-use crate::verify::allowed_team;
+use crate::verify::{Claimed, served};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -43,7 +43,10 @@ struct UserInfo {
 struct Interaction {
     #[serde(rename = "type")]
     kind: String,
+    /// Null from an Enterprise Grid org-wide install: then `user.team_id`
+    /// names the workspace, and `enterprise` the org.
     team: Option<IdOnly>,
+    enterprise: Option<IdOnly>,
     user: Option<UserInfo>,
     trigger_id: Option<String>,
     response_url: Option<String>,
@@ -111,9 +114,14 @@ pub fn handle(spawner: &Spawner, payload: &str) -> Answer {
         Ok(i) => i,
         Err(e) => return Answer::BadRequest(format!("interaction payload: {e}")),
     };
-    let team_id = it.team.as_ref().map(|t| t.id.as_str()).unwrap_or_default();
-    let team = match allowed_team(spawner.app().config(), team_id) {
-        Ok(t) => t,
+    let own_team = it.user.as_ref().and_then(|u| u.team_id.as_deref());
+    let claimed = Claimed {
+        workspace: it.team.as_ref().map(|t| t.id.as_str()),
+        user_team: own_team,
+        enterprise: it.enterprise.as_ref().map(|e| e.id.as_str()),
+    };
+    let served = match served(spawner.app().config(), claimed) {
+        Ok(s) => s,
         Err(e) => {
             // Signed by Slack: acknowledged, so Slack shows no error, and ignored.
             tracing::info!(reason = %e, "interaction from a workspace this bot does not serve; ignored");
@@ -127,11 +135,9 @@ pub fn handle(spawner: &Spawner, payload: &str) -> Answer {
     else {
         return Answer::BadRequest("interaction without a user".into());
     };
-    let config = spawner.app().config();
-    let own_team = it.user.as_ref().and_then(|u| u.team_id.as_deref());
     let actor = Actor {
-        team,
-        principal: Principal::person(user.clone(), own_team, |t| config.team_allowed(t)),
+        team: served.team.clone(),
+        principal: served.person(user.clone()),
         user,
         channel: it.channel.as_ref().map(|c| c.id.clone()),
         step_token: it.bot_access_token.clone().map(Secret::new),

@@ -1,136 +1,215 @@
 //! Socket Mode: the same three payload kinds as the HTTP routes, over a WebSocket
-//! that slack-morphism opens with the app-level token (`SLACK_APP_TOKEN`), for a
-//! bot with no public URL.
+//! opened with the app-level token (`SLACK_APP_TOKEN`), for a bot with no public
+//! URL.
 //!
-//! slack-morphism acknowledges each envelope with its `envelope_id` once our
-//! callback returns, so the callbacks only hand the work to a task (exactly as
-//! the HTTP handlers do) and return at once. Everything lands in the same core.
+//! The envelopes are read here with tokio-tungstenite, not with slack-morphism's
+//! listener: its typed model drops what HTTP keeps (a workflow step message's
+//! `bot_access_token`) and refuses an Enterprise Grid org-wide install's
+//! interactions (`team: null`) outright. Each payload reaches the very readers
+//! the HTTP routes use, whole. Every envelope is acknowledged with its
+//! `envelope_id` as soon as its reader has answered (the readers only hand work
+//! to a task), so Slack never redelivers one that was acted on.
 
 use super::answer::{Answer, Spawner};
-use super::commands::slash_command;
-use super::events::{self, EventAction};
+use super::commands::{SlashCommand, slash_command};
+use super::events::{self, Delivery, EventAction};
 use super::interactivity;
 use crate::report::{SlackError, SlackHttpClient, blocks};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
 use slack_morphism::prelude::*;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-async fn state(states: &SlackClientEventsUserState) -> Option<Spawner> {
-    states.read().await.get_user_state::<Spawner>().cloned()
+/// One frame from Slack: `hello`, `disconnect`, or an envelope carrying a
+/// payload (`events_api`, `interactive`, `slash_commands`).
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    envelope_id: Option<String>,
+    #[serde(default)]
+    payload: Value,
+    reason: Option<String>,
 }
 
-fn empty_command_response() -> SlackCommandEventResponse {
-    SlackCommandEventResponse::new(SlackMessageContent::new())
-}
-
-async fn on_command(
-    event: SlackCommandEvent,
-    _client: Arc<SlackHttpClient>,
-    states: SlackClientEventsUserState,
-) -> UserCallbackResult<SlackCommandEventResponse> {
-    let Some(s) = state(&states).await else {
-        return Ok(SlackCommandEventResponse::new(SlackMessageContent::new()));
-    };
-    let response = match slash_command(&s, event) {
-        // An immediate answer (someone who may operate nothing asked for the dialog).
-        Answer::Ephemeral(text) => {
-            SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text))
-                .with_response_type(SlackMessageResponseType::Ephemeral)
-        }
-        Answer::BadRequest(e) => {
-            tracing::info!(error = %e, "malformed Socket Mode command");
-            empty_command_response()
-        }
-        Answer::Ack | Answer::DialogErrors(_) => empty_command_response(),
-    };
-    Ok(response)
-}
-
-async fn on_interaction(
-    event: SlackInteractionEvent,
-    _client: Arc<SlackHttpClient>,
-    states: SlackClientEventsUserState,
-) -> UserCallbackResult<SlackInteractionResponse> {
-    let Some(s) = state(&states).await else {
-        return Ok(SlackInteractionResponse::Empty);
-    };
-    // One reader of interaction payloads for both transports: back to JSON.
-    let payload = serde_json::to_string(&event)?;
-    match interactivity::handle(&s, &payload) {
-        Answer::DialogErrors(errors) => Ok(SlackInteractionResponse::ViewSubmission(
-            serde_json::from_value(blocks::dialog_errors(&errors))?,
-        )),
-        Answer::Ephemeral(text) => {
-            // An interaction's envelope cannot carry a message; the log keeps it.
-            tracing::info!(%text, "Socket Mode interaction answered with nothing to show");
-            Ok(SlackInteractionResponse::Empty)
-        }
-        Answer::BadRequest(e) => {
-            tracing::info!(error = %e, "malformed Socket Mode interaction");
-            Ok(SlackInteractionResponse::Empty)
-        }
-        Answer::Ack => Ok(SlackInteractionResponse::Empty),
-    }
-}
-
-async fn on_push(
-    event: SlackPushEventCallback,
-    _client: Arc<SlackHttpClient>,
-    states: SlackClientEventsUserState,
-) -> UserCallbackResult<()> {
-    let Some(s) = state(&states).await else {
-        return Ok(());
-    };
-    // Socket Mode hands over slack-morphism's model, which drops `user_team`.
-    match events::classify(s.app().config(), SlackPushEvent::EventCallback(event), None) {
-        EventAction::Handle { event_id, request } => {
-            if s.spawn(Some(event_id), *request).is_err() {
-                tracing::warn!("too busy to act on an event; it is on record as turned away");
-            }
-        }
-        EventAction::Function { event_id, call } => events::spawn_function(&s, event_id, *call),
-        EventAction::Challenge(_) | EventAction::Ignore => {}
-    }
-    Ok(())
-}
-
-fn on_error(
-    err: Box<dyn std::error::Error + Send + Sync>,
-    _client: Arc<SlackHttpClient>,
-    _states: SlackClientEventsUserState,
-) -> http::StatusCode {
-    // The envelope is still acknowledged, so Slack does not resend it forever.
-    tracing::warn!(error = %err, "a Socket Mode envelope could not be handled");
-    http::StatusCode::OK
-}
+/// The longest wait between two tries to connect.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Connects (through `apps.connections.open` at `SLACK_API_URL`) and serves
-/// envelopes until `stop` is cancelled.
+/// envelopes until `stop` is cancelled, connecting again whenever Slack asks
+/// (`disconnect`) or the socket drops. The first connection must succeed: a
+/// wrong token is told at start-up, not retried quietly.
 pub async fn run(
     spawner: Spawner,
     client: Arc<SlackHttpClient>,
     app_token: String,
     stop: CancellationToken,
 ) -> Result<(), SlackError> {
-    let callbacks = SlackSocketModeListenerCallbacks::new()
-        .with_command_events(on_command)
-        .with_interaction_events(on_interaction)
-        .with_push_events(on_push);
-    let env = Arc::new(
-        SlackClientEventsListenerEnvironment::new(client)
-            .with_error_handler(on_error)
-            .with_user_state(spawner),
-    );
-    let listener =
-        SlackClientSocketModeListener::new(&SlackClientSocketModeConfig::new(), env, callbacks);
     let token = SlackApiToken::new(SlackApiTokenValue::new(app_token));
-    listener
-        .listen_for(&token)
+    let mut url = open(&client, &token).await?;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match serve(&spawner, &url, &stop).await {
+            Ok(Ended::Stopped) => return Ok(()),
+            Ok(Ended::Disconnected) => backoff = Duration::from_secs(1),
+            Err(e) => tracing::warn!(error = %e, "the Socket Mode connection failed"),
+        }
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            match open(&client, &token).await {
+                Ok(u) => {
+                    url = u;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not reopen Socket Mode; trying again");
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+}
+
+/// A fresh WebSocket URL: each is good for one connection.
+async fn open(client: &SlackHttpClient, token: &SlackApiToken) -> Result<String, SlackError> {
+    let opened = client
+        .open_session(token)
+        .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
         .await
         .map_err(|source| SlackError::SocketMode { source })?;
-    listener.start().await;
-    tracing::info!("Socket Mode connected");
-    stop.cancelled().await;
-    listener.shutdown().await;
-    Ok(())
+    Ok(opened.url.0.to_string())
+}
+
+enum Ended {
+    Stopped,
+    Disconnected,
+}
+
+/// One connection: reads frames until Slack disconnects or `stop` fires.
+async fn serve(
+    spawner: &Spawner,
+    url: &str,
+    stop: &CancellationToken,
+) -> Result<Ended, tokio_tungstenite::tungstenite::Error> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    loop {
+        let frame = tokio::select! {
+            _ = stop.cancelled() => {
+                let _ = ws.close(None).await;
+                return Ok(Ended::Stopped);
+            }
+            frame = ws.next() => frame,
+        };
+        let text = match frame {
+            None => return Ok(Ended::Disconnected),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Close(_))) => return Ok(Ended::Disconnected),
+            // Pings are answered by tungstenite as the stream is read.
+            Some(Ok(_)) => continue,
+        };
+        let envelope: Envelope = match serde_json::from_str(&text) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "a Socket Mode frame is not an envelope; ignored");
+                continue;
+            }
+        };
+        match envelope.kind.as_str() {
+            "hello" => tracing::info!("Socket Mode connected"),
+            "disconnect" => {
+                tracing::info!(reason = ?envelope.reason, "Slack asked to reconnect Socket Mode");
+                let _ = ws.close(None).await;
+                return Ok(Ended::Disconnected);
+            }
+            _ => {
+                let Some(id) = envelope.envelope_id.clone() else {
+                    continue;
+                };
+                let answer = handle(spawner, &envelope);
+                let mut ack = json!({ "envelope_id": id });
+                if let Some(payload) = answer {
+                    ack["payload"] = payload;
+                }
+                ws.send(Message::text(ack.to_string())).await?;
+            }
+        }
+    }
+}
+
+/// Hands an envelope's payload to the reader HTTP uses for it; returns what
+/// the acknowledgement carries back, if anything.
+fn handle(spawner: &Spawner, envelope: &Envelope) -> Option<Value> {
+    match envelope.kind.as_str() {
+        "slash_commands" => {
+            let form: SlashCommand = match serde_json::from_value(envelope.payload.clone()) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::info!(error = %e, "malformed Socket Mode command");
+                    return None;
+                }
+            };
+            match slash_command(spawner, form) {
+                // An immediate answer (someone who may operate nothing asked for the dialog).
+                Answer::Ephemeral(text) => {
+                    Some(json!({"text": text, "response_type": "ephemeral"}))
+                }
+                Answer::BadRequest(e) => {
+                    tracing::info!(error = %e, "malformed Socket Mode command");
+                    None
+                }
+                Answer::Ack | Answer::DialogErrors(_) => None,
+            }
+        }
+        "interactive" => match interactivity::handle(spawner, &envelope.payload.to_string()) {
+            Answer::DialogErrors(errors) => Some(blocks::dialog_errors(&errors)),
+            Answer::Ephemeral(text) => {
+                // An interaction's envelope cannot carry a message; the log keeps it.
+                tracing::info!(%text, "Socket Mode interaction answered with nothing to show");
+                None
+            }
+            Answer::BadRequest(e) => {
+                tracing::info!(error = %e, "malformed Socket Mode interaction");
+                None
+            }
+            Answer::Ack => None,
+        },
+        "events_api" => {
+            let delivery: Delivery = match serde_json::from_value(envelope.payload.clone()) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::info!(error = %e, "malformed Socket Mode event");
+                    return None;
+                }
+            };
+            match events::classify(spawner.app().config(), delivery) {
+                EventAction::Handle { event_id, request } => {
+                    if spawner.spawn(Some(event_id), *request).is_err() {
+                        tracing::warn!(
+                            "too busy to act on an event; it is on record as turned away"
+                        );
+                    }
+                }
+                EventAction::Function { event_id, call } => {
+                    events::spawn_function(spawner, event_id, *call)
+                }
+                EventAction::Challenge(_) | EventAction::Ignore => {}
+            }
+            None
+        }
+        other => {
+            tracing::info!(
+                kind = other,
+                "a Socket Mode envelope of a kind the bot does not use"
+            );
+            None
+        }
+    }
 }

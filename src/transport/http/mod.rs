@@ -20,7 +20,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
-use slack_morphism::prelude::*;
 
 /// Slack's payloads are a few KiB; a modal submission stays well under this.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -100,36 +99,17 @@ pub trait SlackPayload: Sized {
     fn decode(body: &str) -> Result<Self, DecodeError>;
 }
 
-impl SlackPayload for SlackCommandEvent {
+impl SlackPayload for super::commands::SlashCommand {
     const WHAT: &'static str = "slash command form";
     fn decode(body: &str) -> Result<Self, DecodeError> {
         Ok(serde_urlencoded::from_str(body)?)
     }
 }
 
-/// An Events API delivery, with the requester's own workspace: slack-morphism
-/// does not model `event.user_team`, which is how a Slack Connect guest shows.
-pub struct EventPayload {
-    event: SlackPushEvent,
-    user_team: Option<String>,
-}
-
-impl SlackPayload for EventPayload {
+impl SlackPayload for events::Delivery {
     const WHAT: &'static str = "event";
     fn decode(body: &str) -> Result<Self, DecodeError> {
-        #[derive(serde::Deserialize)]
-        struct Outer {
-            event: Option<Inner>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Inner {
-            user_team: Option<String>,
-        }
-        let outer: Outer = serde_json::from_str(body)?;
-        Ok(EventPayload {
-            event: serde_json::from_str(body)?,
-            user_team: outer.event.and_then(|e| e.user_team),
-        })
+        Ok(serde_json::from_str(body)?)
     }
 }
 
@@ -207,17 +187,17 @@ impl<T: SlackPayload> FromRequest<HttpState> for Verified<T> {
 
 async fn commands(
     State(state): State<HttpState>,
-    Verified(form): Verified<SlackCommandEvent>,
+    Verified(form): Verified<super::commands::SlashCommand>,
 ) -> Response {
     respond(slash_command(&state.spawner, form))
 }
 
 async fn events(
     State(state): State<HttpState>,
-    Verified(payload): Verified<EventPayload>,
+    Verified(delivery): Verified<events::Delivery>,
 ) -> Response {
     let config = state.spawner.app().config();
-    match events::classify(config, payload.event, payload.user_team.as_deref()) {
+    match events::classify(config, delivery) {
         EventAction::Challenge(c) => (StatusCode::OK, c).into_response(),
         EventAction::Ignore => StatusCode::OK.into_response(),
         EventAction::Handle { event_id, request } => {
