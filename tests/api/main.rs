@@ -11,6 +11,7 @@ mod cli;
 mod entry_points;
 mod faults;
 mod github;
+mod grid;
 mod load;
 mod notebooks;
 mod promises;

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use workbench_bot::settings::{Secret, Settings};
 
-#[tokio::test]
-async fn socket_mode_acknowledges_every_envelope_and_acts_once_on_each() {
-    // The WebSocket address is known only after the socket fake starts.
+/// A Slack fake that hands out the socket fake's address, known only once
+/// that has started.
+async fn slack_with_socket() -> (Fake, Arc<Mutex<Option<String>>>) {
     let slack_for_ws: Arc<Mutex<Option<String>>> = Arc::default();
     let ws_url = slack_for_ws.clone();
     let slack = Fake::start(Arc::new(move |call: &Call| {
@@ -27,6 +27,25 @@ async fn socket_mode_acknowledges_every_envelope_and_acts_once_on_each() {
         slack_answer(call)
     }))
     .await;
+    (slack, slack_for_ws)
+}
+
+async fn spawn_socket_app(slack: &Fake) -> TestApp {
+    spawn_app(Spawn {
+        config: socket_config(),
+        settings: Settings {
+            slack_app_token: Some(Secret::new("xapp-1-A0OURAPP-test")),
+            ..Default::default()
+        },
+        slack: Some(slack.clone()),
+        ..Default::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn socket_mode_acknowledges_every_envelope_and_acts_once_on_each() {
+    let (slack, slack_for_ws) = slack_with_socket().await;
 
     let response_url = format!("{}/response/1", slack.url);
     let command = json!({
@@ -65,17 +84,7 @@ async fn socket_mode_acknowledges_every_envelope_and_acts_once_on_each() {
     };
     let (ws, acks) = fake_socket(vec![command, mention, button, foreign]).await;
     *slack_for_ws.lock().unwrap() = Some(ws);
-
-    let t = spawn_app(Spawn {
-        config: socket_config(),
-        settings: Settings {
-            slack_app_token: Some(Secret::new("xapp-1-A0OURAPP-test")),
-            ..Default::default()
-        },
-        slack: Some(slack.clone()),
-        ..Default::default()
-    })
-    .await;
+    let t = spawn_socket_app(&slack).await;
 
     let started = slack.wait_for("/response/1", 1).await;
     assert!(
@@ -137,6 +146,36 @@ async fn socket_mode_acknowledges_every_envelope_and_acts_once_on_each() {
 
     // Health still answers in Socket Mode.
     assert_eq!(t.get("/healthz").await.status(), 200);
+}
+
+/// An org-wide install's button names no workspace (`team: null`): read as
+/// over HTTP, from the person's own.
+#[tokio::test]
+async fn socket_mode_reads_an_org_wide_button() {
+    let (slack, slack_for_ws) = slack_with_socket().await;
+    let mut press = crate::entry_points::block_actions(
+        OPERATOR,
+        "notebook_start",
+        "foo",
+        &format!("{}/response/7", slack.url),
+    );
+    press["team"] = serde_json::Value::Null;
+    press["enterprise"] = json!({"id": "E0ORGWIDE1", "name": "Example Org"});
+    press["is_enterprise_install"] = json!(true);
+    let envelope = json!({"envelope_id": "env-grid-1", "type": "interactive",
+        "accepts_response_payload": true, "payload": press});
+    let (ws, acks) = fake_socket(vec![envelope]).await;
+    *slack_for_ws.lock().unwrap() = Some(ws);
+    let t = spawn_socket_app(&slack).await;
+    let started = slack.wait_for("/response/7", 1).await[0].text();
+    assert!(started.contains("`foo` is running"), "{started}");
+    wait_until(Duration::from_secs(5), || {
+        (!acks.lock().unwrap().is_empty()).then_some(())
+    })
+    .await
+    .expect("acknowledged");
+    let rows = t.wait_audit(1).await;
+    assert_eq!(rows[0].team.as_deref(), Some(TEAM));
 }
 
 #[tokio::test]
