@@ -112,6 +112,9 @@ impl Application {
             )),
             _ => None,
         };
+        if let Some(people) = config.step_builders.clone() {
+            tokio::spawn(set_step_builders(app.reporter.clone(), people));
+        }
         app.adopt_alias_keys().await;
         let resumed = app.resume_pending(&tasks).await;
         if resumed > 0 {
@@ -187,6 +190,22 @@ impl Application {
         housekeeping.abort();
         app.store.flush().await;
         served
+    }
+}
+
+/// Off the start-up path: Slack being slow or refusing must not keep the bot
+/// from serving; the step's setting in Slack then stays as it was.
+async fn set_step_builders(reporter: Reporter, people: Vec<String>) {
+    match reporter.set_step_builders(&people).await {
+        Ok(permission) => tracing::info!(
+            builders = people.len(),
+            permission,
+            "set who may add the Control a notebook step to a workflow"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "could not set who may add the Control a notebook step to a workflow; it stays as set in Slack"
+        ),
     }
 }
 

@@ -180,6 +180,9 @@ pub struct Config {
     pub announce_channel: Option<String>,
     /// Where approval requests are posted; unset: each approver's DMs.
     pub approvals_channel: Option<String>,
+    /// The only people who may add the step to a workflow (user ids);
+    /// unset: Slack's own setting stands.
+    pub step_builders: Option<Vec<String>>,
     pub default_backend: BackendKind,
     pub github: Option<GithubConfig>,
     pub operation_timeout: Duration,
@@ -291,6 +294,7 @@ impl Config {
             members.resolve(list.get_ref(), &format!("groups.{name}"), &mut p);
         }
         let admins = sections::admins(&raw.access, &members, &mut p);
+        let step_builders = sections::step_builders(&raw.slack, &members, &mut p);
         let scheduler = scheduling::scheduler(&raw.scheduler, &mut p);
         let instances = sections::instances(&raw, &members, &scheduler, &mut p);
         let prices = raw.cost.as_ref().map(|c| scheduling::cost(c, &mut p));
@@ -304,6 +308,7 @@ impl Config {
             slack_mode: raw.slack.mode,
             announce_channel: raw.slack.announce_channel,
             approvals_channel: raw.slack.approvals_channel,
+            step_builders,
             default_backend: raw.backend.default,
             github,
             operation_timeout: Duration::from_secs(raw.backend.notebooks.operation_timeout_seconds),

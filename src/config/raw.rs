@@ -168,6 +168,9 @@ pub(super) struct RawSlack {
     /// Where approval requests go; unset: each approver's direct messages.
     #[serde(default)]
     pub(super) approvals_channel: Option<String>,
+    /// Who may add the bot's step to a workflow; unset: as set in Slack.
+    #[serde(default)]
+    pub(super) step_builders: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 fn default_command() -> Spanned<String> {

@@ -310,6 +310,35 @@ pub(super) fn admins(raw: &RawAccess, members: &MemberLists, p: &mut Problems) -
     members.resolve(&raw.admins, "access.admins", p)
 }
 
+/// Who may build workflows with the bot's step: people only, since a
+/// workflow (or "*") building workflows would defeat the point of naming them.
+pub(super) fn step_builders(
+    raw: &RawSlack,
+    members: &MemberLists,
+    p: &mut Problems,
+) -> Option<Vec<String>> {
+    let list = raw.step_builders.as_ref()?;
+    let field = "slack.step_builders";
+    let m = members.resolve(list.get_ref(), field, p);
+    let mut people: Vec<String> = m
+        .principals
+        .iter()
+        .filter_map(|who| match who {
+            Principal::User(u) => Some(u.to_string()),
+            _ => None,
+        })
+        .collect();
+    people.sort();
+    let not_people = m.anyone || people.len() < m.principals.len();
+    if not_people || people.is_empty() {
+        p.add(
+            list.span(),
+            format!("{field} must name people (U… or @groups of them): they alone may add the Control a notebook step to a workflow; leave it out to keep what is set in Slack"),
+        );
+    }
+    Some(people)
+}
+
 pub(super) fn instances(
     raw: &RawConfig,
     members: &MemberLists,

@@ -196,6 +196,39 @@ fn everyone_as_an_admin_is_refused() {
 }
 
 #[test]
+fn step_builders_are_people_and_only_people() {
+    let with = |list: &str| {
+        GOOD.replace(
+            "workflow_bots = [\"B0WORKFLOW1\"]",
+            &format!("workflow_bots = [\"B0WORKFLOW1\"]\nstep_builders = {list}"),
+        )
+    };
+    let c = Config::parse(&with("[\"@platform\", \"U01AAAAAAAA\"]")).unwrap();
+    assert_eq!(
+        c.step_builders,
+        Some(vec!["U01AAAAAAAA".to_owned(), "U02CCCCCCCC".to_owned()])
+    );
+    assert_eq!(Config::parse(GOOD).unwrap().step_builders, None);
+    let line = with("[]")
+        .lines()
+        .position(|l| l.starts_with("step_builders"))
+        .unwrap()
+        + 1;
+    for bad in ["[\"*\"]", "[\"workflow:B0WORKFLOW1\"]", "[]"] {
+        let p = problems(&with(bad));
+        assert_eq!(p.len(), 1, "{bad}: {p:?}");
+        assert_eq!(p[0].line, Some(line), "{bad}: {p:?}");
+        assert!(
+            p[0].message
+                .contains("slack.step_builders must name people"),
+            "{bad}: {p:?}"
+        );
+    }
+    let p = problems(&with("[\"@nobody\"]"));
+    assert!(p.iter().any(|p| p.message.contains("\"@nobody\"")), "{p:?}");
+}
+
+#[test]
 fn two_aliases_for_one_instance_are_refused() {
     let text = format!(
         "{GOOD}\n[[instance]]\nalias = \"foo-again\"\nname = \"projects/example-project/locations/us-central1-a/instances/research-and-development-foo\"\n"

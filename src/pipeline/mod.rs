@@ -25,7 +25,7 @@ pub(crate) use verdict::Verdict;
 use crate::act::Backends;
 use crate::config::Config;
 use crate::decide::Policy;
-use crate::domain::{Command, Principal};
+use crate::domain::{Command, EntryPoint, Principal, Verb};
 use crate::parse::{self, CompatTarget, ParseError};
 use crate::report::{Posted, Reply, ReplyTo, Reporter, messages};
 use crate::store::{AuditOutcome, AuditRecord, Store};
@@ -203,7 +203,37 @@ impl App {
                 }
             }
         }
+        if req.entry == EntryPoint::WorkflowStep && verdict.announce && verdict.ok() {
+            self.tell_in_their_name(req, command, verdict).await;
+        }
         crate::record::after_report(&self.store, row, report_failed, started.elapsed());
+    }
+
+    /// A workflow's author chose its title and who it reaches; the person who
+    /// ran it hears from the bot itself what was done as them, and how to undo it.
+    async fn tell_in_their_name(&self, req: &Request, command: &str, verdict: &Verdict) {
+        let (Principal::User(person), Input::Command(cmd), Some(alias)) =
+            (&req.principal, &req.input, verdict.instance.as_deref())
+        else {
+            return;
+        };
+        let undo = match cmd.verb {
+            Verb::Start => Verb::Stop,
+            Verb::Stop => Verb::Start,
+            _ => return,
+        };
+        let note = Reply::text(messages::done_in_your_name(
+            command,
+            &verdict.reply.text,
+            &format!("{} {undo} {alias}", self.config.slack_command),
+        ));
+        if let Err(e) = self
+            .reporter
+            .post(&ReplyTo::Direct(person.to_string()), &note)
+            .await
+        {
+            tracing::warn!(error = %e, "could not tell the person what a workflow step did in their name");
+        }
     }
 
     fn audit_row(&self, req: &Request, command: &str, verdict: &Verdict) -> AuditRecord {

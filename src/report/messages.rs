@@ -318,6 +318,16 @@ pub fn announcement(who: &Principal, command: &str, result: &str) -> String {
     format!("{who} asked to `{}`: {result}", escape(command))
 }
 
+/// What a workflow step did as the person who ran it; `undo` is the command
+/// that takes it back.
+pub fn done_in_your_name(command: &str, result: &str, undo: &str) -> String {
+    format!(
+        ":information_source: A workflow you ran asked the bot, in your name, to `{}`.\n{result}\nNot what you meant? Undo it with `{}`.",
+        escape(command),
+        escape(undo)
+    )
+}
+
 pub fn dialog_needs_reason(alias: &str) -> String {
     format!("`{alias}` waits for an approver's yes before it starts: say why.")
 }

@@ -10,6 +10,7 @@
 pub mod approvals;
 pub mod blocks;
 pub mod messages;
+pub mod step_access;
 pub mod timers;
 
 pub use blocks::Card;

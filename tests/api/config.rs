@@ -76,6 +76,8 @@ pub struct Slack {
     pub announce_channel: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approvals_channel: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_builders: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -188,6 +190,7 @@ impl TestConfig {
                 mode: None,
                 announce_channel: None,
                 approvals_channel: None,
+                step_builders: None,
             },
             backend: Backend {
                 default: "dry-run".into(),

@@ -379,6 +379,13 @@ async fn the_workflow_step_acts_as_the_invoking_user_and_completes() {
         (rows[0].entry_point.as_str(), rows[0].principal.as_str()),
         ("workflow_step", OPERATOR)
     );
+    // The person hears from the bot what was done in their name.
+    let dm = t.slack.wait_for("/api/chat.postMessage", 1).await[0].json();
+    assert_eq!(dm["channel"], OPERATOR);
+    let said = dm["text"].as_str().unwrap();
+    assert!(said.contains("in your name, to `start foo`"), "{said}");
+    assert!(said.contains("`foo` is running"), "{said}");
+    assert!(said.contains("Undo it with `/notebook stop foo`"), "{said}");
     // A retry of the same event does not run the step twice.
     t.event(
         &function_executed("Ev0FN1", OPERATOR, "foo", "start"),
@@ -415,6 +422,93 @@ async fn the_workflow_step_fails_with_the_reason_for_refusals_and_bad_inputs() {
     assert!(
         t.slack
             .calls_to("/api/functions.completeSuccess")
+            .is_empty()
+    );
+    assert!(
+        t.slack.calls_to("/api/chat.postMessage").is_empty(),
+        "nothing was done in anyone's name"
+    );
+}
+
+/// A Slack fake that knows the bot (auth.test names no app, as for many bot
+/// tokens; bots.info does) and answers the distribution call with `set`.
+async fn slack_knowing_the_bot(set: Value) -> Fake {
+    Fake::start(std::sync::Arc::new(move |call: &Call| match call.path.as_str() {
+        "/api/auth.test" => (
+            200,
+            json!({"ok": true, "url": "https://example.slack.com/", "team": "Example", "user": "workbench-bot",
+                   "team_id": TEAM, "user_id": "U0OURBOT", "bot_id": "B0OURBOT", "is_enterprise_install": false}),
+        ),
+        "/api/bots.info" => (
+            200,
+            json!({"ok": true, "bot": {"id": "B0OURBOT", "deleted": false, "name": "workbench-bot",
+                   "updated": 1700000000, "app_id": "A0OURAPP", "user_id": "U0OURBOT"}}),
+        ),
+        "/api/functions.distributions.permissions.set" => (200, set.clone()),
+        _ => crate::fakes::slack_answer(call),
+    }))
+    .await
+}
+
+fn with_step_builders(slack: &Fake, builders: &[&str]) -> Spawn {
+    let mut s = Spawn {
+        slack: Some(slack.clone()),
+        ..Default::default()
+    };
+    s.config.slack.step_builders = Some(builders.iter().map(|b| b.to_string()).collect());
+    s
+}
+
+#[tokio::test]
+async fn start_up_sets_who_may_build_with_the_step_to_the_named_people() {
+    let slack = slack_knowing_the_bot(json!({"ok": true, "permission_type": "named_entities",
+        "users": [{"user_id": OPERATOR}, {"user_id": OPERATOR2}, {"user_id": ADMIN}]}))
+    .await;
+    let _t = spawn_app(with_step_builders(&slack, &["@researchers", ADMIN])).await;
+    let set = slack
+        .wait_for("/api/functions.distributions.permissions.set", 1)
+        .await;
+    assert_eq!(
+        set[0].header("authorization"),
+        Some("Bearer xoxb-test-token")
+    );
+    let bot = &slack.calls_to("/api/bots.info")[0];
+    assert!(bot.query.contains("bot=B0OURBOT"), "{}", bot.query);
+    let body = set[0].json();
+    assert_eq!(body["function_app_id"], "A0OURAPP");
+    assert_eq!(body["function_callback_id"], "control_notebook");
+    assert_eq!(body["permission_type"], "named_entities");
+    let mut ids: Vec<&str> = body["user_ids"].as_str().unwrap().split(',').collect();
+    ids.sort();
+    assert_eq!(ids, vec![OPERATOR, OPERATOR2, ADMIN], "{body}");
+}
+
+/// Slack may take the setting only from an app collaborator's token: the
+/// bot says so in its log and serves as before.
+#[tokio::test]
+async fn a_refused_step_distribution_leaves_the_bot_serving() {
+    let slack =
+        slack_knowing_the_bot(json!({"ok": false, "error": "not_allowed_token_type"})).await;
+    let t = spawn_app(with_step_builders(&slack, &[OPERATOR])).await;
+    slack
+        .wait_for("/api/functions.distributions.permissions.set", 1)
+        .await;
+    assert_eq!(t.get("/readyz").await.status(), 200);
+    t.command(OPERATOR, "status foo").await;
+    let status = slack.wait_for("/response/1", 1).await[0].text();
+    assert!(status.contains("`foo` is *"), "{status}");
+}
+
+/// Unset, Slack's own setting stands: the bot does not touch it.
+#[tokio::test]
+async fn without_step_builders_the_steps_distribution_is_left_alone() {
+    let t = spawn_app(Spawn::default()).await;
+    t.command(OPERATOR, "status foo").await;
+    t.slack.wait_for("/response/1", 1).await;
+    assert!(t.slack.calls_to("/api/auth.test").is_empty());
+    assert!(
+        t.slack
+            .calls_to("/api/functions.distributions.permissions.set")
             .is_empty()
     );
 }
