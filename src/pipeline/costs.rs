@@ -30,7 +30,7 @@ impl App {
             match self
                 .store
                 .db()
-                .instance_audit_since(inst.alias.as_ref(), &since)
+                .audit_since(&since, Some(inst.alias.as_ref()))
                 .await
             {
                 Ok(r) => trails.push(r),

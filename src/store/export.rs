@@ -81,7 +81,7 @@ pub async fn export(
     format: Format,
     out: impl Write,
 ) -> Result<usize, ExportError> {
-    let rows = store.db().audit_since(since).await?;
+    let rows = store.db().audit_since(since, None).await?;
     write(&rows, format, out)?;
     Ok(rows.len())
 }

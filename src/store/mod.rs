@@ -15,6 +15,7 @@ mod postgres;
 mod rows;
 mod sessions;
 mod sqlite;
+mod writer;
 
 /// The databases the store can be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,14 +195,13 @@ pub trait StoreBackend: ApprovalStore + keys::AliasKeys + Send + Sync {
     /// The latest `limit` starts and stops asked of an instance (allowed or
     /// not), newest first; an index on (instance, id) keeps it one short read.
     async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
-    /// Rows at or after `since` (RFC 3339 text compares in time order), oldest first.
-    async fn audit_since(&self, since: &str) -> Result<Vec<AuditRecord>, StoreError>;
-    /// One instance's rows at or after `since`, oldest first: a read that
-    /// touches no row of an instance the asker may not see.
-    async fn instance_audit_since(
+    /// Rows at or after `since` (RFC 3339 text compares in time order), oldest
+    /// first; of one instance only when named, so a read for a person touches
+    /// no row of an instance they may not see.
+    async fn audit_since(
         &self,
-        alias: &str,
         since: &str,
+        instance: Option<&str>,
     ) -> Result<Vec<AuditRecord>, StoreError>;
     /// Deletes rows older than `before`; returns how many.
     async fn prune_audit(&self, before: &str) -> Result<u64, StoreError>;
@@ -246,15 +246,10 @@ pub struct InstanceLock {
     pub expires_at: i64,
 }
 
-enum WriterMsg {
-    Write(Box<AuditWrite>),
-    Flush(oneshot::Sender<()>),
-}
-
 #[derive(Clone)]
 pub struct Store {
     db: Arc<dyn StoreBackend>,
-    tx: mpsc::UnboundedSender<WriterMsg>,
+    tx: mpsc::UnboundedSender<writer::WriterMsg>,
     /// Requests whose row was begun and not yet settled: what a shutdown marks
     /// interrupted. A std mutex, never held across an await.
     unsettled: Arc<Mutex<HashSet<String>>>,
@@ -264,9 +259,6 @@ pub struct Store {
     backlog: Arc<AtomicUsize>,
     backlog_limit: usize,
 }
-
-/// Most rows one transaction takes; larger bursts become several transactions.
-const BATCH: usize = 512;
 
 /// Rows the writer may hold before new requests are turned away: about 5 MB,
 /// and over a minute of a busy team's traffic with the store down.
@@ -297,7 +289,7 @@ impl Store {
     pub fn with_backend(db: Arc<dyn StoreBackend>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let backlog = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(write_loop(db.clone(), rx, backlog.clone()));
+        tokio::spawn(writer::write_loop(db.clone(), rx, backlog.clone()));
         Self {
             db,
             tx,
@@ -322,10 +314,10 @@ impl Store {
 
     fn send(&self, write: AuditWrite) {
         self.backlog.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = self.tx.send(WriterMsg::Write(Box::new(write))) {
+        if let Err(e) = self.tx.send(writer::WriterMsg::Write(Box::new(write))) {
             self.backlog.fetch_sub(1, Ordering::Relaxed);
             // The writer is gone only when the runtime is: the log line keeps the row.
-            if let WriterMsg::Write(w) = e.0 {
+            if let writer::WriterMsg::Write(w) = e.0 {
                 tracing::error!(request_id = %w.request_id(), "audit writer closed; row not stored");
             }
         }
@@ -379,7 +371,7 @@ impl Store {
     /// Waits until every row queued so far is written.
     pub async fn flush(&self) {
         let (ack, done) = oneshot::channel();
-        if self.tx.send(WriterMsg::Flush(ack)).is_ok() {
+        if self.tx.send(writer::WriterMsg::Flush(ack)).is_ok() {
             let _ = done.await;
         }
     }
@@ -409,47 +401,19 @@ impl Store {
     }
 }
 
-async fn write_loop(
-    db: Arc<dyn StoreBackend>,
-    mut rx: mpsc::UnboundedReceiver<WriterMsg>,
-    backlog: Arc<AtomicUsize>,
-) {
-    let mut batch: Vec<AuditWrite> = Vec::with_capacity(BATCH);
-    let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        // Take whatever else is already queued: under load rows share a transaction.
-        while let Some(msg) = next.take() {
-            match msg {
-                WriterMsg::Write(w) => batch.push(*w),
-                WriterMsg::Flush(ack) => acks.push(ack),
-            }
-            if batch.len() < BATCH {
-                next = rx.try_recv().ok();
-            }
+/// What to check, by what went wrong, when PostgreSQL cannot be reached.
+fn pg_connect_advice(url: &str, e: &sqlx::Error) -> String {
+    let hint = match e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("28P01") => {
+            "the password was refused: check PGPASSWORD or DATABASE_URL"
         }
-        if !batch.is_empty() {
-            let mut attempt = 0;
-            loop {
-                match db.write_audit(&batch).await {
-                    Ok(()) => break,
-                    Err(e) if attempt < 5 => {
-                        attempt += 1;
-                        tracing::warn!(error = %e, attempt, "audit write failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-                    }
-                    Err(e) => {
-                        // The structured log line of each request still holds the row.
-                        tracing::error!(error = %e, rows = batch.len(), "audit rows could not be stored");
-                        break;
-                    }
-                }
-            }
-            backlog.fetch_sub(batch.len(), Ordering::Relaxed);
-            batch.clear();
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("3D000") => {
+            "the database does not exist: create it, or fix the name in store.url"
         }
-        for ack in acks.drain(..) {
-            let _ = ack.send(());
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => {
+            "nothing answered: is the server running, and is store.url's host and port right?"
         }
-    }
+        _ => "check store.url, PGPASSWORD and that the server accepts this user",
+    };
+    format!("{url}: {e} ({hint})")
 }

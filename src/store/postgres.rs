@@ -43,30 +43,13 @@ impl Postgres {
             .acquire_timeout(pool.connect_timeout)
             .connect_with(options)
             .await
-            .map_err(|e| StoreError::Connect(connect_advice(&shown, &e)))?;
+            .map_err(|e| StoreError::Connect(super::pg_connect_advice(&shown, &e)))?;
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
             .map_err(super::migrate_error)?;
         Ok(Self { pool })
     }
-}
-
-/// What to check, by what went wrong.
-fn connect_advice(url: &str, e: &sqlx::Error) -> String {
-    let hint = match e {
-        sqlx::Error::Database(d) if d.code().as_deref() == Some("28P01") => {
-            "the password was refused: check PGPASSWORD or DATABASE_URL"
-        }
-        sqlx::Error::Database(d) if d.code().as_deref() == Some("3D000") => {
-            "the database does not exist: create it, or fix the name in store.url"
-        }
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => {
-            "nothing answered: is the server running, and is store.url's host and port right?"
-        }
-        _ => "check store.url, PGPASSWORD and that the server accepts this user",
-    };
-    format!("{url}: {e} ({hint})")
 }
 
 #[async_trait]
@@ -317,26 +300,16 @@ impl StoreBackend for Postgres {
         rows.iter().map(super::rows::audit_record).collect()
     }
 
-    async fn audit_since(&self, since: &str) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit WHERE at >= $1 ORDER BY id"
-        ))
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(super::rows::audit_record).collect()
-    }
-
-    async fn instance_audit_since(
+    async fn audit_since(
         &self,
-        alias: &str,
         since: &str,
+        instance: Option<&str>,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit WHERE instance = $1 AND at >= $2 ORDER BY id"
+            "SELECT {AUDIT_COLUMNS} FROM audit WHERE at >= $1 AND ($2::text IS NULL OR instance = $2) ORDER BY id"
         ))
-        .bind(alias)
         .bind(since)
+        .bind(instance)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(super::rows::audit_record).collect()

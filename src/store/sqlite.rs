@@ -275,26 +275,16 @@ impl StoreBackend for Sqlite {
         rows.iter().map(audit_row).collect()
     }
 
-    async fn audit_since(&self, since: &str) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit WHERE at >= ? ORDER BY id"
-        ))
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(audit_row).collect()
-    }
-
-    async fn instance_audit_since(
+    async fn audit_since(
         &self,
-        alias: &str,
         since: &str,
+        instance: Option<&str>,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit WHERE instance = ? AND at >= ? ORDER BY id"
+            "SELECT {AUDIT_COLUMNS} FROM audit WHERE at >= ?1 AND (?2 IS NULL OR instance = ?2) ORDER BY id"
         ))
-        .bind(alias)
         .bind(since)
+        .bind(instance)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(audit_row).collect()

@@ -431,14 +431,25 @@ async fn old_rows_are_pruned_and_rows_since_a_date_exported(store: Store) {
     store.record(row("new", "foo", "stop foo", "2026-11-20T10:00:00+00:00"));
     store.flush().await;
     let db = store.db();
-    let since = db.audit_since("2026-01-01T00:00:00+00:00").await.unwrap();
+    let since = db
+        .audit_since("2026-01-01T00:00:00+00:00", None)
+        .await
+        .unwrap();
     assert_eq!(since.len(), 1);
     assert_eq!(since[0].request_id, "new");
+    store.record(row("bar", "bar", "start bar", "2026-11-20T11:00:00+00:00"));
+    store.flush().await;
+    let of_bar = db
+        .audit_since("2026-01-01T00:00:00+00:00", Some("bar"))
+        .await
+        .unwrap();
+    assert_eq!(of_bar.len(), 1, "one instance's rows only");
+    assert_eq!(of_bar[0].request_id, "bar");
     assert_eq!(
         db.prune_audit("2026-01-01T00:00:00+00:00").await.unwrap(),
         1
     );
     let left = store.audit_rows().await.unwrap();
-    assert_eq!(left.len(), 1);
+    assert_eq!(left.len(), 2);
     assert_eq!(left[0].request_id, "new");
 }

@@ -151,10 +151,7 @@ impl StoreBackend for Broken {
     async fn history(&self, _: &str, _: usize) -> Result<Vec<AuditRecord>, StoreError> {
         Err(broken())
     }
-    async fn audit_since(&self, _: &str) -> Result<Vec<AuditRecord>, StoreError> {
-        Err(broken())
-    }
-    async fn instance_audit_since(&self, _: &str, _: &str) -> Result<Vec<AuditRecord>, StoreError> {
+    async fn audit_since(&self, _: &str, _: Option<&str>) -> Result<Vec<AuditRecord>, StoreError> {
         Err(broken())
     }
     async fn prune_audit(&self, _: &str) -> Result<u64, StoreError> {
