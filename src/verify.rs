@@ -145,7 +145,11 @@ pub fn served(config: &Config, claimed: Claimed<'_>) -> Result<Served, VerifyErr
         return Err(VerifyError::TeamNotAllowed(from.to_owned()));
     }
     let team = TeamId::parse(from).map_err(|_| VerifyError::TeamNotAllowed(from.to_owned()))?;
-    let guest = given(claimed.user_team).is_some() && !org_served && !listed(claimed.user_team);
+    // A listed org does not make everyone whose payload names it a member: a
+    // Slack Connect outsider's payload names the host org too, and nothing in
+    // it says whether a workspace belongs to the org. Only a listed workspace
+    // (or the org's own id as the person's team) makes a member.
+    let guest = given(claimed.user_team).is_some() && !listed(claimed.user_team);
     Ok(Served { team, guest })
 }
 
@@ -278,12 +282,20 @@ mod tests {
         assert!(matches!(empty, Err(VerifyError::TeamNotAllowed(_))));
     }
 
+    /// Its people count as members where Slack names the org as their team,
+    /// or their workspace is listed too; anyone else is served as a guest,
+    /// since a Slack Connect outsider's payload names the host org as well.
     #[test]
     fn an_org_id_serves_every_workspace_of_that_org_and_no_other() {
         let c = serving("\"E0ORG\"");
         let s = served(&c, claim(Some("T0ANY"), Some("T0ANY"), Some("E0ORG"))).unwrap();
         assert_eq!(s.team.as_ref(), "T0ANY");
-        assert!(matches!(who(&s), Principal::User(_)));
+        assert!(matches!(who(&s), Principal::Guest(_)));
+        let org_user = served(&c, claim(Some("T0ANY"), Some("E0ORG"), Some("E0ORG"))).unwrap();
+        assert!(matches!(who(&org_user), Principal::User(_)));
+        let both = serving("\"E0ORG\", \"T0ANY\"");
+        let listed = served(&both, claim(None, Some("T0ANY"), Some("E0ORG"))).unwrap();
+        assert!(matches!(who(&listed), Principal::User(_)));
         let org_only = served(&c, claim(None, None, Some("E0ORG"))).unwrap();
         assert_eq!(org_only.team.as_ref(), "E0ORG");
         assert!(served(&c, claim(Some("T0ANY"), None, Some("E0OTHER"))).is_err());

@@ -36,6 +36,11 @@ pub enum StepAccessError {
         #[source]
         source: SlackError,
     },
+    #[error(
+        "Slack answered that the step `{FUNCTION_CALLBACK}` is open to `{0}`, not to the named \
+         people: check its distribution in the app's settings"
+    )]
+    NotNamed(String),
 }
 
 #[derive(serde::Deserialize)]
@@ -69,12 +74,16 @@ impl Reporter {
                 SlackError::NoBotToken => StepAccessError::NoBotToken,
                 source => StepAccessError::Refused { source },
             })?;
+        // Only Slack saying back what was asked counts as done.
         let set: Distribution = serde_json::from_value(answer).unwrap_or(Distribution {
             permission_type: None,
         });
-        Ok(set
-            .permission_type
-            .unwrap_or_else(|| "named_entities".into()))
+        match set.permission_type {
+            Some(p) if p == "named_entities" => Ok(p),
+            other => Err(StepAccessError::NotNamed(
+                other.unwrap_or_else(|| "(not said)".into()),
+            )),
+        }
     }
 
     /// The app's own id (A…), which Slack's function methods name it by:

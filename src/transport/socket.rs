@@ -28,7 +28,9 @@ use tokio_util::sync::CancellationToken;
 /// payload (`events_api`, `interactive`, `slash_commands`).
 #[derive(Deserialize)]
 struct Envelope {
-    #[serde(rename = "type")]
+    // Defaulted, so any frame that names an envelope is acknowledged: one
+    // left unacknowledged would be delivered again and again.
+    #[serde(rename = "type", default)]
     kind: String,
     envelope_id: Option<String>,
     #[serde(default)]
@@ -38,6 +40,12 @@ struct Envelope {
 
 /// The longest wait between two tries to connect.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How often the bot pings Slack, and how long a silent connection is
+/// trusted: a connection the network dropped without a word would otherwise
+/// leave the bot deaf until the process restarts.
+const PING_EVERY: Duration = Duration::from_secs(30);
+const SILENT_FOR: Duration = Duration::from_secs(90);
 
 /// Connects (through `apps.connections.open` at `SLACK_API_URL`) and serves
 /// envelopes until `stop` is cancelled, connecting again whenever Slack asks
@@ -53,15 +61,21 @@ pub async fn run(
     let mut url = open(&client, &token).await?;
     let mut backoff = Duration::from_secs(1);
     loop {
+        // After Slack's own `disconnect` the next connection is opened at once:
+        // what people press in between is not delivered again.
+        let mut wait = Duration::ZERO;
         match serve(&spawner, &url, &stop).await {
             Ok(Ended::Stopped) => return Ok(()),
             Ok(Ended::Disconnected) => backoff = Duration::from_secs(1),
-            Err(e) => tracing::warn!(error = %e, "the Socket Mode connection failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "the Socket Mode connection failed");
+                wait = backoff;
+            }
         }
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
             match open(&client, &token).await {
                 Ok(u) => {
@@ -70,6 +84,7 @@ pub async fn run(
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "could not reopen Socket Mode; trying again");
+                    wait = backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
@@ -99,14 +114,25 @@ async fn serve(
     stop: &CancellationToken,
 ) -> Result<Ended, tokio_tungstenite::tungstenite::Error> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut heard = tokio::time::Instant::now();
     loop {
         let frame = tokio::select! {
             _ = stop.cancelled() => {
                 let _ = ws.close(None).await;
                 return Ok(Ended::Stopped);
             }
+            _ = ping.tick() => {
+                if heard.elapsed() > SILENT_FOR {
+                    tracing::warn!("Socket Mode went silent; connecting again");
+                    return Ok(Ended::Disconnected);
+                }
+                ws.send(Message::Ping(Vec::new().into())).await?;
+                continue;
+            }
             frame = ws.next() => frame,
         };
+        heard = tokio::time::Instant::now();
         let text = match frame {
             None => return Ok(Ended::Disconnected),
             Some(Err(e)) => return Err(e),

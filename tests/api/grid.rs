@@ -56,6 +56,8 @@ fn mention(event_id: &str, text: &str, workspace: &str) -> Value {
     e["enterprise_id"] = json!(ORG);
     e["context_team_id"] = json!(workspace);
     e["context_enterprise_id"] = json!(ORG);
+    e["event"]["user_team"] = json!(workspace);
+    e["event"]["source_team"] = json!(workspace);
     e["authorizations"] = json!([{"enterprise_id": ORG, "team_id": null, "user_id": "U0OURBOT",
         "is_bot": true, "is_enterprise_install": true}]);
     e
@@ -146,13 +148,26 @@ async fn every_entry_point_works_from(t: &TestApp) {
 async fn an_org_wide_install_serves_a_listed_workspace_from_every_entry_point() {
     let t = spawn_app(serving(&[TEAM])).await;
     every_entry_point_works_from(&t).await;
+    let rows = t.audit().await;
+    assert!(rows.iter().all(|r| r.principal == OPERATOR), "{rows:?}");
 }
 
-/// Listing the org serves each of its workspaces.
+/// Listing the org serves each of its workspaces; their people are served
+/// as guests (covered by rules that name them), since a Slack Connect
+/// outsider's payload names the host org too.
 #[tokio::test]
 async fn listing_the_org_serves_its_workspaces() {
     let t = spawn_app(serving(&[ORG])).await;
     every_entry_point_works_from(&t).await;
+    let rows = t.audit().await;
+    let guests = rows
+        .iter()
+        .filter(|r| r.principal == format!("guest:{OPERATOR}"));
+    assert_eq!(
+        guests.count(),
+        3,
+        "all but the slash command, which names no person's workspace: {rows:?}"
+    );
 }
 
 /// Another workspace of the same org gets what a foreign workspace gets

@@ -331,10 +331,18 @@ async fn metrics(
 /// loopback still marks what it forwards, so those requests are not counted
 /// as local. No peer address at all is not loopback either.
 fn from_loopback(peer: Option<std::net::SocketAddr>, headers: &axum::http::HeaderMap) -> bool {
-    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
-        .iter()
-        .any(|h| headers.contains_key(*h));
-    peer.is_some_and(|p| p.ip().is_loopback()) && !forwarded
+    const MARKS: [&str; 7] = [
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-real-ip",
+        "true-client-ip",
+        "x-client-ip",
+        "via",
+    ];
+    let forwarded = MARKS.iter().any(|h| headers.contains_key(*h));
+    // A dual-stack listener sees 127.0.0.1 as ::ffff:127.0.0.1.
+    peer.is_some_and(|p| p.ip().to_canonical().is_loopback()) && !forwarded
 }
 
 #[cfg(test)]

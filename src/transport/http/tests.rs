@@ -263,6 +263,8 @@ async fn metrics_without_a_token_are_served_to_loopback_only() {
     for (peer, headers, status) in [
         ("127.0.0.1:50000", &[][..], StatusCode::OK),
         ("[::1]:50000", &[][..], StatusCode::OK),
+        ("[::ffff:127.0.0.1]:50000", &[][..], StatusCode::OK),
+        ("[::ffff:10.8.0.5]:50000", &[][..], StatusCode::FORBIDDEN),
         ("10.8.0.5:50000", &[][..], StatusCode::FORBIDDEN),
         ("203.0.113.9:443", &[][..], StatusCode::FORBIDDEN),
         // A proxy on this host forwarding a request from outside.
@@ -274,6 +276,11 @@ async fn metrics_without_a_token_are_served_to_loopback_only() {
         (
             "127.0.0.1:50000",
             &[("forwarded", "for=203.0.113.9")][..],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "127.0.0.1:50000",
+            &[("via", "1.1 proxy")][..],
             StatusCode::FORBIDDEN,
         ),
     ] {
