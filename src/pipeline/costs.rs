@@ -25,12 +25,12 @@ impl App {
             .and_utc();
         // Only the rows of instances this person may see are read at all.
         let mut trails = Vec::with_capacity(visible.len());
+        let since = monday.to_rfc3339();
         for inst in &visible {
-            let since = monday.to_rfc3339();
             match self
                 .store
                 .db()
-                .audit_since(&since, Some(inst.alias.as_ref()))
+                .changes_since(inst.alias.as_ref(), &since)
                 .await
             {
                 Ok(r) => trails.push(r),

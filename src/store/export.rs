@@ -74,35 +74,69 @@ pub fn since(text: &str) -> Result<String, ExportError> {
         .ok_or_else(|| ExportError::Since(text.to_owned()))
 }
 
-/// Writes every row at or after `since`, oldest first; returns how many.
+/// Rows read from the store at a time: the export holds one page, so a
+/// year's trail streams out in the memory of a thousand rows.
+const PAGE: usize = 1000;
+
+/// Writes every row at or after `since`, oldest first, page by page as it
+/// reads them; returns how many.
 pub async fn export(
     store: &Store,
     since: &str,
     format: Format,
     out: impl Write,
 ) -> Result<usize, ExportError> {
-    let rows = store.db().audit_since(since, None).await?;
-    write(&rows, format, out)?;
-    Ok(rows.len())
-}
-
-fn write(rows: &[AuditRecord], format: Format, mut out: impl Write) -> Result<(), ExportError> {
-    match format {
-        Format::Jsonl => {
-            for r in rows {
-                serde_json::to_writer(&mut out, &Row::from(r)).map_err(std::io::Error::from)?;
-                out.write_all(b"\n")?;
-            }
+    let mut sink = Sink::new(format, out);
+    let mut after = 0;
+    let mut written = 0;
+    loop {
+        let page = store.db().audit_page(since, after, PAGE).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        for (_, r) in &page {
+            sink.row(r)?;
         }
-        Format::Csv => {
-            let mut csv = csv::Writer::from_writer(out);
-            for r in rows {
-                csv.serialize(Row::from(r))?;
-            }
-            csv.flush()?;
+        written += page.len();
+        if page.len() < PAGE {
+            break;
         }
     }
-    Ok(())
+    sink.finish()?;
+    Ok(written)
+}
+
+/// Where rows go, in their format.
+enum Sink<W: Write> {
+    Jsonl(std::io::BufWriter<W>),
+    Csv(Box<csv::Writer<W>>),
+}
+
+impl<W: Write> Sink<W> {
+    fn new(format: Format, out: W) -> Self {
+        match format {
+            Format::Jsonl => Sink::Jsonl(std::io::BufWriter::new(out)),
+            Format::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(out))),
+        }
+    }
+
+    fn row(&mut self, r: &AuditRecord) -> Result<(), ExportError> {
+        match self {
+            Sink::Jsonl(out) => {
+                serde_json::to_writer(&mut *out, &Row::from(r)).map_err(std::io::Error::from)?;
+                out.write_all(b"\n")?;
+            }
+            Sink::Csv(csv) => csv.serialize(Row::from(r))?,
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), ExportError> {
+        match self {
+            Sink::Jsonl(mut out) => out.flush()?,
+            Sink::Csv(mut csv) => csv.flush()?,
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod keys;
 mod postgres;
 mod rows;
 mod sessions;
+mod sql;
 mod sqlite;
 mod writer;
 
@@ -195,14 +196,21 @@ pub trait StoreBackend: ApprovalStore + keys::AliasKeys + Send + Sync {
     /// The latest `limit` starts and stops asked of an instance (allowed or
     /// not), newest first; an index on (instance, id) keeps it one short read.
     async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
-    /// Rows at or after `since` (RFC 3339 text compares in time order), oldest
-    /// first; of one instance only when named, so a read for a person touches
-    /// no row of an instance they may not see.
-    async fn audit_since(
+    /// One instance's starts and stops asked at or after `since` (RFC 3339
+    /// text compares in time order), oldest first, at most `sql::READ_BOUND`:
+    /// a read for a person touches no row of an instance they may not see,
+    /// and none of the status reads that make most of a trail.
+    async fn changes_since(&self, alias: &str, since: &str)
+    -> Result<Vec<AuditRecord>, StoreError>;
+    /// Up to `limit` rows at or after `since` with ids above `after_id`, in
+    /// id order with their ids: a keyset cursor, so an export of any size
+    /// holds one page at a time.
+    async fn audit_page(
         &self,
         since: &str,
-        instance: Option<&str>,
-    ) -> Result<Vec<AuditRecord>, StoreError>;
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, AuditRecord)>, StoreError>;
     /// Deletes rows older than `before`; returns how many.
     async fn prune_audit(&self, before: &str) -> Result<u64, StoreError>;
     /// Sets the instance's session, replacing any it had.

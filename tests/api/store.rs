@@ -43,7 +43,100 @@ on_both!(
     history_is_the_latest_actions_on_one_instance_newest_first,
     old_rows_are_pruned_and_rows_since_a_date_exported,
     an_approval_is_a_grant_used_once,
+    a_session_is_put_added_once_read_and_ended_only_as_read,
+    timer_work_is_claimed_by_one_done_once_and_pruned,
+    old_event_ids_are_forgotten_and_the_store_answers_a_ping,
 );
+
+async fn a_session_is_put_added_once_read_and_ended_only_as_read(store: Store) {
+    let db = store.db();
+    let first = session(FOO_PATH);
+    assert!(db.add_session(&first).await.unwrap(), "none was there");
+    let mut other = session(FOO_PATH);
+    other.ends_at = None;
+    assert!(
+        !db.add_session(&other).await.unwrap(),
+        "a noticed session never replaces a start's"
+    );
+    assert_eq!(
+        db.session(FOO_PATH).await.unwrap().unwrap().ends_at,
+        first.ends_at
+    );
+    db.put_session(&other).await.unwrap();
+    db.put_session(&session("projects/p/locations/l/instances/bar"))
+        .await
+        .unwrap();
+    let all = db.sessions().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].instance, FOO_PATH, "ordered by instance");
+    assert_eq!(all[0].ends_at, None, "put replaces");
+    // Ended only while it still ends as read (here: with no end at all).
+    db.end_session(FOO_PATH, Some(first.ends_at)).await.unwrap();
+    assert!(
+        db.session(FOO_PATH).await.unwrap().is_some(),
+        "changed since read"
+    );
+    db.end_session(FOO_PATH, Some(None)).await.unwrap();
+    assert!(db.session(FOO_PATH).await.unwrap().is_none());
+    db.end_session("projects/p/locations/l/instances/bar", None)
+        .await
+        .unwrap();
+    assert!(db.sessions().await.unwrap().is_empty());
+}
+
+async fn timer_work_is_claimed_by_one_done_once_and_pruned(store: Store) {
+    use workbench_bot::store::TimerClaim;
+    let db = store.db();
+    let hold = Duration::from_secs(60);
+    let work = TimerClaim {
+        instance: FOO_PATH,
+        kind: "lease-warning",
+        due_ms: 1_000,
+    };
+    let (a, b) = tokio::join!(
+        db.claim_timer(&work, "A", hold),
+        db.claim_timer(&work, "B", hold)
+    );
+    assert!(a.unwrap() ^ b.unwrap(), "exactly one replica takes it");
+    assert!(!db.claim_timer(&work, "C", hold).await.unwrap(), "held");
+    // A lapsed claim (its process died) is taken over, until it is done.
+    let lapsed = TimerClaim {
+        due_ms: 2_000,
+        ..work.clone()
+    };
+    assert!(db.claim_timer(&lapsed, "A", Duration::ZERO).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(
+        db.claim_timer(&lapsed, "B", hold).await.unwrap(),
+        "taken over"
+    );
+    db.finish_timer(&lapsed).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(
+        !db.claim_timer(&lapsed, "C", Duration::ZERO).await.unwrap(),
+        "done once"
+    );
+    db.prune_timers(3_000).await.unwrap();
+    assert!(
+        db.claim_timer(&lapsed, "C", hold).await.unwrap(),
+        "finished work before the cut is forgotten"
+    );
+    assert!(
+        !db.claim_timer(&work, "C", hold).await.unwrap(),
+        "unfinished work stays"
+    );
+}
+
+async fn old_event_ids_are_forgotten_and_the_store_answers_a_ping(store: Store) {
+    let db = store.db();
+    db.ping().await.unwrap();
+    assert!(db.claim_event("Ev0OLD").await.unwrap());
+    db.prune_events(Duration::from_secs(3600)).await.unwrap();
+    assert!(!db.claim_event("Ev0OLD").await.unwrap(), "an hour is kept");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    db.prune_events(Duration::ZERO).await.unwrap();
+    assert!(db.claim_event("Ev0OLD").await.unwrap(), "forgotten");
+}
 
 fn session(instance: &str) -> workbench_bot::store::Session {
     workbench_bot::store::Session {
@@ -431,25 +524,42 @@ async fn old_rows_are_pruned_and_rows_since_a_date_exported(store: Store) {
     store.record(row("new", "foo", "stop foo", "2026-11-20T10:00:00+00:00"));
     store.flush().await;
     let db = store.db();
-    let since = db
-        .audit_since("2026-01-01T00:00:00+00:00", None)
+    let page = db
+        .audit_page("2026-01-01T00:00:00+00:00", 0, 10)
         .await
         .unwrap();
-    assert_eq!(since.len(), 1);
-    assert_eq!(since[0].request_id, "new");
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].1.request_id, "new");
     store.record(row("bar", "bar", "start bar", "2026-11-20T11:00:00+00:00"));
+    store.record(row(
+        "look",
+        "bar",
+        "status bar",
+        "2026-11-20T11:30:00+00:00",
+    ));
     store.flush().await;
     let of_bar = db
-        .audit_since("2026-01-01T00:00:00+00:00", Some("bar"))
+        .changes_since("bar", "2026-01-01T00:00:00+00:00")
         .await
         .unwrap();
-    assert_eq!(of_bar.len(), 1, "one instance's rows only");
+    assert_eq!(of_bar.len(), 1, "one instance's starts and stops only");
     assert_eq!(of_bar[0].request_id, "bar");
+    // The cursor goes on after the last id it gave.
+    let first = db
+        .audit_page("2026-01-01T00:00:00+00:00", 0, 1)
+        .await
+        .unwrap();
+    let next = db
+        .audit_page("2026-01-01T00:00:00+00:00", first[0].0, 10)
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 2);
+    assert_eq!(next[0].1.request_id, "bar");
     assert_eq!(
         db.prune_audit("2026-01-01T00:00:00+00:00").await.unwrap(),
         1
     );
     let left = store.audit_rows().await.unwrap();
-    assert_eq!(left.len(), 2);
+    assert_eq!(left.len(), 3);
     assert_eq!(left[0].request_id, "new");
 }

@@ -151,7 +151,15 @@ impl StoreBackend for Broken {
     async fn history(&self, _: &str, _: usize) -> Result<Vec<AuditRecord>, StoreError> {
         Err(broken())
     }
-    async fn audit_since(&self, _: &str, _: Option<&str>) -> Result<Vec<AuditRecord>, StoreError> {
+    async fn changes_since(&self, _: &str, _: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn audit_page(
+        &self,
+        _: &str,
+        _: i64,
+        _: usize,
+    ) -> Result<Vec<(i64, AuditRecord)>, StoreError> {
         Err(broken())
     }
     async fn prune_audit(&self, _: &str) -> Result<u64, StoreError> {
