@@ -2,8 +2,8 @@
 //! for a second person's yes, and where the request for it goes.
 
 use super::Members;
+use super::lists::{MemberLists, Problems};
 use super::raw::RawInstance;
-use super::sections::{MemberLists, Problems};
 use crate::domain::{Lasting, Principal};
 
 /// How long an approval request waits for an answer, unless set.

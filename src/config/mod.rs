@@ -8,6 +8,7 @@
 //! (`settings`).
 
 mod approvals;
+mod lists;
 mod raw;
 mod scheduling;
 mod sections;

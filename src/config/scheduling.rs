@@ -1,8 +1,8 @@
 //! The cost-control sections: `[scheduler]` (ticks, reminders, who may call
 //! `POST /tasks/tick`), `[cost]` (the team's prices), and hours as written.
 
+use super::lists::Problems;
 use super::raw::{RawCost, RawScheduler};
-use super::sections::Problems;
 use super::{PriceTable, SchedulerConfig};
 use crate::domain::Lasting;
 use std::collections::BTreeMap;

@@ -72,7 +72,7 @@ impl App {
         }
         let plan = match self.plan(inst, session.as_ref(), stuck_schedule, by, now) {
             Ok(plan) => plan,
-            Err(refusal) => return Verdict::about(inst, OutcomeKind::Nothing, refusal),
+            Err(no) => return Verdict::about(inst, OutcomeKind::Nothing, no.told(inst)),
         };
         let approved = req.grant.approved_by.is_some();
         if let Some(guard) = inst.guard.as_ref().filter(|_| !approved) {
@@ -139,7 +139,7 @@ impl App {
         stuck: Option<DateTime<Utc>>,
         by: Lasting,
         now: DateTime<Utc>,
-    ) -> Result<Plan, String> {
+    ) -> Result<Plan, NoExtension> {
         let lease_end = session.and_then(|s| s.ends_at);
         let next_scheduled = stuck.or_else(|| {
             inst.stop_at
@@ -149,18 +149,10 @@ impl App {
                 .filter(|t| session.is_none_or(|s| s.skipped != Some(*t)))
         });
         let cap = self.cap_of(inst, session);
-        let max = inst.max_lease;
-        let refuse =
-            |end: DateTime<Utc>| say::at_cap(inst, max.expect("a cap comes from max_hours"), end);
         if let Some(due) = next_scheduled.filter(|due| lease_end.is_none_or(|e| *due < e)) {
             let wanted = lease_end.unwrap_or(due.max(now) + by.to_chrono());
             return match cap {
-                Some(cap) if cap <= due => Err(say::cannot_skip_past_cap(
-                    inst,
-                    max.expect("a cap comes from max_hours"),
-                    cap,
-                    due,
-                )),
+                Some(cap) if cap <= due => Err(NoExtension::CannotSkip { cap, due }),
                 Some(cap) if wanted > cap => Ok(Plan {
                     end: cap,
                     skips: Some(due),
@@ -174,11 +166,13 @@ impl App {
             };
         }
         let Some(lease_end) = lease_end else {
-            return Err(say::nothing_to_extend(inst));
+            return Err(NoExtension::NothingToExtend);
         };
         let wanted = lease_end.max(now) + by.to_chrono();
         match cap {
-            Some(cap) if lease_end >= cap || cap <= now => Err(refuse(lease_end.min(cap))),
+            Some(cap) if lease_end >= cap || cap <= now => {
+                Err(NoExtension::AtCap(lease_end.min(cap)))
+            }
             Some(cap) if wanted > cap => Ok(Plan {
                 end: cap,
                 skips: None,
@@ -189,6 +183,34 @@ impl App {
                 skips: None,
                 capped: None,
             }),
+        }
+    }
+}
+
+/// Why a time limit cannot move.
+enum NoExtension {
+    /// The scheduled stop ahead is at or past `max_hours` from the start.
+    CannotSkip {
+        cap: DateTime<Utc>,
+        due: DateTime<Utc>,
+    },
+    /// No time limit, and no scheduled stop within 12 hours.
+    NothingToExtend,
+    /// The end is already at `max_hours` from the start (the end it keeps).
+    AtCap(DateTime<Utc>),
+}
+
+impl NoExtension {
+    /// The sentence the person reads.
+    fn told(&self, inst: &Instance) -> String {
+        // Only an instance with `max_hours` has a cap to be refused at.
+        let max = || inst.max_lease.expect("a cap comes from max_hours");
+        match *self {
+            NoExtension::CannotSkip { cap, due } => {
+                say::cannot_skip_past_cap(inst, max(), cap, due)
+            }
+            NoExtension::NothingToExtend => say::nothing_to_extend(inst),
+            NoExtension::AtCap(end) => say::at_cap(inst, max(), end),
         }
     }
 }

@@ -298,7 +298,7 @@ fn deny_dialog(
                 }
             }
             Err(why) => {
-                if let Err(e) = app.reporter.post(&reply_to, &Reply::text(why)).await {
+                if let Err(e) = app.reporter.post(&reply_to, &why).await {
                     tracing::warn!(error = %e, "could not say why no deny dialog opened");
                 }
             }

@@ -287,10 +287,10 @@ impl App {
 
     /// For the deny dialog, opened only for someone who may decide: `req` is
     /// the press (a `deny` with no reason yet). A refusal is recorded here,
-    /// like any other; the transport tells it.
-    pub(crate) async fn may_decide(&self, req: &Request) -> Result<Approval, String> {
+    /// like any other; the transport tells it (the reply it is given).
+    pub(crate) async fn may_decide(&self, req: &Request) -> Result<Approval, Reply> {
         let Input::Command(cmd) = &req.input else {
-            return Err(say::unknown_request());
+            return Err(Reply::text(say::unknown_request()));
         };
         let id = cmd.target.as_deref().unwrap_or_default();
         match self.decidable(&req.principal, id).await {
@@ -299,7 +299,7 @@ impl App {
                 let row = self.audit_row(req, &cmd.to_string(), &v);
                 crate::record::before_report(&self.store, &row, false);
                 crate::record::after_report(&self.store, row, false, std::time::Duration::ZERO);
-                Err(v.reply.text)
+                Err(v.reply)
             }
         }
     }
