@@ -20,7 +20,7 @@ pub use notebooks::{
 };
 pub use payload::{DispatchPayload, SignatureError, SlackPlace, Workbench};
 pub use registry::{Backends, SetupError, github_auth, google_tokens};
-pub use state::{Accelerator, InstanceStatus, State};
+pub use state::{Accelerator, InstanceStatus, State, confirms_stop};
 
 use crate::config::{BackendKind, Instance};
 use crate::domain::{Origin, Principal};

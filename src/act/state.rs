@@ -128,3 +128,8 @@ impl InstanceStatus {
         }
     }
 }
+
+/// Whether a state read confirms that an instance is no longer running.
+pub fn confirms_stop(state: &State) -> bool {
+    matches!(state, State::Stopped | State::Deleted)
+}

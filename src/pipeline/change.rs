@@ -3,6 +3,7 @@
 //! stops (or dies) mid-operation leaves it for another process to finish and
 //! report, exactly once.
 
+use super::Held;
 use super::request::{Input, Request};
 use super::verdict::{Delivery, Verdict};
 use super::{App, InFlight};
@@ -11,7 +12,6 @@ use crate::config::{BackendKind, Instance};
 use crate::domain::{Command, Origin, Verb};
 use crate::report::{Reply, messages};
 use crate::store::{InstanceLock, OutcomeKind, PendingOperation};
-use crate::timers::Held;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::task::TaskTracker;
@@ -160,10 +160,11 @@ impl App {
         let mut v = self.ended(req, verb, inst, result, started.elapsed());
         if verb == Verb::Stop {
             match &stop_status {
-                Some(s) if crate::timers::confirms_stop(&s.state) => {
+                Some(s) if crate::act::confirms_stop(&s.state) => {
                     let closed = self.close_session(inst, Some(s)).await;
                     let session = closed.as_ref().map(|(s, _)| s);
-                    if let Some(why) = crate::timers::timer_stop_note(inst, &req.principal, session)
+                    if let Some(why) =
+                        crate::report::timers::timer_stop_note(inst, &req.principal, session)
                     {
                         v.reply.text = format!("{why}\n{}", v.reply.text);
                     }
@@ -380,10 +381,11 @@ impl App {
         if verb == Verb::Stop
             && let Some(s) = stop_status
                 .as_ref()
-                .filter(|s| crate::timers::confirms_stop(&s.state))
+                .filter(|s| crate::act::confirms_stop(&s.state))
             && let Some((session, cost)) = self.close_session(inst, Some(s)).await
         {
-            if let Some(why) = crate::timers::timer_stop_note(inst, &req.principal, Some(&session))
+            if let Some(why) =
+                crate::report::timers::timer_stop_note(inst, &req.principal, Some(&session))
             {
                 // An automatic stop tells its starter itself; resumed here,
                 // this is where it is told.

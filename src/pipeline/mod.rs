@@ -19,6 +19,7 @@ mod verdict;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use request::Held;
 pub use request::{Grant, Handled, Input, Request};
 pub(crate) use verdict::Verdict;
 
@@ -56,7 +57,7 @@ pub struct App {
     /// "Now" for leases, schedules and costs.
     pub(crate) clock: crate::clock::Clock,
     /// Instances named in the store that this config does not know, logged once.
-    pub(crate) unknown: crate::timers::Unknown,
+    pub(crate) unknown: Unknown,
     compat: CompatTarget,
 }
 
@@ -309,5 +310,16 @@ fn besides_the_answer(to: ReplyTo, req: &Request) -> ReplyTo {
             }
         }
         other => other,
+    }
+}
+
+/// Keys already logged as unknown to this process's config, so a rolling
+/// deploy logs each once rather than every tick.
+#[derive(Default)]
+pub(crate) struct Unknown(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl Unknown {
+    pub(crate) fn first_time(&self, key: &str) -> bool {
+        self.0.lock().expect("unknown keys").insert(key.to_owned())
     }
 }

@@ -78,3 +78,12 @@ impl Handled {
         }
     }
 }
+
+/// Who holds an instance's claim (the lock starts, stops and timer changes
+/// take) when a request asked for it.
+pub(crate) enum Held {
+    /// Taken for this request.
+    Mine,
+    /// Another request has it.
+    By(crate::store::InstanceLock),
+}

@@ -427,3 +427,15 @@ pub fn costs(
     }
     out
 }
+
+/// What the stop of a timer adds in front of the result.
+pub fn timer_stop_note(
+    inst: &Instance,
+    who: &crate::domain::Principal,
+    session: Option<&crate::store::Session>,
+) -> Option<String> {
+    match who {
+        crate::domain::Principal::Timer(reason) => Some(stopped_because(inst, *reason, session)),
+        _ => None,
+    }
+}

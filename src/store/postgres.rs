@@ -10,7 +10,6 @@
 //! supplies it, or `DATABASE_URL` replaces `store.url` whole. Cloud SQL's Unix
 //! socket works as Cloud Run mounts it: `postgres://USER@/DB?host=/cloudsql/PROJECT:REGION:INSTANCE`.
 
-use super::sql::Dialect;
 use super::{Pool, StoreError};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -21,11 +20,6 @@ pub(super) struct Postgres {
 }
 
 impl Postgres {
-    /// Replicas sweep at once: each takes the rows nobody else is taking.
-    pub(super) const DIALECT: Dialect = Dialect {
-        skip_locked: "FOR UPDATE SKIP LOCKED",
-    };
-
     pub async fn open(url: &str, pool: &Pool) -> Result<Self, StoreError> {
         let shown = super::redacted(url);
         let open_err = |source| StoreError::Open {

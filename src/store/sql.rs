@@ -28,9 +28,21 @@ use sqlx::Row;
 use std::time::Duration;
 
 /// What differs between the databases, in one place.
-pub(super) struct Dialect {
+struct Dialect {
     /// Appended to a claim's row-picking subquery.
-    pub skip_locked: &'static str,
+    skip_locked: &'static str,
+}
+
+impl Sqlite {
+    /// One writer at a time: a claim's UPDATE is atomic without row locks.
+    const DIALECT: Dialect = Dialect { skip_locked: "" };
+}
+
+impl Postgres {
+    /// Replicas sweep at once: each takes the rows nobody else is taking.
+    const DIALECT: Dialect = Dialect {
+        skip_locked: "FOR UPDATE SKIP LOCKED",
+    };
 }
 
 /// An audit row records a change (a start or a stop asked): the same text as

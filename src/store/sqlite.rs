@@ -2,7 +2,6 @@
 //! Its queries are the PostgreSQL ones, in `sql.rs`.
 
 use super::StoreError;
-use super::sql::Dialect;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
@@ -13,9 +12,6 @@ pub(super) struct Sqlite {
 }
 
 impl Sqlite {
-    /// One writer at a time: a claim's UPDATE is atomic without row locks.
-    pub(super) const DIALECT: Dialect = Dialect { skip_locked: "" };
-
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let open_err = |source| StoreError::Open {
             url: super::redacted(url),

@@ -10,7 +10,7 @@
 //! - never while an automatic stop is under way: a Keep that lost that race
 //!   says so.
 
-use super::ledger::Held;
+use super::Held;
 use crate::config::Instance;
 use crate::domain::{Command, Lasting, TimerReason, Verb};
 use crate::pipeline::{App, Request, Verdict};

@@ -12,22 +12,14 @@
 //!   a tick's clean-up) is made under the instance's one claim, the lock a
 //!   start or stop takes.
 
-use crate::act::{InstanceStatus, State};
+use crate::act::InstanceStatus;
 use crate::config::Instance;
 use crate::cost::Hourly;
 use crate::domain::{Command, Principal, Verb};
-use crate::pipeline::{App, Request};
+use crate::pipeline::{App, Held, Request};
 use crate::report::{ReplyTo, timers as say};
 use crate::store::{InstanceLock, Session, StoreError};
 use chrono::{DateTime, Utc};
-
-/// Who holds an instance's claim when it could not be taken.
-pub(crate) enum Held {
-    /// Taken for this request.
-    Mine,
-    /// Another request has it.
-    By(InstanceLock),
-}
 
 impl App {
     /// Takes the instance's one claim for `request_id` (the lock starts and
@@ -291,9 +283,4 @@ impl App {
         let start = session.map(|s| s.started_at).unwrap_or_else(|| self.now());
         inst.max_lease.map(|max| start + max.to_chrono())
     }
-}
-
-/// Whether a state read confirms that an instance is no longer running.
-pub(crate) fn confirms_stop(state: &State) -> bool {
-    matches!(state, State::Stopped | State::Deleted)
 }

@@ -30,16 +30,15 @@ mod reminders;
 mod stops;
 mod telling;
 
-pub(crate) use ledger::{Held, confirms_stop};
-pub(crate) use telling::timer_stop_note;
+pub(crate) use crate::act::confirms_stop;
+pub(crate) use crate::pipeline::Held;
 
 use crate::act::{BackendError, InstanceStatus};
 use crate::config::{BackendKind, Instance};
 use crate::pipeline::App;
 use crate::store::{Session, StoreError, TimerClaim};
 use chrono::{DateTime, Utc};
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// What one tick did, for logs, metrics and `POST /tasks/tick`'s answer.
@@ -75,17 +74,6 @@ pub(crate) enum Done {
     Warned,
     Stopped,
     Failed,
-}
-
-/// Keys already logged as unknown to this process's config, so a rolling
-/// deploy logs each once rather than every tick.
-#[derive(Default)]
-pub(crate) struct Unknown(Mutex<HashSet<String>>);
-
-impl Unknown {
-    pub(crate) fn first_time(&self, key: &str) -> bool {
-        self.0.lock().expect("unknown keys").insert(key.to_owned())
-    }
 }
 
 impl App {

@@ -3,7 +3,7 @@
 
 use super::{Done, Read};
 use crate::config::Instance;
-use crate::domain::{Origin, Principal, TimerReason};
+use crate::domain::{Origin, TimerReason};
 use crate::pipeline::App;
 use crate::report::{Card, Reply, ReplyTo, timers as say};
 use crate::store::Session;
@@ -108,17 +108,5 @@ pub(super) fn origin_of(to: &ReplyTo) -> Origin {
         },
         ReplyTo::Direct(user) => Origin::Direct { user: user.clone() },
         _ => Origin::Nowhere,
-    }
-}
-
-/// What the stop of a timer adds in front of the result.
-pub(crate) fn timer_stop_note(
-    inst: &Instance,
-    who: &Principal,
-    session: Option<&Session>,
-) -> Option<String> {
-    match who {
-        Principal::Timer(reason) => Some(say::stopped_because(inst, *reason, session)),
-        _ => None,
     }
 }
