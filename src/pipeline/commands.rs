@@ -121,9 +121,18 @@ impl App {
         };
         // What this process queued moments ago is part of the history too.
         self.store.flush().await;
+        // One short indexed read per instance, a few at a time (a store's
+        // pool has several connections).
+        let mut reads = Vec::with_capacity(instances.len());
+        for some in instances.chunks(4) {
+            let each = some
+                .iter()
+                .map(|i| self.store.history(i.alias.as_ref(), SHOWN));
+            reads.extend(futures::future::join_all(each).await);
+        }
         let mut rows = Vec::new();
-        for i in &instances {
-            match self.store.history(i.alias.as_ref(), SHOWN).await {
+        for read in reads {
+            match read {
                 Ok(r) => rows.extend(r),
                 Err(e) => {
                     tracing::warn!(error = %e, "could not read the history");

@@ -13,6 +13,7 @@ use crate::domain::{Principal, Verb};
 use crate::report::timers::{self as say, CostLine, WeekLine};
 use crate::store::{AuditDecision, AuditRecord, OutcomeKind};
 use chrono::{DateTime, Datelike, Duration, Utc};
+use std::collections::HashMap;
 
 impl App {
     pub(super) async fn costs(&self, who: &Principal) -> Verdict {
@@ -23,25 +24,28 @@ impl App {
             .and_hms_opt(0, 0, 0)
             .expect("midnight exists")
             .and_utc();
-        // Only the rows of instances this person may see are read at all.
-        let mut trails = Vec::with_capacity(visible.len());
-        let since = monday.to_rfc3339();
-        for inst in &visible {
-            match self
-                .store
-                .db()
-                .changes_since(inst.alias.as_ref(), &since)
-                .await
-            {
-                Ok(r) => trails.push(r),
-                Err(e) => {
-                    return Verdict::info(
-                        format!(
-                            ":x: The bot could not read its audit trail ({e}); no report now. This is on the bot's side; tell the platform team."
-                        ),
-                        OutcomeKind::Failed(crate::act::Side::Bot),
-                    );
-                }
+        // Only the starts and stops of instances this person may see are read.
+        let aliases: Vec<&str> = visible.iter().map(|i| i.alias.as_ref()).collect();
+        let changes = match self
+            .store
+            .db()
+            .changes_since(&aliases, &monday.to_rfc3339())
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return Verdict::info(
+                    format!(
+                        ":x: The bot could not read its audit trail ({e}); no report now. This is on the bot's side; tell the platform team."
+                    ),
+                    OutcomeKind::Failed(crate::act::Side::Bot),
+                );
+            }
+        };
+        let mut trails: HashMap<&str, Vec<&AuditRecord>> = HashMap::new();
+        for r in &changes {
+            if let Some(alias) = r.instance.as_deref() {
+                trails.entry(alias).or_default().push(r);
             }
         }
         let statuses = self.statuses(&visible).await;
@@ -50,7 +54,7 @@ impl App {
         let mut kept_off = Duration::zero();
         let mut kept_off_cost = 0.0;
         let mut currency = None;
-        for ((inst, status), rows) in visible.iter().zip(&statuses).zip(&trails) {
+        for (inst, status) in visible.iter().zip(&statuses) {
             let hourly = status.as_ref().ok().and_then(|s| self.hourly(s));
             let price = match &hourly {
                 Some(Hourly::Known(m)) => {
@@ -64,8 +68,10 @@ impl App {
             {
                 running.push(self.running_line(inst, s, now).await);
             }
-            let mine: Vec<&AuditRecord> = rows.iter().collect();
-            let (ran, off) = tally(&mine, monday, now);
+            let mine = trails
+                .get(inst.alias.as_ref())
+                .map_or(&[][..], Vec::as_slice);
+            let (ran, off) = tally(mine, monday, now);
             kept_off += off;
             kept_off_cost += price.unwrap_or(0.0) * hours(off);
             week.push(WeekLine {

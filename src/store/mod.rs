@@ -196,12 +196,15 @@ pub trait StoreBackend: ApprovalStore + keys::AliasKeys + Send + Sync {
     /// The latest `limit` starts and stops asked of an instance (allowed or
     /// not), newest first; an index on (instance, id) keeps it one short read.
     async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
-    /// One instance's starts and stops asked at or after `since` (RFC 3339
-    /// text compares in time order), oldest first, at most `sql::READ_BOUND`:
-    /// a read for a person touches no row of an instance they may not see,
-    /// and none of the status reads that make most of a trail.
-    async fn changes_since(&self, alias: &str, since: &str)
-    -> Result<Vec<AuditRecord>, StoreError>;
+    /// The starts and stops asked of these instances at or after `since`
+    /// (RFC 3339 text compares in time order), oldest first, at most
+    /// `sql::READ_BOUND`: a read for a person touches no row of an instance
+    /// they may not see, and none of the status reads that make most of a trail.
+    async fn changes_since(
+        &self,
+        aliases: &[&str],
+        since: &str,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
     /// Up to `limit` rows at or after `since` with ids above `after_id`, in
     /// id order with their ids: a keyset cursor, so an export of any size
     /// holds one page at a time.

@@ -539,11 +539,23 @@ async fn old_rows_are_pruned_and_rows_since_a_date_exported(store: Store) {
     ));
     store.flush().await;
     let of_bar = db
-        .changes_since("bar", "2026-01-01T00:00:00+00:00")
+        .changes_since(&["bar"], "2026-01-01T00:00:00+00:00")
         .await
         .unwrap();
     assert_eq!(of_bar.len(), 1, "one instance's starts and stops only");
     assert_eq!(of_bar[0].request_id, "bar");
+    let of_both = db
+        .changes_since(&["bar", "foo"], "2026-01-01T00:00:00+00:00")
+        .await
+        .unwrap();
+    let ids: Vec<&str> = of_both.iter().map(|r| r.request_id.as_str()).collect();
+    assert_eq!(ids, vec!["new", "bar"], "oldest first");
+    assert!(
+        db.changes_since(&[], "2026-01-01T00:00:00+00:00")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The cursor goes on after the last id it gave.
     let first = db
         .audit_page("2026-01-01T00:00:00+00:00", 0, 1)

@@ -151,7 +151,7 @@ impl StoreBackend for Broken {
     async fn history(&self, _: &str, _: usize) -> Result<Vec<AuditRecord>, StoreError> {
         Err(broken())
     }
-    async fn changes_since(&self, _: &str, _: &str) -> Result<Vec<AuditRecord>, StoreError> {
+    async fn changes_since(&self, _: &[&str], _: &str) -> Result<Vec<AuditRecord>, StoreError> {
         Err(broken())
     }
     async fn audit_page(
