@@ -3,9 +3,11 @@
 //! [`Store`] is what the rest of the bot holds. Audit rows go through a channel to
 //! one writer task that batches them, so the acknowledgement path never waits for
 //! a disk; a row is durable within a second, and [`Store::flush`] writes what is
-//! queued before the process exits. The database itself sits behind
-//! [`StoreBackend`], so PostgreSQL (Cloud Run, several replicas) can fill the same
-//! interface as SQLite. The audit columns' vocabulary is in [`audit`].
+//! queued before the process exits (the writer is in `writer.rs`). The database
+//! itself sits behind [`StoreBackend`], implemented once for SQLite and
+//! PostgreSQL (Cloud Run, several replicas) over one SQL text in `sql.rs`;
+//! `sqlite.rs` and `postgres.rs` only open their pools. Rows are read back into
+//! typed values in `rows.rs`. The audit columns' vocabulary is in [`audit`].
 
 pub mod approvals;
 pub mod audit;
@@ -194,7 +196,7 @@ pub trait StoreBackend: ApprovalStore + keys::AliasKeys + Send + Sync {
     ) -> Result<bool, StoreError>;
     async fn unlock_instance(&self, instance: &str, request_id: &str) -> Result<(), StoreError>;
     /// The latest `limit` starts and stops asked of an instance (allowed or
-    /// not), newest first; an index on (instance, id) keeps it one short read.
+    /// not), newest first; the covering index of changes keeps it one short read.
     async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
     /// The starts and stops asked of these instances at or after `since`
     /// (RFC 3339 text compares in time order), oldest first, at most

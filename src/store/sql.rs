@@ -46,8 +46,8 @@ impl Postgres {
 }
 
 /// An audit row records a change (a start or a stop asked): the same text as
-/// the partial indexes' condition, so both databases use them for history
-/// and costs.
+/// the covering partial index's condition (`audit_changes`), so both
+/// databases answer history and costs from that index alone.
 pub(super) const CHANGE: &str = "(command LIKE 'start %' OR command LIKE 'stop %')";
 
 /// Most rows a person's read may touch: a week of one instance's changes is
@@ -298,7 +298,7 @@ macro_rules! sql_store {
 
             async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
                 let found = sqlx::query(&format!(
-                    "SELECT {AUDIT_COLUMNS} FROM audit WHERE instance = $1 AND {CHANGE} ORDER BY id DESC LIMIT $2"
+                    "SELECT {AUDIT_COLUMNS} FROM audit WHERE instance = $1 AND {CHANGE} ORDER BY at DESC, id DESC LIMIT $2"
                 ))
                 .bind(alias)
                 .bind((limit as i64).min(READ_BOUND))
