@@ -121,21 +121,18 @@ impl App {
         };
         // What this process queued moments ago is part of the history too.
         self.store.flush().await;
-        // One short read of the covering index per instance, one after another:
-        // each is a few pages, and one connection keeps memory flat.
-        let mut rows = Vec::new();
-        for i in &instances {
-            match self.store.history(i.alias.as_ref(), SHOWN).await {
-                Ok(r) => rows.extend(r),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not read the history");
-                    return Verdict::info(
-                        messages::history_unavailable(),
-                        OutcomeKind::Failed(crate::act::Side::Bot),
-                    );
-                }
+        let aliases: Vec<&str> = instances.iter().map(|i| i.alias.as_ref()).collect();
+        let recent = self.now() - chrono::Duration::days(7);
+        let mut rows = match self.store.history(&aliases, recent, SHOWN).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the history");
+                return Verdict::info(
+                    messages::history_unavailable(),
+                    OutcomeKind::Failed(crate::act::Side::Bot),
+                );
             }
-        }
+        };
         rows.sort_by_key(|r| std::cmp::Reverse(r.at));
         rows.truncate(SHOWN);
         let text = messages::history(inst.map(|i| i.alias.as_ref()), &rows);

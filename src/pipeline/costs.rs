@@ -11,7 +11,7 @@ use crate::config::Instance;
 use crate::cost::Hourly;
 use crate::domain::{Principal, Verb};
 use crate::report::timers::{self as say, CostLine, WeekLine};
-use crate::store::{AuditDecision, AuditRecord, OutcomeKind};
+use crate::store::{AuditDecision, Change, OutcomeKind};
 use chrono::{DateTime, Datelike, Duration, Utc};
 use std::collections::HashMap;
 
@@ -42,11 +42,9 @@ impl App {
                 );
             }
         };
-        let mut trails: HashMap<&str, Vec<&AuditRecord>> = HashMap::new();
+        let mut trails: HashMap<&str, Vec<&Change>> = HashMap::new();
         for r in &changes {
-            if let Some(alias) = r.instance.as_deref() {
-                trails.entry(alias).or_default().push(r);
-            }
+            trails.entry(r.instance.as_str()).or_default().push(r);
         }
         let statuses = self.statuses(&visible).await;
         let mut running = Vec::new();
@@ -117,11 +115,7 @@ fn hours(d: Duration) -> f64 {
 
 /// One instance's week from its audit rows (oldest first): how long it ran,
 /// and how long the bot's own stops kept it off until the next start.
-fn tally(
-    rows: &[&AuditRecord],
-    week_start: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> (Duration, Duration) {
+fn tally(rows: &[&Change], week_start: DateTime<Utc>, now: DateTime<Utc>) -> (Duration, Duration) {
     let mut ran = Duration::zero();
     let mut kept_off = Duration::zero();
     let mut up_since: Option<DateTime<Utc>> = None;

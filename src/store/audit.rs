@@ -213,6 +213,18 @@ impl PartialEq<&str> for AuditOutcome {
     }
 }
 
+/// A start or stop asked of an instance, as much of its audit row as the
+/// week's tally reads: fewer columns cross from the database per row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub instance: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub principal: String,
+    pub command: String,
+    pub decision: AuditDecision,
+    pub outcome: AuditOutcome,
+}
+
 /// One audited request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {

@@ -80,7 +80,7 @@ impl Default for Pool {
 }
 
 pub use approvals::{Approval, ApprovalState, ApprovalStore, Asked, Asking};
-pub use audit::{AuditDecision, AuditOutcome, AuditRecord, AuditWrite, OutcomeKind};
+pub use audit::{AuditDecision, AuditOutcome, AuditRecord, AuditWrite, Change, OutcomeKind};
 pub use sessions::{Session, Stopping};
 
 use crate::domain::{EntryPoint, Principal, Verb};
@@ -195,18 +195,21 @@ pub trait StoreBackend: ApprovalStore + keys::AliasKeys + Send + Sync {
         until_ms: i64,
     ) -> Result<bool, StoreError>;
     async fn unlock_instance(&self, instance: &str, request_id: &str) -> Result<(), StoreError>;
-    /// The latest `limit` starts and stops asked of an instance (allowed or
-    /// not), newest first; the covering index of changes keeps it one short read.
-    async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    /// The latest `limit` starts and stops asked of these instances (allowed
+    /// or not), newest first, at or after `since` when given: the covering
+    /// index of changes keeps it one short read per instance.
+    async fn history(
+        &self,
+        aliases: &[&str],
+        since: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
     /// The starts and stops asked of these instances at or after `since`
     /// (RFC 3339 text compares in time order), oldest first, at most
     /// `sql::READ_BOUND`: a read for a person touches no row of an instance
     /// they may not see, and none of the status reads that make most of a trail.
-    async fn changes_since(
-        &self,
-        aliases: &[&str],
-        since: &str,
-    ) -> Result<Vec<AuditRecord>, StoreError>;
+    async fn changes_since(&self, aliases: &[&str], since: &str)
+    -> Result<Vec<Change>, StoreError>;
     /// Up to `limit` rows at or after `since` with ids above `after_id`, in
     /// id order with their ids: a keyset cursor, so an export of any size
     /// holds one page at a time.
@@ -405,8 +408,21 @@ impl Store {
         self.db.prune_events(age).await
     }
 
-    pub async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
-        self.db.history(alias, limit).await
+    /// The latest `limit` starts and stops of these instances, newest first:
+    /// the last `recent` first (a few pages of the index for any number of
+    /// instances), and only when that holds fewer, all of it.
+    pub async fn history(
+        &self,
+        aliases: &[&str],
+        recent: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let since = recent.to_rfc3339();
+        let rows = self.db.history(aliases, Some(&since), limit).await?;
+        if rows.len() >= limit {
+            return Ok(rows);
+        }
+        self.db.history(aliases, None, limit).await
     }
 
     pub fn db(&self) -> &Arc<dyn StoreBackend> {

@@ -50,6 +50,29 @@ where
     })
 }
 
+pub(super) fn change<R>(r: &R) -> Result<super::Change, StoreError>
+where
+    R: Row,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'d> String: Decode<'d, R::Database> + Type<R::Database>,
+{
+    let at: String = r.try_get("at")?;
+    Ok(super::Change {
+        instance: r.try_get("instance")?,
+        at: chrono::DateTime::parse_from_rfc3339(&at)
+            .map(|t| t.to_utc())
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        principal: r.try_get("principal")?,
+        command: r.try_get("command")?,
+        decision: known(
+            "audit.decision",
+            r.try_get("decision")?,
+            AuditDecision::parse,
+        )?,
+        outcome: known("audit.outcome", r.try_get("outcome")?, AuditOutcome::parse)?,
+    })
+}
+
 pub(super) fn instance_lock<R>(r: &R) -> Result<InstanceLock, StoreError>
 where
     R: Row,

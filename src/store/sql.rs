@@ -21,8 +21,8 @@ use super::postgres::Postgres;
 use super::rows::{self, AUDIT_COLUMNS};
 use super::sqlite::Sqlite;
 use super::{
-    AuditRecord, AuditWrite, InstanceLock, PendingOperation, Session, StoreBackend, StoreError,
-    TimerClaim,
+    AuditRecord, AuditWrite, Change, InstanceLock, PendingOperation, Session, StoreBackend,
+    StoreError, TimerClaim,
 };
 use sqlx::Row;
 use std::time::Duration;
@@ -49,6 +49,14 @@ impl Postgres {
 /// the covering partial index's condition (`audit_changes`), so both
 /// databases answer history and costs from that index alone.
 pub(super) const CHANGE: &str = "(command LIKE 'start %' OR command LIKE 'stop %')";
+
+/// `$from, $from+1, …`, `n` of them: an IN list's placeholders.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Most rows a person's read may touch: a week of one instance's changes is
 /// a few dozen; this bounds a runaway script's.
@@ -296,14 +304,34 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn history(&self, alias: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
-                let found = sqlx::query(&format!(
-                    "SELECT {AUDIT_COLUMNS} FROM audit WHERE instance = $1 AND {CHANGE} ORDER BY at DESC, id DESC LIMIT $2"
-                ))
-                .bind(alias)
-                .bind((limit as i64).min(READ_BOUND))
-                .fetch_all(&self.pool)
-                .await?;
+            async fn history(
+                &self,
+                aliases: &[&str],
+                since: Option<&str>,
+                limit: usize,
+            ) -> Result<Vec<AuditRecord>, StoreError> {
+                if aliases.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Two statement texts, not `($1 IS NULL OR …)`: the planner
+                // must see the time bound to seek on it.
+                let limit = (limit as i64).min(READ_BOUND);
+                let (bound, first) = match since {
+                    Some(_) => ("AND at >= $2", 3),
+                    None => ("", 2),
+                };
+                let sql = format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit WHERE instance IN ({}) AND {CHANGE} {bound} ORDER BY at DESC, id DESC LIMIT $1",
+                    placeholders(first, aliases.len())
+                );
+                let mut q = sqlx::query(&sql).bind(limit);
+                if let Some(since) = since {
+                    q = q.bind(since);
+                }
+                for alias in aliases {
+                    q = q.bind(*alias);
+                }
+                let found = q.fetch_all(&self.pool).await?;
                 found.iter().map(rows::audit_record).collect()
             }
 
@@ -311,22 +339,21 @@ macro_rules! sql_store {
                 &self,
                 aliases: &[&str],
                 since: &str,
-            ) -> Result<Vec<AuditRecord>, StoreError> {
+            ) -> Result<Vec<Change>, StoreError> {
                 if aliases.is_empty() {
                     return Ok(Vec::new());
                 }
-                // One range read per instance on the partial index, in one statement.
-                let list: Vec<String> = (3..aliases.len() + 3).map(|n| format!("${n}")).collect();
+                // One range read per instance on the covering index, in one statement.
                 let sql = format!(
-                    "SELECT {AUDIT_COLUMNS} FROM audit WHERE instance IN ({}) AND {CHANGE} AND at >= $1 ORDER BY id LIMIT $2",
-                    list.join(", ")
+                    "SELECT instance, at, principal, command, decision, outcome FROM audit WHERE instance IN ({}) AND {CHANGE} AND at >= $1 ORDER BY id LIMIT $2",
+                    placeholders(3, aliases.len())
                 );
                 let mut q = sqlx::query(&sql).bind(since).bind(READ_BOUND);
                 for alias in aliases {
                     q = q.bind(*alias);
                 }
                 let found = q.fetch_all(&self.pool).await?;
-                found.iter().map(rows::audit_record).collect()
+                found.iter().map(rows::change).collect()
             }
 
             async fn audit_page(

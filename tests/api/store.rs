@@ -511,12 +511,34 @@ async fn history_is_the_latest_actions_on_one_instance_newest_first(store: Store
         ));
         store.record(row(&format!("g{i}"), "gpu", "status gpu", &at));
     }
+    store.record(row("b0", "bar", "stop bar", "2026-11-20T10:07:30Z"));
     store.flush().await;
-    let history = store.history("foo", 10).await.unwrap();
-    assert_eq!(history.len(), 10);
-    assert_eq!(history[0].command, "start foo #14");
-    assert_eq!(history[9].command, "start foo #5");
-    assert!(history.iter().all(|r| r.instance.as_deref() == Some("foo")));
+    let day_before = |d: u32| {
+        chrono::DateTime::parse_from_rfc3339(&format!("2026-11-{d:02}T00:00:00Z"))
+            .unwrap()
+            .to_utc()
+    };
+    // The recent window holds enough, or the whole trail is read.
+    for recent in [day_before(20), day_before(21)] {
+        let history = store.history(&["foo"], recent, 10).await.unwrap();
+        assert_eq!(history.len(), 10);
+        assert_eq!(history[0].command, "start foo #14");
+        assert_eq!(history[9].command, "start foo #5");
+        assert!(history.iter().all(|r| r.instance.as_deref() == Some("foo")));
+    }
+    let both = store
+        .history(&["foo", "bar"], day_before(21), 10)
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 10);
+    assert_eq!(both[7].command, "stop bar", "newest first across instances");
+    assert!(
+        store
+            .history(&[], day_before(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn old_rows_are_pruned_and_rows_since_a_date_exported(store: Store) {
@@ -543,13 +565,13 @@ async fn old_rows_are_pruned_and_rows_since_a_date_exported(store: Store) {
         .await
         .unwrap();
     assert_eq!(of_bar.len(), 1, "one instance's starts and stops only");
-    assert_eq!(of_bar[0].request_id, "bar");
+    assert_eq!(of_bar[0].command, "start bar");
     let of_both = db
         .changes_since(&["bar", "foo"], "2026-01-01T00:00:00+00:00")
         .await
         .unwrap();
-    let ids: Vec<&str> = of_both.iter().map(|r| r.request_id.as_str()).collect();
-    assert_eq!(ids, vec!["new", "bar"], "oldest first");
+    let said: Vec<&str> = of_both.iter().map(|r| r.command.as_str()).collect();
+    assert_eq!(said, vec!["stop foo", "start bar"], "oldest first");
     assert!(
         db.changes_since(&[], "2026-01-01T00:00:00+00:00")
             .await

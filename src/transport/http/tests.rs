@@ -148,10 +148,19 @@ impl StoreBackend for Broken {
     async fn unlock_instance(&self, _: &str, _: &str) -> Result<(), StoreError> {
         Err(broken())
     }
-    async fn history(&self, _: &str, _: usize) -> Result<Vec<AuditRecord>, StoreError> {
+    async fn history(
+        &self,
+        _: &[&str],
+        _: Option<&str>,
+        _: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
         Err(broken())
     }
-    async fn changes_since(&self, _: &[&str], _: &str) -> Result<Vec<AuditRecord>, StoreError> {
+    async fn changes_since(
+        &self,
+        _: &[&str],
+        _: &str,
+    ) -> Result<Vec<crate::store::Change>, StoreError> {
         Err(broken())
     }
     async fn audit_page(
