@@ -96,7 +96,7 @@ async fn audit_export(
         let since = export::since(since)?;
         let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| config.store.url.clone());
         let store = Store::open_with(&url, &config.store.pool).await?;
-        export::export(&store, &since, format, std::io::stdout().lock()).await
+        export::export(&store, &since, format, std::io::stdout()).await
     };
     match result.await {
         Ok(n) => {

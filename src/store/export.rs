@@ -5,6 +5,7 @@
 use super::{AuditRecord, Store, StoreError};
 use serde::Serialize;
 use std::io::Write;
+use std::ops::ControlFlow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -84,22 +85,24 @@ pub async fn export(
     store: &Store,
     since: &str,
     format: Format,
-    out: impl Write,
+    out: impl Write + Send,
 ) -> Result<usize, ExportError> {
     let mut sink = Sink::new(format, out);
-    let mut after = 0;
     let mut written = 0;
-    loop {
-        let page = store.db().audit_page(since, after, PAGE).await?;
-        let Some((last, _)) = page.last() else { break };
-        after = *last;
-        for (_, r) in &page {
-            sink.row(r)?;
+    let mut failed = None;
+    let mut each = |page: Vec<AuditRecord>| {
+        for r in &page {
+            if let Err(e) = sink.row(r) {
+                failed = Some(e);
+                return ControlFlow::Break(());
+            }
         }
         written += page.len();
-        if page.len() < PAGE {
-            break;
-        }
+        ControlFlow::Continue(())
+    };
+    store.db().audit_pages(since, PAGE, &mut each).await?;
+    if let Some(e) = failed {
+        return Err(e);
     }
     sink.finish()?;
     Ok(written)

@@ -110,6 +110,10 @@ pub enum StoreError {
     TooNew(String),
     #[error("cannot connect to the database: {0}")]
     Connect(String),
+    #[error(
+        "more than {0} starts and stops to read at once; a count of only some of them would be wrong, so none is given"
+    )]
+    TooMany(i64),
 }
 
 /// An operation being followed, with everything needed to finish the request in
@@ -210,15 +214,15 @@ pub trait StoreBackend: ApprovalStore + keys::AliasKeys + Send + Sync {
     /// they may not see, and none of the status reads that make most of a trail.
     async fn changes_since(&self, aliases: &[&str], since: &str)
     -> Result<Vec<Change>, StoreError>;
-    /// Up to `limit` rows at or after `since` with ids above `after_id`, in
-    /// id order with their ids: a keyset cursor, so an export of any size
-    /// holds one page at a time.
-    async fn audit_page(
+    /// Every row at or after `since`, in id order, handed to `each` a page
+    /// of `page` rows at a time (a keyset cursor inside one snapshot), until
+    /// the rows end or `each` breaks: an export of any size holds one page.
+    async fn audit_pages(
         &self,
         since: &str,
-        after_id: i64,
-        limit: usize,
-    ) -> Result<Vec<(i64, AuditRecord)>, StoreError>;
+        page: usize,
+        each: &mut (dyn FnMut(Vec<AuditRecord>) -> std::ops::ControlFlow<()> + Send),
+    ) -> Result<(), StoreError>;
     /// Deletes rows older than `before`; returns how many.
     async fn prune_audit(&self, before: &str) -> Result<u64, StoreError>;
     /// Sets the instance's session, replacing any it had.
@@ -409,18 +413,22 @@ impl Store {
     }
 
     /// The latest `limit` starts and stops of these instances, newest first:
-    /// the last `recent` first (a few pages of the index for any number of
-    /// instances), and only when that holds fewer, all of it.
+    /// since `recent` first (a few pages of the index for any number of
+    /// instances), then the month, the year, and only then all of it.
     pub async fn history(
         &self,
         aliases: &[&str],
         recent: chrono::DateTime<chrono::Utc>,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let since = recent.to_rfc3339();
-        let rows = self.db.history(aliases, Some(&since), limit).await?;
-        if rows.len() >= limit {
-            return Ok(rows);
+        // Wider windows in steps: an instance idle for a month must not make
+        // every instance's whole trail be read and sorted.
+        for days in [0, 23, 358] {
+            let since = (recent - chrono::Duration::days(days)).to_rfc3339();
+            let rows = self.db.history(aliases, Some(&since), limit).await?;
+            if rows.len() >= limit {
+                return Ok(rows);
+            }
         }
         self.db.history(aliases, None, limit).await
     }

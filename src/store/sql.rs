@@ -25,30 +25,42 @@ use super::{
     StoreError, TimerClaim,
 };
 use sqlx::Row;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 /// What differs between the databases, in one place.
 struct Dialect {
     /// Appended to a claim's row-picking subquery.
     skip_locked: &'static str,
+    /// Run first in a transaction that must read one snapshot throughout
+    /// (an export's pages); empty where every transaction already does.
+    snapshot: &'static str,
 }
 
 impl Sqlite {
     /// One writer at a time: a claim's UPDATE is atomic without row locks.
-    const DIALECT: Dialect = Dialect { skip_locked: "" };
+    /// A WAL reader sees one snapshot from its first read to its end.
+    const DIALECT: Dialect = Dialect {
+        skip_locked: "",
+        snapshot: "",
+    };
 }
 
 impl Postgres {
     /// Replicas sweep at once: each takes the rows nobody else is taking.
+    /// Ids are handed out before commit: without one snapshot, a row
+    /// committed late behind a higher id would fall behind the cursor.
     const DIALECT: Dialect = Dialect {
         skip_locked: "FOR UPDATE SKIP LOCKED",
+        snapshot: "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
     };
 }
 
 /// An audit row records a change (a start or a stop asked): the same text as
 /// the covering partial index's condition (`audit_changes`), so both
 /// databases answer history and costs from that index alone.
-pub(super) const CHANGE: &str = "(command LIKE 'start %' OR command LIKE 'stop %')";
+pub(super) const CHANGE: &str =
+    "(instance IS NOT NULL AND (command LIKE 'start %' OR command LIKE 'stop %'))";
 
 /// `$from, $from+1, …`, `n` of them: an IN list's placeholders.
 fn placeholders(from: usize, n: usize) -> String {
@@ -58,9 +70,9 @@ fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// Most rows a person's read may touch: a week of one instance's changes is
-/// a few dozen; this bounds a runaway script's.
-pub(super) const READ_BOUND: i64 = 10_000;
+/// Most rows a person's read may touch, per instance it reads: a week of one
+/// instance's changes is a few dozen; this bounds a runaway script's.
+pub(super) const READ_BOUND: i64 = 1_000;
 
 macro_rules! sql_store {
     ($db:ty, $sqlx:ty) => {
@@ -348,32 +360,56 @@ macro_rules! sql_store {
                     "SELECT instance, at, principal, command, decision, outcome FROM audit WHERE instance IN ({}) AND {CHANGE} AND at >= $1 ORDER BY id LIMIT $2",
                     placeholders(3, aliases.len())
                 );
-                let mut q = sqlx::query(&sql).bind(since).bind(READ_BOUND);
+                // One more than the bound: a week that holds more is refused,
+                // never counted short.
+                let bound = READ_BOUND * aliases.len() as i64;
+                let mut q = sqlx::query(&sql).bind(since).bind(bound + 1);
                 for alias in aliases {
                     q = q.bind(*alias);
                 }
                 let found = q.fetch_all(&self.pool).await?;
+                if found.len() as i64 > bound {
+                    return Err(StoreError::TooMany(bound));
+                }
                 found.iter().map(rows::change).collect()
             }
 
-            async fn audit_page(
+            async fn audit_pages(
                 &self,
                 since: &str,
-                after_id: i64,
-                limit: usize,
-            ) -> Result<Vec<(i64, AuditRecord)>, StoreError> {
-                let found = sqlx::query(&format!(
+                page: usize,
+                each: &mut (dyn FnMut(Vec<AuditRecord>) -> ControlFlow<()> + Send),
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let snapshot = <$db>::DIALECT.snapshot;
+                if !snapshot.is_empty() {
+                    sqlx::query(snapshot).execute(&mut *tx).await?;
+                }
+                let sql = format!(
                     "SELECT id, {AUDIT_COLUMNS} FROM audit WHERE id > $1 AND at >= $2 ORDER BY id LIMIT $3"
-                ))
-                .bind(after_id)
-                .bind(since)
-                .bind(limit as i64)
-                .fetch_all(&self.pool)
-                .await?;
-                found
-                    .iter()
-                    .map(|r| Ok((r.try_get::<i64, _>("id")?, rows::audit_record(r)?)))
-                    .collect()
+                );
+                let mut after = 0_i64;
+                loop {
+                    let found = sqlx::query(&sql)
+                        .bind(after)
+                        .bind(since)
+                        .bind(page as i64)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let Some(last) = found.last() else { break };
+                    after = last.try_get("id")?;
+                    let full = found.len() == page;
+                    let records = found
+                        .iter()
+                        .map(rows::audit_record)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if each(records).is_break() || !full {
+                        break;
+                    }
+                }
+                // Read only: nothing to commit.
+                tx.rollback().await?;
+                Ok(())
             }
 
             async fn prune_audit(&self, before: &str) -> Result<u64, StoreError> {

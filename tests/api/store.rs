@@ -46,7 +46,31 @@ on_both!(
     a_session_is_put_added_once_read_and_ended_only_as_read,
     timer_work_is_claimed_by_one_done_once_and_pruned,
     old_event_ids_are_forgotten_and_the_store_answers_a_ping,
+    a_week_of_more_changes_than_the_bound_is_refused_not_counted_short,
 );
+
+async fn a_week_of_more_changes_than_the_bound_is_refused_not_counted_short(store: Store) {
+    for i in 0..1_001 {
+        let at = format!("2026-11-20T10:{:02}:{:02}Z", i / 60, i % 60);
+        store.record(row(&format!("s{i}"), "foo", "start foo", &at));
+    }
+    store.record(row("b", "bar", "stop bar", "2026-11-20T12:00:00Z"));
+    store.flush().await;
+    let db = store.db();
+    let since = "2026-11-16T00:00:00+00:00";
+    assert!(matches!(
+        db.changes_since(&["foo"], since).await,
+        Err(workbench_bot::store::StoreError::TooMany(1000))
+    ));
+    // Two instances, twice the bound: both fit.
+    assert_eq!(
+        db.changes_since(&["foo", "bar"], since)
+            .await
+            .unwrap()
+            .len(),
+        1_002
+    );
+}
 
 async fn a_session_is_put_added_once_read_and_ended_only_as_read(store: Store) {
     let db = store.db();
@@ -546,12 +570,24 @@ async fn old_rows_are_pruned_and_rows_since_a_date_exported(store: Store) {
     store.record(row("new", "foo", "stop foo", "2026-11-20T10:00:00+00:00"));
     store.flush().await;
     let db = store.db();
-    let page = db
-        .audit_page("2026-01-01T00:00:00+00:00", 0, 10)
-        .await
-        .unwrap();
-    assert_eq!(page.len(), 1);
-    assert_eq!(page[0].1.request_id, "new");
+    let pages = |size: usize, stop_after: usize| {
+        let db = db.clone();
+        async move {
+            let mut seen: Vec<Vec<String>> = Vec::new();
+            let mut each = |page: Vec<AuditRecord>| {
+                seen.push(page.into_iter().map(|r| r.request_id).collect());
+                match seen.len() >= stop_after {
+                    true => std::ops::ControlFlow::Break(()),
+                    false => std::ops::ControlFlow::Continue(()),
+                }
+            };
+            db.audit_pages("2026-01-01T00:00:00+00:00", size, &mut each)
+                .await
+                .unwrap();
+            seen
+        }
+    };
+    assert_eq!(pages(10, 99).await, vec![vec!["new".to_owned()]]);
     store.record(row("bar", "bar", "start bar", "2026-11-20T11:00:00+00:00"));
     store.record(row(
         "look",
@@ -578,17 +614,14 @@ async fn old_rows_are_pruned_and_rows_since_a_date_exported(store: Store) {
             .unwrap()
             .is_empty()
     );
-    // The cursor goes on after the last id it gave.
-    let first = db
-        .audit_page("2026-01-01T00:00:00+00:00", 0, 1)
-        .await
-        .unwrap();
-    let next = db
-        .audit_page("2026-01-01T00:00:00+00:00", first[0].0, 10)
-        .await
-        .unwrap();
-    assert_eq!(next.len(), 2);
-    assert_eq!(next[0].1.request_id, "bar");
+    // Page by page after the last id given, until the rows end or the
+    // reader stops.
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        pages(2, 99).await,
+        vec![ids(&["new", "bar"]), ids(&["look"])]
+    );
+    assert_eq!(pages(1, 2).await, vec![ids(&["new"]), ids(&["bar"])]);
     assert_eq!(
         db.prune_audit("2026-01-01T00:00:00+00:00").await.unwrap(),
         1

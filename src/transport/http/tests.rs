@@ -163,12 +163,12 @@ impl StoreBackend for Broken {
     ) -> Result<Vec<crate::store::Change>, StoreError> {
         Err(broken())
     }
-    async fn audit_page(
+    async fn audit_pages(
         &self,
         _: &str,
-        _: i64,
         _: usize,
-    ) -> Result<Vec<(i64, AuditRecord)>, StoreError> {
+        _: &mut (dyn FnMut(Vec<AuditRecord>) -> std::ops::ControlFlow<()> + Send),
+    ) -> Result<(), StoreError> {
         Err(broken())
     }
     async fn prune_audit(&self, _: &str) -> Result<u64, StoreError> {
