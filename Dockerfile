@@ -11,7 +11,7 @@ ENV CARGO_TARGET=x86_64-unknown-linux-gnu \
     RUSTFLAGS="-C target-feature=+crt-static"
 
 # Dependencies first, in a layer that changes only with Cargo.toml/Cargo.lock.
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
