@@ -15,6 +15,18 @@ use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, JsonFields, Wri
 use tracing_subscriber::fmt::{FmtContext, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
+/// The target of the audit line: with `REQUEST`, the only lines that carry
+/// their request's `httpRequest`, so each HTTP request is one line.
+pub const AUDIT: &str = "audit";
+/// The target of a request's line when no audit line stands for it (health
+/// checks, refusals before the pipeline, retried events).
+pub const REQUEST: &str = "request";
+
+tokio::task_local! {
+    /// Whether the task handling a request has written its audit line.
+    pub(crate) static AUDITED: std::cell::Cell<bool>;
+}
+
 /// Where lines go and in which shape.
 pub enum Output {
     /// JSON on stdout, or human lines when stdout is a terminal (`serve`).
@@ -120,6 +132,9 @@ where
         line.insert("severity".into(), severity(meta.level()).into());
         line.insert("time".into(), chrono::Utc::now().to_rfc3339().into());
         line.insert("target".into(), meta.target().into());
+        // Cloud Logging takes every entry with `httpRequest` for a request:
+        // only the request's one line carries its span's.
+        let request_line = matches!(meta.target(), AUDIT | REQUEST);
         // Outer spans first, so an inner span's field wins.
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
@@ -129,7 +144,9 @@ where
                 };
                 if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(fields) {
                     for (k, v) in map {
-                        self.place(&mut line, k, v);
+                        if request_line || !k.starts_with("http_request.") {
+                            self.place(&mut line, k, v);
+                        }
                     }
                 }
             }

@@ -29,8 +29,10 @@ pub fn after_report(store: &Store, mut row: AuditRecord, report_failed: bool, el
         row.outcome.report_failed = true;
         store.settle(&row.request_id, row.outcome.clone());
     }
+    // This line is its HTTP request's one line (see `logging`).
+    let _ = crate::logging::AUDITED.try_with(|a| a.set(true));
     tracing::info!(
-        target: "audit",
+        target: crate::logging::AUDIT,
         request_id = %row.request_id,
         team = row.team.as_deref().unwrap_or("-"),
         principal = %row.principal,

@@ -62,6 +62,7 @@ impl Spawner {
         let slot = self.slots.clone().try_acquire_owned().map_err(|_| Busy)?;
         let app = self.app.clone();
         let in_flight = crate::metrics::InFlight::start();
+        let under_http = super::http::handing_off();
         let work = async move {
             let _held = (slot, in_flight);
             if let Some(id) = event_id {
@@ -79,6 +80,19 @@ impl Spawner {
             }
             work(app).await;
         };
+        // One line per HTTP request: the audit line when the work wrote one,
+        // else (a retried event, a dialog opened) a request line at the end.
+        let work = async move {
+            let audited = crate::logging::AUDITED
+                .scope(std::cell::Cell::new(false), async {
+                    work.await;
+                    crate::logging::AUDITED.with(std::cell::Cell::get)
+                })
+                .await;
+            if under_http && !audited {
+                tracing::info!(target: crate::logging::REQUEST, "request");
+            }
+        };
         // The task keeps the request's span (its trace), so its lines carry it.
         self.tasks.spawn(tracing::Instrument::in_current_span(work));
         Ok(())
@@ -91,6 +105,13 @@ impl Spawner {
         self.spawn_once(event_id, |app| async move {
             app.handle(req).await;
         })
-        .inspect_err(|_| self.app.turned_away(&turned_away))
+        .inspect_err(|_| self.turn_away(&turned_away))
+    }
+
+    /// Records a request there was no room for. Its audit line is its HTTP
+    /// request's one line, like any other request's.
+    pub fn turn_away(&self, req: &Request) {
+        super::http::handing_off();
+        self.app.turned_away(req);
     }
 }

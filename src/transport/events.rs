@@ -358,7 +358,7 @@ pub fn spawn_function(spawner: &Spawner, event_id: String, call: FunctionCall) {
         // audit says why.
         tracing::warn!("too busy to run a workflow step");
         if let Some(req) = turned_away {
-            spawner.app().turned_away(&req);
+            spawner.turn_away(&req);
         }
     }
 }

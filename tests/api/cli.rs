@@ -400,9 +400,10 @@ fn audit_export_writes_the_trail_since_a_date_as_jsonl_or_csv() {
 }
 
 /// A full run of `serve` with every secret set to something recognisable: each
-/// line on stdout is Cloud Logging JSON with a `severity`, request lines carry
-/// `httpRequest` and the trace Cloud Run's header named, the lines of a request
-/// carry its id and requester, and no secret appears anywhere.
+/// line on stdout is Cloud Logging JSON with a `severity`, each request is one
+/// line with `httpRequest` and the trace Cloud Run's header named (the audit
+/// line, for a request the pipeline handled), the lines of a request carry its
+/// id and requester, and no secret appears anywhere.
 #[test]
 fn a_full_run_logs_cloud_logging_json_and_never_a_secret() {
     let dir = tempfile::tempdir().unwrap();
@@ -488,21 +489,41 @@ fn a_full_run_logs_cloud_logging_json_and_never_a_secret() {
         .collect();
     assert!(lines.len() > 5, "{stdout}");
     assert!(lines.iter().all(|l| l["severity"].is_string()), "{stdout}");
-    let request_line = lines
+    // One line per request: the two signed commands' audit lines, and the
+    // refused one's request line; no other line claims to be a request.
+    let commands: Vec<_> = lines
         .iter()
-        .find(|l| l["httpRequest"]["requestUrl"] == "/slack/commands")
-        .expect("a request line");
-    assert_eq!(request_line["httpRequest"]["requestMethod"], "POST");
-    assert_eq!(
-        request_line["logging.googleapis.com/trace"],
-        "projects/example-project/traces/105445aa7843bc8bf206b12000100000"
+        .filter(|l| l["httpRequest"]["requestUrl"] == "/slack/commands")
+        .collect();
+    assert_eq!(commands.len(), 3, "{stdout}");
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.get("httpRequest").is_some())
+            .all(|l| l["message"] == "request" || l["message"] == "request handled"),
+        "{stdout}"
     );
+    let refused: Vec<_> = commands
+        .iter()
+        .filter(|l| l["message"] == "request")
+        .collect();
+    assert_eq!(refused.len(), 1, "{stdout}");
+    assert_eq!(refused[0]["httpRequest"]["status"], 401);
     let handled: Vec<_> = lines
         .iter()
         .filter(|l| l["message"] == "request handled")
         .collect();
     assert_eq!(handled.len(), 2, "{stdout}");
     for l in handled {
+        assert_eq!(l["httpRequest"]["requestMethod"], "POST", "{l}");
+        assert_eq!(l["httpRequest"]["requestUrl"], "/slack/commands", "{l}");
+        assert_eq!(l["httpRequest"]["status"], 200, "{l}");
+        assert!(
+            l["httpRequest"]["latency"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('s')),
+            "{l}"
+        );
         assert!(
             l["request_id"].as_str().is_some_and(|id| id.len() == 32),
             "{l}"

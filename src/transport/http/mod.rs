@@ -54,9 +54,42 @@ pub fn router(state: HttpState) -> Router {
 /// Why a body is not the payload it claims to be.
 pub type DecodeError = Box<dyn std::error::Error + Send + Sync>;
 
+tokio::task_local! {
+    /// The HTTP request a handler runs for: when it hands work to a task,
+    /// that task's line (the audit line, or a request line of its own) is
+    /// the request's one line, with `httpRequest` from the span.
+    static SERVING: Serving;
+}
+
+struct Serving {
+    started: std::time::Instant,
+    handed_off: std::cell::Cell<bool>,
+}
+
+/// Called where a handler hands work to a task: the request's status (200:
+/// every request handed off is acknowledged) and its latency so far go into
+/// its span before the task starts, and the task, not `observe`, logs the
+/// request's line. True under an HTTP request (not Socket Mode).
+pub(crate) fn handing_off() -> bool {
+    SERVING
+        .try_with(|s| {
+            s.handed_off.set(true);
+            let span = tracing::Span::current();
+            span.record("http_request.status", 200);
+            span.record("http_request.latency", latency(s.started).as_str());
+        })
+        .is_ok()
+}
+
+fn latency(since: std::time::Instant) -> String {
+    format!("{:.6}s", since.elapsed().as_secs_f64())
+}
+
 /// One log line and one count per request, inside a span that carries the
-/// trace Cloud Run's `X-Cloud-Trace-Context` names, so the lines of the work
-/// done for this request (in its task) carry it too.
+/// trace Cloud Run's `X-Cloud-Trace-Context` names and the request's
+/// `httpRequest` fields, so the lines of the work done for this request (in
+/// its task) carry the trace, and its one line the request. A request whose
+/// work went to a task is logged by that task (see [`handing_off`]).
 async fn observe(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let started = std::time::Instant::now();
     let method = req.method().clone();
@@ -73,22 +106,34 @@ async fn observe(req: axum::extract::Request, next: axum::middleware::Next) -> R
         .and_then(|v| v.split('/').next())
         .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_owned);
-    let span = tracing::info_span!("http", trace = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "http",
+        trace = tracing::field::Empty,
+        http_request.request_method = %method,
+        http_request.request_url = %path,
+        http_request.status = tracing::field::Empty,
+        http_request.latency = tracing::field::Empty,
+    );
     if let Some(t) = &trace {
         span.record("trace", t.as_str());
     }
-    let response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let serving = Serving {
+        started,
+        handed_off: std::cell::Cell::new(false),
+    };
+    let (response, handed_off) = SERVING
+        .scope(serving, async {
+            let response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+            (response, SERVING.with(|s| s.handed_off.get()))
+        })
+        .await;
     let status = response.status().as_u16();
     crate::metrics::http_request(&route, status);
-    span.in_scope(|| {
-        tracing::info!(
-            http_request.request_method = %method,
-            http_request.request_url = %path,
-            http_request.status = status,
-            http_request.latency = %format!("{:.6}s", started.elapsed().as_secs_f64()),
-            "request"
-        )
-    });
+    if !handed_off {
+        span.record("http_request.status", status);
+        span.record("http_request.latency", latency(started).as_str());
+        span.in_scope(|| tracing::info!(target: crate::logging::REQUEST, "request"));
+    }
     response
 }
 
