@@ -62,7 +62,8 @@ impl Spawner {
         let slot = self.slots.clone().try_acquire_owned().map_err(|_| Busy)?;
         let app = self.app.clone();
         let in_flight = crate::metrics::InFlight::start();
-        let under_http = super::http::handing_off();
+        let request = super::http::handing_off();
+        let under_http = request.is_some();
         let work = async move {
             let _held = (slot, in_flight);
             if let Some(id) = event_id {
@@ -93,8 +94,11 @@ impl Spawner {
                 tracing::info!(target: crate::logging::REQUEST, "request");
             }
         };
-        // The task keeps the request's span (its trace), so its lines carry it.
-        self.tasks.spawn(tracing::Instrument::in_current_span(work));
+        // The task keeps the request's span (its trace), so its lines carry
+        // it; under HTTP, in the child that holds the request's `httpRequest`.
+        let span = request.unwrap_or_else(tracing::Span::current);
+        self.tasks
+            .spawn(tracing::Instrument::instrument(work, span));
         Ok(())
     }
 
@@ -111,7 +115,7 @@ impl Spawner {
     /// Records a request there was no room for. Its audit line is its HTTP
     /// request's one line, like any other request's.
     pub fn turn_away(&self, req: &Request) {
-        super::http::handing_off();
-        self.app.turned_away(req);
+        let span = super::http::handing_off().unwrap_or_else(tracing::Span::current);
+        span.in_scope(|| self.app.turned_away(req));
     }
 }

@@ -57,28 +57,35 @@ pub type DecodeError = Box<dyn std::error::Error + Send + Sync>;
 tokio::task_local! {
     /// The HTTP request a handler runs for: when it hands work to a task,
     /// that task's line (the audit line, or a request line of its own) is
-    /// the request's one line, with `httpRequest` from the span.
+    /// the request's one line.
     static SERVING: Serving;
 }
 
 struct Serving {
     started: std::time::Instant,
+    method: axum::http::Method,
+    path: String,
     handed_off: std::cell::Cell<bool>,
 }
 
-/// Called where a handler hands work to a task: the request's status (200:
-/// every request handed off is acknowledged) and its latency so far go into
-/// its span before the task starts, and the task, not `observe`, logs the
-/// request's line. True under an HTTP request (not Socket Mode).
-pub(crate) fn handing_off() -> bool {
+/// Called where a handler hands work to a task (or records it turned away):
+/// the span that work runs in, a child of the request's that also holds its
+/// `httpRequest` (status 200, since every request handed off is acknowledged,
+/// and the latency so far), so the work's line stands for the request and
+/// `observe` writes none. `None` outside an HTTP request (Socket Mode).
+pub(crate) fn handing_off() -> Option<tracing::Span> {
     SERVING
         .try_with(|s| {
             s.handed_off.set(true);
-            let span = tracing::Span::current();
-            span.record("http_request.status", 200);
-            span.record("http_request.latency", latency(s.started).as_str());
+            tracing::info_span!(
+                "request",
+                http_request.request_method = %s.method,
+                http_request.request_url = %s.path,
+                http_request.status = 200,
+                http_request.latency = %latency(s.started),
+            )
         })
-        .is_ok()
+        .ok()
 }
 
 fn latency(since: std::time::Instant) -> String {
@@ -86,10 +93,9 @@ fn latency(since: std::time::Instant) -> String {
 }
 
 /// One log line and one count per request, inside a span that carries the
-/// trace Cloud Run's `X-Cloud-Trace-Context` names and the request's
-/// `httpRequest` fields, so the lines of the work done for this request (in
-/// its task) carry the trace, and its one line the request. A request whose
-/// work went to a task is logged by that task (see [`handing_off`]).
+/// trace Cloud Run's `X-Cloud-Trace-Context` names, so the lines of the work
+/// done for this request (in its task) carry it too. A request whose work
+/// went to a task is logged by that task (see [`handing_off`]).
 async fn observe(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let started = std::time::Instant::now();
     let method = req.method().clone();
@@ -106,19 +112,14 @@ async fn observe(req: axum::extract::Request, next: axum::middleware::Next) -> R
         .and_then(|v| v.split('/').next())
         .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_owned);
-    let span = tracing::info_span!(
-        "http",
-        trace = tracing::field::Empty,
-        http_request.request_method = %method,
-        http_request.request_url = %path,
-        http_request.status = tracing::field::Empty,
-        http_request.latency = tracing::field::Empty,
-    );
+    let span = tracing::info_span!("http", trace = tracing::field::Empty);
     if let Some(t) = &trace {
         span.record("trace", t.as_str());
     }
     let serving = Serving {
         started,
+        method: method.clone(),
+        path: path.clone(),
         handed_off: std::cell::Cell::new(false),
     };
     let (response, handed_off) = SERVING
@@ -130,9 +131,16 @@ async fn observe(req: axum::extract::Request, next: axum::middleware::Next) -> R
     let status = response.status().as_u16();
     crate::metrics::http_request(&route, status);
     if !handed_off {
-        span.record("http_request.status", status);
-        span.record("http_request.latency", latency(started).as_str());
-        span.in_scope(|| tracing::info!(target: crate::logging::REQUEST, "request"));
+        let line = span.in_scope(|| {
+            tracing::info_span!(
+                "request",
+                http_request.request_method = %method,
+                http_request.request_url = %path,
+                http_request.status = status,
+                http_request.latency = %latency(started),
+            )
+        });
+        line.in_scope(|| tracing::info!(target: crate::logging::REQUEST, "request"));
     }
     response
 }
