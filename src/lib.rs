@@ -7,7 +7,8 @@
 //!
 //! - `transport`: the doors. HTTP routes, Socket Mode and `handle-dispatch` turn
 //!   a wire format into a pipeline [`Request`] and answer Slack at once.
-//! - `verify`: Slack's signature, the timestamp window, the allowed workspaces.
+//! - `verify`: Slack's signature, the timestamp window, the served workspaces
+//!   and Enterprise Grid orgs (`verify::served`, one check for every payload).
 //! - `pipeline`: the one path every request takes, [`App::handle`], joining the
 //!   steps below.
 //! - `parse`: text (as Slack delivers it) into a [`domain::Command`].
@@ -16,9 +17,11 @@
 //!   registry and set-up.
 //! - `report`: telling the person in Slack; every sentence in `report::messages`,
 //!   every Block Kit layout in `report::blocks`.
-//! - `record`: one audit row, one log line and one metric per request.
-//! - `store`: the audit trail (its schema in `store::audit`), handled event ids
-//!   and pending operations, behind one interface.
+//! - `record`: one audit row, one log line and one metric per request (the
+//!   audit line is the request's one line; `logging` gives it `httpRequest`).
+//! - `store`: the audit trail (its schema in `store::audit`), handled event ids,
+//!   pending operations, sessions and timer work, behind one interface written
+//!   once for SQLite and PostgreSQL (`store/sql.rs`).
 //! - `timers`: the door time comes through (time limits, scheduled stops,
 //!   reminders), and the ledger of sessions with its rules: a time limit ends
 //!   only on a confirmed stop.
