@@ -5,7 +5,8 @@
 //! a disk; a row is durable within a second, and [`Store::flush`] writes what is
 //! queued before the process exits (the writer is in `writer.rs`). The database
 //! itself sits behind [`StoreBackend`], implemented once for SQLite and
-//! PostgreSQL (Cloud Run, several replicas) over one SQL text in `sql.rs`;
+//! PostgreSQL (Cloud Run, several replicas) over one SQL text in `sql.rs`
+//! (sessions and timer work in `timer_store.rs`, approvals in [`approvals`]);
 //! `sqlite.rs` and `postgres.rs` only open their pools. Rows are read back into
 //! typed values in `rows.rs`. The audit columns' vocabulary is in [`audit`].
 
@@ -18,6 +19,7 @@ mod rows;
 mod sessions;
 mod sql;
 mod sqlite;
+mod timer_store;
 mod writer;
 
 /// The databases the store can be.
@@ -82,6 +84,7 @@ impl Default for Pool {
 pub use approvals::{Approval, ApprovalState, ApprovalStore, Asked, Asking};
 pub use audit::{AuditDecision, AuditOutcome, AuditRecord, AuditWrite, Change, OutcomeKind};
 pub use sessions::{Session, Stopping};
+pub use timer_store::TimerStore;
 
 use crate::domain::{EntryPoint, Principal, Verb};
 use async_trait::async_trait;
@@ -154,7 +157,7 @@ pub struct TimerClaim<'a> {
 
 /// What a database must do for the bot.
 #[async_trait]
-pub trait StoreBackend: ApprovalStore + keys::AliasKeys + Send + Sync {
+pub trait StoreBackend: ApprovalStore + keys::AliasKeys + TimerStore + Send + Sync {
     /// Applies the writes in order, in one transaction.
     async fn write_audit(&self, writes: &[AuditWrite]) -> Result<(), StoreError>;
     /// True the first time an event id is claimed, false for every later claim.
@@ -225,33 +228,6 @@ pub trait StoreBackend: ApprovalStore + keys::AliasKeys + Send + Sync {
     ) -> Result<(), StoreError>;
     /// Deletes rows older than `before`; returns how many.
     async fn prune_audit(&self, before: &str) -> Result<u64, StoreError>;
-    /// Sets the instance's session, replacing any it had.
-    async fn put_session(&self, session: &Session) -> Result<(), StoreError>;
-    /// Stores a session only if the instance has none: true when stored. For
-    /// sessions the bot merely noticed, which must never replace a start's.
-    async fn add_session(&self, session: &Session) -> Result<bool, StoreError>;
-    async fn session(&self, instance: &str) -> Result<Option<Session>, StoreError>;
-    async fn sessions(&self) -> Result<Vec<Session>, StoreError>;
-    /// Removes the instance's session; with `Some(ends_at)`, only if its lease
-    /// still ends then (`None`: still has none), so a session another request
-    /// wrote since it was read survives.
-    async fn end_session(
-        &self,
-        instance: &str,
-        only_if_ends_at: Option<Option<chrono::DateTime<chrono::Utc>>>,
-    ) -> Result<(), StoreError>;
-    /// True when `owner` may do this work now: nobody claimed it, or a claim
-    /// lapsed (its process died) and the work is not done. Held for `hold`.
-    async fn claim_timer(
-        &self,
-        claim: &TimerClaim<'_>,
-        owner: &str,
-        hold: Duration,
-    ) -> Result<bool, StoreError>;
-    /// Marks claimed work done: no process does it again.
-    async fn finish_timer(&self, claim: &TimerClaim<'_>) -> Result<(), StoreError>;
-    /// Forgets finished work due before `before_ms`.
-    async fn prune_timers(&self, before_ms: i64) -> Result<(), StoreError>;
 }
 
 /// Who is changing an instance right now: one claim per instance for a

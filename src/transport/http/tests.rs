@@ -63,13 +63,7 @@ impl crate::store::keys::AliasKeys for Broken {
 }
 
 #[async_trait::async_trait]
-impl StoreBackend for Broken {
-    async fn write_audit(&self, _: &[AuditWrite]) -> Result<(), StoreError> {
-        Err(broken())
-    }
-    async fn claim_event(&self, _: &str) -> Result<bool, StoreError> {
-        Err(broken())
-    }
+impl crate::store::TimerStore for Broken {
     async fn put_session(&self, _: &crate::store::Session) -> Result<(), StoreError> {
         Err(broken())
     }
@@ -101,6 +95,16 @@ impl StoreBackend for Broken {
         Err(broken())
     }
     async fn prune_timers(&self, _: i64) -> Result<(), StoreError> {
+        Err(broken())
+    }
+}
+
+#[async_trait::async_trait]
+impl StoreBackend for Broken {
+    async fn write_audit(&self, _: &[AuditWrite]) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn claim_event(&self, _: &str) -> Result<bool, StoreError> {
         Err(broken())
     }
     async fn ping(&self) -> Result<(), StoreError> {
