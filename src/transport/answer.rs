@@ -1,6 +1,7 @@
 //! What every transport shares: the immediate [`Answer`] to Slack, and the
 //! [`Spawner`] that runs the real work in a task (once per Slack event id), so
-//! the acknowledgement never waits for it.
+//! the acknowledgement never waits for it. An HTTP request handed to a task is
+//! logged by that task, in one line (the `SERVING` task-local `http` opens).
 
 use crate::pipeline::{App, Request};
 use std::future::Future;
@@ -62,7 +63,7 @@ impl Spawner {
         let slot = self.slots.clone().try_acquire_owned().map_err(|_| Busy)?;
         let app = self.app.clone();
         let in_flight = crate::metrics::InFlight::start();
-        let request = super::http::handing_off();
+        let request = handing_off();
         let under_http = request.is_some();
         let work = async move {
             let _held = (slot, in_flight);
@@ -115,7 +116,45 @@ impl Spawner {
     /// Records a request there was no room for. Its audit line is its HTTP
     /// request's one line, like any other request's.
     pub fn turn_away(&self, req: &Request) {
-        let span = super::http::handing_off().unwrap_or_else(tracing::Span::current);
+        let span = handing_off().unwrap_or_else(tracing::Span::current);
         span.in_scope(|| self.app.turned_away(req));
     }
+}
+
+tokio::task_local! {
+    /// The HTTP request a handler runs for: when it hands work to a task,
+    /// that task's line (the audit line, or a request line of its own) is
+    /// the request's one line.
+    pub(super) static SERVING: Serving;
+}
+
+pub(super) struct Serving {
+    pub(super) started: std::time::Instant,
+    pub(super) method: axum::http::Method,
+    pub(super) path: String,
+    pub(super) handed_off: std::cell::Cell<bool>,
+}
+
+/// Called where a handler hands work to a task (or records it turned away):
+/// the span that work runs in, a child of the request's that also holds its
+/// `httpRequest` (status 200, since every request handed off is acknowledged,
+/// and the latency so far), so the work's line stands for the request and
+/// `observe` writes none. `None` outside an HTTP request (Socket Mode).
+pub(super) fn handing_off() -> Option<tracing::Span> {
+    SERVING
+        .try_with(|s| {
+            s.handed_off.set(true);
+            tracing::info_span!(
+                "request",
+                http_request.request_method = %s.method,
+                http_request.request_url = %s.path,
+                http_request.status = 200,
+                http_request.latency = %latency(s.started),
+            )
+        })
+        .ok()
+}
+
+pub(super) fn latency(since: std::time::Instant) -> String {
+    format!("{:.6}s", since.elapsed().as_secs_f64())
 }

@@ -274,6 +274,18 @@ pub async fn dry_state(t: &TestApp) -> workbench_bot::act::State {
         .state
 }
 
+/// A refusal's other half: after a moment, no call reached Slack and no row
+/// the audit (nothing reached the pipeline).
+pub async fn nothing_reached_slack_or_the_pipeline(t: &TestApp) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        t.slack.calls().is_empty(),
+        "nothing may reach Slack: {:#?}",
+        t.slack.calls()
+    );
+    assert!(t.audit().await.is_empty(), "nothing reached the pipeline");
+}
+
 /// An `app_mention` event_callback as Slack delivers it.
 pub fn mention_event(event_id: &str, user: &str, text: &str) -> Value {
     json!({

@@ -54,48 +54,10 @@ pub fn router(state: HttpState) -> Router {
 /// Why a body is not the payload it claims to be.
 pub type DecodeError = Box<dyn std::error::Error + Send + Sync>;
 
-tokio::task_local! {
-    /// The HTTP request a handler runs for: when it hands work to a task,
-    /// that task's line (the audit line, or a request line of its own) is
-    /// the request's one line.
-    static SERVING: Serving;
-}
-
-struct Serving {
-    started: std::time::Instant,
-    method: axum::http::Method,
-    path: String,
-    handed_off: std::cell::Cell<bool>,
-}
-
-/// Called where a handler hands work to a task (or records it turned away):
-/// the span that work runs in, a child of the request's that also holds its
-/// `httpRequest` (status 200, since every request handed off is acknowledged,
-/// and the latency so far), so the work's line stands for the request and
-/// `observe` writes none. `None` outside an HTTP request (Socket Mode).
-pub(crate) fn handing_off() -> Option<tracing::Span> {
-    SERVING
-        .try_with(|s| {
-            s.handed_off.set(true);
-            tracing::info_span!(
-                "request",
-                http_request.request_method = %s.method,
-                http_request.request_url = %s.path,
-                http_request.status = 200,
-                http_request.latency = %latency(s.started),
-            )
-        })
-        .ok()
-}
-
-fn latency(since: std::time::Instant) -> String {
-    format!("{:.6}s", since.elapsed().as_secs_f64())
-}
-
 /// One log line and one count per request, inside a span that carries the
 /// trace Cloud Run's `X-Cloud-Trace-Context` names, so the lines of the work
 /// done for this request (in its task) carry it too. A request whose work
-/// went to a task is logged by that task (see [`handing_off`]).
+/// went to a task is logged by that task (see `answer::handing_off`).
 async fn observe(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let started = std::time::Instant::now();
     let method = req.method().clone();
@@ -116,16 +78,19 @@ async fn observe(req: axum::extract::Request, next: axum::middleware::Next) -> R
     if let Some(t) = &trace {
         span.record("trace", t.as_str());
     }
-    let serving = Serving {
+    let serving = super::answer::Serving {
         started,
         method: method.clone(),
         path: path.clone(),
         handed_off: std::cell::Cell::new(false),
     };
-    let (response, handed_off) = SERVING
+    let (response, handed_off) = super::answer::SERVING
         .scope(serving, async {
             let response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
-            (response, SERVING.with(|s| s.handed_off.get()))
+            (
+                response,
+                super::answer::SERVING.with(|s| s.handed_off.get()),
+            )
         })
         .await;
     let status = response.status().as_u16();
@@ -137,7 +102,7 @@ async fn observe(req: axum::extract::Request, next: axum::middleware::Next) -> R
                 http_request.request_method = %method,
                 http_request.request_url = %path,
                 http_request.status = status,
-                http_request.latency = %latency(started),
+                http_request.latency = %super::answer::latency(started),
             )
         });
         line.in_scope(|| tracing::info!(target: crate::logging::REQUEST, "request"));
