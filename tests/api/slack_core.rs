@@ -633,6 +633,39 @@ async fn past_the_in_flight_bound_people_are_told_the_bot_is_busy() {
     assert_eq!(rows.len(), 30, "every request is on record");
 }
 
+/// A week of more starts and stops than a read may touch is not counted
+/// short: `costs` says it cannot count them, and on whose side.
+#[tokio::test]
+async fn costs_over_a_week_too_busy_to_count_say_so_instead_of_counting_some() {
+    use workbench_bot::domain::EntryPoint;
+    use workbench_bot::store::{AuditDecision, AuditRecord, OutcomeKind};
+    let t = spawn_app(Spawn::default()).await;
+    let now = chrono::Utc::now();
+    for i in 0..5_001 {
+        t.app.store().record(AuditRecord {
+            // Milliseconds apart: all of them this week, whenever it runs.
+            at: now - chrono::Duration::milliseconds(i),
+            request_id: format!("busy{i}"),
+            team: Some(TEAM.into()),
+            principal: OPERATOR.into(),
+            entry_point: EntryPoint::SlashCommand,
+            command: "start foo".into(),
+            instance: Some("foo".into()),
+            decision: AuditDecision::Allowed,
+            reason: String::new(),
+            backend: Some("dry-run".into()),
+            outcome: OutcomeKind::Done("ACTIVE".into()).into(),
+            approved_by: None,
+        });
+    }
+    t.app.store().flush().await;
+    t.command(OPERATOR, "costs").await;
+    let said = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(said.contains("starts and stops to read at once"), "{said}");
+    assert!(said.contains("on the bot's side"), "{said}");
+    assert!(!said.contains("This week"), "no figures at all: {said}");
+}
+
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
     let t = spawn_app(Spawn::default()).await;
