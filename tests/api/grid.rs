@@ -181,14 +181,7 @@ async fn an_unserved_workspace_of_the_org_is_refused_from_every_entry_point() {
         200
     );
     let body = post_command(&t, &slash(&t, "start foo", UNSERVED, 1)).await;
-    assert_eq!(body["response_type"], "ephemeral");
-    assert!(
-        body["text"]
-            .as_str()
-            .unwrap()
-            .contains("not set up for your workspace"),
-        "{body}"
-    );
+    assert_not_served(&body);
     let event = mention("Ev0GRIDOTHER", "<@U0OURBOT> start foo", UNSERVED);
     assert_eq!(t.event(&event, None).await.status(), 200);
     let press = org_wide(

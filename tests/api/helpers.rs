@@ -274,6 +274,40 @@ pub async fn dry_state(t: &TestApp) -> workbench_bot::act::State {
         .state
 }
 
+/// An audit row of a start of `foo` that went through, as the bot writes it.
+pub fn started_foo(
+    id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> workbench_bot::store::AuditRecord {
+    use workbench_bot::store::{AuditDecision, AuditRecord, OutcomeKind};
+    AuditRecord {
+        at,
+        request_id: id.into(),
+        team: Some(TEAM.into()),
+        principal: OPERATOR.into(),
+        entry_point: workbench_bot::domain::EntryPoint::SlashCommand,
+        command: "start foo".into(),
+        instance: Some("foo".into()),
+        decision: AuditDecision::Allowed,
+        reason: String::new(),
+        backend: Some("dry-run".into()),
+        outcome: OutcomeKind::Done("ACTIVE".into()).into(),
+        approved_by: None,
+    }
+}
+
+/// A slash command's answer from a workspace the config does not serve.
+pub fn assert_not_served(body: &Value) {
+    assert_eq!(body["response_type"], "ephemeral");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .contains("not set up for your workspace"),
+        "{body}"
+    );
+}
+
 /// A refusal's other half: after a moment, no call reached Slack and no row
 /// the audit (nothing reached the pipeline).
 pub async fn nothing_reached_slack_or_the_pipeline(t: &TestApp) {

@@ -127,14 +127,7 @@ async fn a_foreign_workspace_is_acknowledged_told_politely_and_nothing_happens()
         .await;
     assert_eq!(command.status(), 200, "a person is waiting: no error page");
     let body: serde_json::Value = command.json().await.unwrap();
-    assert_eq!(body["response_type"], "ephemeral");
-    assert!(
-        body["text"]
-            .as_str()
-            .unwrap()
-            .contains("not set up for your workspace"),
-        "{body}"
-    );
+    assert_not_served(&body);
 
     // An org-wide install delivers every workspace's events: a 401 would be
     // retried and get the subscription disabled, so they are acknowledged.
@@ -548,23 +541,11 @@ async fn history_shows_the_last_actions_in_order_with_who_did_them() {
 /// runs at start-up and then every minute); newer ones stay.
 #[tokio::test]
 async fn audit_rows_past_the_retention_period_are_deleted() {
-    use workbench_bot::store::{AuditDecision, AuditRecord, OutcomeKind, Store};
+    use workbench_bot::store::Store;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("audit.db").display());
-    let old = |id: &str, days: i64| AuditRecord {
-        at: chrono::Utc::now() - chrono::Duration::days(days),
-        request_id: id.into(),
-        team: None,
-        principal: OPERATOR.into(),
-        entry_point: workbench_bot::domain::EntryPoint::SlashCommand,
-        command: "start foo".into(),
-        instance: Some("foo".into()),
-        decision: AuditDecision::Allowed,
-        reason: String::new(),
-        backend: Some("dry-run".into()),
-        outcome: OutcomeKind::Done("ACTIVE".into()).into(),
-        approved_by: None,
-    };
+    let old =
+        |id: &str, days: i64| started_foo(id, chrono::Utc::now() - chrono::Duration::days(days));
     {
         let store = Store::open(&url).await.unwrap();
         store.record(old("ancient", 400));
@@ -637,26 +618,12 @@ async fn past_the_in_flight_bound_people_are_told_the_bot_is_busy() {
 /// short: `costs` says it cannot count them, and on whose side.
 #[tokio::test]
 async fn costs_over_a_week_too_busy_to_count_say_so_instead_of_counting_some() {
-    use workbench_bot::domain::EntryPoint;
-    use workbench_bot::store::{AuditDecision, AuditRecord, OutcomeKind};
     let t = spawn_app(Spawn::default()).await;
     let now = chrono::Utc::now();
     for i in 0..5_001 {
-        t.app.store().record(AuditRecord {
-            // Milliseconds apart: all of them this week, whenever it runs.
-            at: now - chrono::Duration::milliseconds(i),
-            request_id: format!("busy{i}"),
-            team: Some(TEAM.into()),
-            principal: OPERATOR.into(),
-            entry_point: EntryPoint::SlashCommand,
-            command: "start foo".into(),
-            instance: Some("foo".into()),
-            decision: AuditDecision::Allowed,
-            reason: String::new(),
-            backend: Some("dry-run".into()),
-            outcome: OutcomeKind::Done("ACTIVE".into()).into(),
-            approved_by: None,
-        });
+        // Milliseconds apart: all of them this week, whenever it runs.
+        let at = now - chrono::Duration::milliseconds(i);
+        t.app.store().record(started_foo(&format!("busy{i}"), at));
     }
     t.app.store().flush().await;
     t.command(OPERATOR, "costs").await;
