@@ -35,17 +35,7 @@ impl Guard {
 
     /// The people to ask directly when there is no approvals channel.
     pub fn people(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .approvers
-            .principals
-            .iter()
-            .filter_map(|p| match p {
-                Principal::User(u) => Some(u.to_string()),
-                _ => None,
-            })
-            .collect();
-        ids.sort();
-        ids
+        self.approvers.people()
     }
 }
 

@@ -105,6 +105,21 @@ pub struct Members {
 }
 
 impl Members {
+    /// The people named (directly or through groups), sorted: `*` and
+    /// workflows are no one to write to.
+    pub fn people(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .principals
+            .iter()
+            .filter_map(|p| match p {
+                Principal::User(u) => Some(u.to_string()),
+                _ => None,
+            })
+            .collect();
+        ids.sort();
+        ids
+    }
+
     pub fn contains(&self, who: &Principal) -> bool {
         // "*" means any member of an allowed workspace; a workflow must be named.
         // A guest is only covered where the config names them by id.
@@ -236,15 +251,7 @@ impl Config {
     /// the admins when it names none, each in their DMs.
     pub fn operators_audience(&self, inst: &Instance) -> Audience {
         let people = |m: &Members| -> Vec<String> {
-            let mut ids: Vec<String> = m
-                .principals
-                .iter()
-                .filter_map(|p| match p {
-                    Principal::User(u) => Some(u.to_string()),
-                    _ => None,
-                })
-                .collect();
-            ids.sort();
+            let mut ids = m.people();
             ids.truncate(MAX_DIRECT_AUDIENCE);
             ids
         };

@@ -4,7 +4,7 @@
 use super::raw::{RawAccess, RawBackend, RawConfig, RawLimits, RawServer, RawSlack, RawStore};
 use super::scheduling::{DEFAULT_WARN_MINUTES, hours};
 use super::{GithubConfig, Instance, Members, SchedulerConfig, StoreConfig};
-use crate::domain::{Alias, BackendKind, BotId, InstanceName, Lasting, Principal, TeamId};
+use crate::domain::{Alias, BackendKind, BotId, InstanceName, Lasting, TeamId};
 use crate::schedule::StopSchedule;
 use crate::store;
 use std::collections::{BTreeMap, BTreeSet};
@@ -238,15 +238,7 @@ pub(super) fn step_builders(
     let list = raw.step_builders.as_ref()?;
     let field = "slack.step_builders";
     let m = members.resolve(list.get_ref(), field, p);
-    let mut people: Vec<String> = m
-        .principals
-        .iter()
-        .filter_map(|who| match who {
-            Principal::User(u) => Some(u.to_string()),
-            _ => None,
-        })
-        .collect();
-    people.sort();
+    let people = m.people();
     let not_people = m.anyone || people.len() < m.principals.len();
     if not_people || people.is_empty() {
         p.add(
