@@ -23,8 +23,10 @@
 //!   pending operations, sessions and timer work, behind one interface written
 //!   once for SQLite and PostgreSQL (`store/sql.rs`).
 //! - `timers`: the door time comes through (time limits, scheduled stops,
-//!   reminders), and the ledger of sessions with its rules: a time limit ends
-//!   only on a confirmed stop.
+//!   reminders, idle stops), and the ledger of sessions with its rules: a
+//!   time limit ends only on a confirmed stop.
+//! - `activity`: whether anyone uses an instance, from Cloud Monitoring's
+//!   CPU and GPU figures; what it cannot read is never idle.
 //!
 //! Around them: `config` (the platform team's TOML), `settings` (secrets and
 //! URLs from the environment), `domain` (types that cannot hold a bad value),
@@ -46,6 +48,7 @@
 //! - `store::AuditRecord`: the row that outlives all of them.
 
 pub mod act;
+pub mod activity;
 pub mod clock;
 pub mod config;
 pub mod cost;

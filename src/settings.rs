@@ -45,6 +45,8 @@ pub struct Settings {
     pub github_app_private_key: Option<Secret>,
     pub github_app_installation_id: Option<u64>,
     pub notebooks_api_url: String,
+    /// Cloud Monitoring v3, read for instances with `idle_minutes`.
+    pub monitoring_api_url: String,
     pub google_oauth_access_token: Option<Secret>,
     /// A service-account key file (ADC); its `token_uri` is honoured.
     pub google_application_credentials: Option<PathBuf>,
@@ -82,6 +84,9 @@ pub struct Timing {
     /// The longest one Slack call (a reply, a post, an update) may take,
     /// including the waits a 429 asks for.
     pub slack_timeout: Duration,
+    /// The longest one reading of an instance's activity may take, retries
+    /// included; past it, its activity is unknown (and so counts as busy).
+    pub monitoring_bound: Duration,
 }
 
 impl Default for Timing {
@@ -93,12 +98,14 @@ impl Default for Timing {
             run_poll: Duration::from_secs(3),
             request_timeout: Duration::from_secs(30),
             slack_timeout: crate::report::SLACK_TIMEOUT,
+            monitoring_bound: Duration::from_secs(10),
         }
     }
 }
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 pub const DEFAULT_NOTEBOOKS_API_URL: &str = "https://notebooks.googleapis.com";
+pub const DEFAULT_MONITORING_API_URL: &str = "https://monitoring.googleapis.com";
 
 /// An environment variable that is set but unusable.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +150,8 @@ impl Settings {
             github_app_installation_id: number("GITHUB_APP_INSTALLATION_ID")?,
             notebooks_api_url: var("NOTEBOOKS_API_URL")
                 .unwrap_or_else(|| DEFAULT_NOTEBOOKS_API_URL.into()),
+            monitoring_api_url: var("MONITORING_API_URL")
+                .unwrap_or_else(|| DEFAULT_MONITORING_API_URL.into()),
             google_oauth_access_token: secret("GOOGLE_OAUTH_ACCESS_TOKEN"),
             google_application_credentials: var("GOOGLE_APPLICATION_CREDENTIALS")
                 .map(PathBuf::from),

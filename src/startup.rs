@@ -45,6 +45,37 @@ pub struct Application {
     socket: Option<(Arc<SlackHttpClient>, String)>,
 }
 
+/// Cloud Monitoring's client, only where it is asked for: an instance with
+/// `idle_minutes` on a backend that reaches Google, and Google credentials.
+/// Building it calls nothing, so it never delays start-up.
+fn monitor(
+    config: &Config,
+    settings: &Settings,
+    backends: &Backends,
+) -> Option<crate::activity::Monitor> {
+    let wanted = config
+        .instances
+        .iter()
+        .any(|i| i.idle.is_some() && i.backend != crate::config::BackendKind::DryRun);
+    let tokens = backends.google().filter(|_| wanted)?.clone();
+    let timing = &settings.timing;
+    match crate::activity::MonitoringClient::new(
+        &settings.monitoring_api_url,
+        tokens,
+        timing.first_retry,
+        timing.request_timeout.min(timing.monitoring_bound),
+    ) {
+        Ok(client) => Some(crate::activity::Monitor::new(
+            client,
+            timing.monitoring_bound,
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot build the Cloud Monitoring client; idle stops are off");
+            None
+        }
+    }
+}
+
 impl Application {
     pub async fn build(config: Config, settings: Settings) -> Result<Self, StartupError> {
         crate::tls::install();
@@ -86,8 +117,11 @@ impl Application {
         )
         .with_timeout(settings.timing.slack_timeout);
         let backends = Backends::build(&config, &settings).await;
+        let monitor = monitor(&config, &settings, &backends);
         let app = Arc::new(
-            App::new(config.clone(), backends, reporter, store).with_clock(settings.clock.clone()),
+            App::new(config.clone(), backends, reporter, store)
+                .with_clock(settings.clock.clone())
+                .with_monitor(monitor),
         );
 
         let addr = match settings.port {

@@ -49,6 +49,8 @@ impl DryRun {
                 count: 1,
             }],
             update_time: None,
+            vm_id: None,
+            idle_shutdown_seconds: None,
             proxy_uri: running.then(|| format!("https://dry-run.invalid/{}", inst.alias)),
         }
     }

@@ -79,6 +79,8 @@ pub struct Backends {
     dry_run_measured: Arc<dyn Backend>,
     notebooks: Option<Arc<dyn Backend>>,
     github: Option<Arc<dyn Backend>>,
+    /// The Google credentials the backends were given, for Cloud Monitoring.
+    google: Option<TokenSource>,
 }
 
 impl Default for Backends {
@@ -96,14 +98,35 @@ impl Backends {
     /// credentials are missing.
     pub async fn build(config: &Config, settings: &Settings) -> Self {
         let mut backends = Self::dry_run_only();
-        if used(config, BackendKind::Notebooks) {
-            match notebooks(config, settings).await {
+        // A GitHub-only deployment reads Google only with credentials it
+        // was given explicitly; it does not go looking for ambient ones.
+        let explicit = settings.google_oauth_access_token.is_some()
+            || settings.google_application_credentials.is_some();
+        let notebooks_used = used(config, BackendKind::Notebooks);
+        if notebooks_used || (used(config, BackendKind::Github) && explicit) {
+            match google_tokens(settings).await {
+                Ok(t) => backends.google = Some(t),
+                Err(e) if notebooks_used => {
+                    tracing::warn!(error = %e, "the notebooks backend is not available")
+                }
+                Err(_) => {}
+            }
+        }
+        if let (true, Some(tokens)) = (notebooks_used, &backends.google) {
+            match notebooks(config, settings, tokens.clone()) {
                 Ok(n) => backends.notebooks = Some(Measured::wrap(Arc::new(n))),
                 Err(e) => tracing::warn!(error = %e, "the notebooks backend is not available"),
             }
         }
         if used(config, BackendKind::Github) {
-            match github(config, settings, backends.notebooks.clone()).await {
+            let reader = match (&backends.notebooks, &backends.google) {
+                (Some(n), _) => Some(n.clone()),
+                (None, Some(tokens)) => notebooks(config, settings, tokens.clone())
+                    .ok()
+                    .map(|n| Arc::new(n) as Arc<dyn Backend>),
+                (None, None) => None,
+            };
+            match github(config, settings, reader).await {
                 Ok(g) => backends.github = Some(Measured::wrap(Arc::new(g))),
                 Err(e) => tracing::warn!(error = %e, "the github backend is not available"),
             }
@@ -115,7 +138,10 @@ impl Backends {
     /// needs it: there, every instance acts through Google directly.
     pub async fn notebooks_only(config: &Config, settings: &Settings) -> Result<Self, SetupError> {
         let mut backends = Self::dry_run_only();
-        backends.notebooks = Some(Measured::wrap(Arc::new(notebooks(config, settings).await?)));
+        let tokens = google_tokens(settings).await?;
+        backends.notebooks = Some(Measured::wrap(Arc::new(notebooks(
+            config, settings, tokens,
+        )?)));
         Ok(backends)
     }
 
@@ -127,7 +153,14 @@ impl Backends {
             dry_run,
             notebooks: notebooks.map(Measured::wrap),
             github: github.map(Measured::wrap),
+            google: None,
         }
+    }
+
+    /// The Google credentials this deployment has, if any: a dry-run or
+    /// GitHub-only deployment without explicit ones has none.
+    pub fn google(&self) -> Option<&TokenSource> {
+        self.google.as_ref()
     }
 
     pub fn dry_run(&self) -> &DryRun {
@@ -225,8 +258,11 @@ pub async fn google_tokens(settings: &Settings) -> Result<TokenSource, SetupErro
         .map_err(SetupError::NoGoogleCredentials)
 }
 
-async fn notebooks(config: &Config, settings: &Settings) -> Result<Notebooks, SetupError> {
-    let tokens = google_tokens(settings).await?;
+fn notebooks(
+    config: &Config,
+    settings: &Settings,
+    tokens: TokenSource,
+) -> Result<Notebooks, SetupError> {
     let client = NotebooksClient::new(
         &settings.notebooks_api_url,
         tokens,
@@ -271,20 +307,6 @@ async fn github(
     reader: Option<Arc<dyn Backend>>,
 ) -> Result<Github, SetupError> {
     let gh = config.github.clone().ok_or(SetupError::NoGithubSection)?;
-    // Status of GitHub-run instances is read from Google when the bot was given
-    // explicit read credentials; it does not go looking for ambient ones.
-    let reader = match reader {
-        Some(r) => Some(r),
-        None if settings.google_oauth_access_token.is_some()
-            || settings.google_application_credentials.is_some() =>
-        {
-            notebooks(config, settings)
-                .await
-                .ok()
-                .map(|n| Arc::new(n) as Arc<dyn Backend>)
-        }
-        None => None,
-    };
     let secret = settings
         .dispatch_secret
         .clone()

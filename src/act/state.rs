@@ -115,6 +115,11 @@ pub struct InstanceStatus {
     pub update_time: Option<String>,
     /// The JupyterLab address, when the instance runs.
     pub proxy_uri: Option<String>,
+    /// The Compute Engine id of the VM behind it (`gceSetup.instanceId`):
+    /// what Cloud Monitoring's series are labelled with.
+    pub vm_id: Option<String>,
+    /// Workbench's own idle shutdown (metadata `idle-timeout-seconds`), when set.
+    pub idle_shutdown_seconds: Option<u64>,
 }
 
 impl InstanceStatus {
@@ -125,6 +130,8 @@ impl InstanceStatus {
             accelerators: Vec::new(),
             update_time: None,
             proxy_uri: None,
+            vm_id: None,
+            idle_shutdown_seconds: None,
         }
     }
 }

@@ -172,6 +172,19 @@ pub struct Instance {
     pub remind_after: Lasting,
     /// Starts wait for one of its approvers when set.
     pub guard: Option<Guard>,
+    /// `idle_minutes`: stopped (after a warning) once idle that long.
+    pub idle: Option<IdleRule>,
+}
+
+/// When an instance counts as idle: below both thresholds, every minute of
+/// `after`, as Cloud Monitoring reads its VM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdleRule {
+    pub after: Lasting,
+    /// CPU utilisation, in percent, below which a minute is idle.
+    pub cpu_percent: f64,
+    /// GPU utilisation, in percent (where the Ops Agent reports it).
+    pub gpu_percent: f64,
 }
 
 /// `[scheduler]`, checked.
@@ -212,6 +225,9 @@ pub struct Config {
     pub instances: Vec<Instance>,
     pub scheduler: SchedulerConfig,
     pub prices: Option<PriceTable>,
+    /// `[idle] check_minutes`: how often running instances with
+    /// `idle_minutes` are read, across all replicas.
+    pub idle_check: Lasting,
 }
 
 impl Config {
@@ -306,6 +322,7 @@ impl Config {
         let scheduler = scheduling::scheduler(&raw.scheduler, &mut p);
         let instances = sections::instances(&raw, &members, &scheduler, &mut p);
         let prices = raw.cost.as_ref().map(|c| scheduling::cost(c, &mut p));
+        let idle_check = scheduling::idle_check(&raw.idle, &mut p);
         p.finish()?;
         Ok(Config {
             listen,
@@ -327,6 +344,7 @@ impl Config {
             instances,
             scheduler,
             prices,
+            idle_check,
         })
     }
 }

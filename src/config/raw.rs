@@ -27,7 +27,29 @@ pub(super) struct RawConfig {
     pub(super) scheduler: RawScheduler,
     pub(super) cost: Option<RawCost>,
     #[serde(default)]
+    pub(super) idle: RawIdle,
+    #[serde(default)]
     pub(super) instance: Vec<RawInstance>,
+}
+
+/// `[idle]`: how often the activity of instances with `idle_minutes` is read.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIdle {
+    #[serde(default = "default_check_minutes")]
+    pub(super) check_minutes: Spanned<u32>,
+}
+
+fn default_check_minutes() -> Spanned<u32> {
+    Spanned::new(0..0, 5)
+}
+
+impl Default for RawIdle {
+    fn default() -> Self {
+        Self {
+            check_minutes: default_check_minutes(),
+        }
+    }
 }
 
 /// `[scheduler]`: how often timers are looked at, and who may make the bot
@@ -303,4 +325,8 @@ pub(super) struct RawInstance {
     /// Who must say yes before a start; none: starts need nobody's yes.
     pub(super) approvers: Option<Spanned<Vec<Spanned<String>>>>,
     pub(super) approval_timeout_minutes: Option<Spanned<u32>>,
+    /// Idle this long (Cloud Monitoring's figures): warned, then stopped.
+    pub(super) idle_minutes: Option<Spanned<u32>>,
+    pub(super) idle_cpu_percent: Option<Spanned<f64>>,
+    pub(super) idle_gpu_percent: Option<Spanned<f64>>,
 }

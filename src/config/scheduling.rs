@@ -2,8 +2,8 @@
 //! `POST /tasks/tick`), `[cost]` (the team's prices), and hours as written.
 
 use super::lists::Problems;
-use super::raw::{RawCost, RawScheduler};
-use super::{PriceTable, SchedulerConfig};
+use super::raw::{RawCost, RawIdle, RawInstance, RawScheduler};
+use super::{IdleRule, PriceTable, SchedulerConfig};
 use crate::domain::Lasting;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -98,6 +98,65 @@ pub(super) fn cost(raw: &RawCost, p: &mut Problems) -> PriceTable {
         machine_types,
         accelerators,
     }
+}
+
+/// `[idle] check_minutes`: from a minute (Monitoring aligns per minute) to an hour.
+pub(super) fn idle_check(raw: &RawIdle, p: &mut Problems) -> Lasting {
+    let minutes = *raw.check_minutes.get_ref();
+    if !(1..=60).contains(&minutes) {
+        p.add(
+            raw.check_minutes.span(),
+            "idle.check_minutes must be between 1 and 60".into(),
+        );
+    }
+    Lasting::from_minutes(minutes.clamp(1, 60)).expect("1 to 60 minutes is a length")
+}
+
+/// The longest idle window: a day of per-minute figures in one read.
+const MAX_IDLE_MINUTES: u32 = 24 * 60;
+
+/// `idle_minutes` with its thresholds; thresholds without it are refused,
+/// since they would silently do nothing.
+pub(super) fn idle_rule(
+    inst: &RawInstance,
+    field: &dyn Fn(&str) -> String,
+    p: &mut Problems,
+) -> Option<IdleRule> {
+    let mut percent = |v: &Option<Spanned<f64>>, key: &str| -> f64 {
+        let Some(v) = v else { return 5.0 };
+        if inst.idle_minutes.is_none() {
+            p.add(
+                v.span(),
+                field(&format!("sets {key} but not idle_minutes, so it would do nothing; set idle_minutes to stop it when idle")),
+            );
+        }
+        let x = *v.get_ref();
+        if !(x.is_finite() && x > 0.0 && x <= 100.0) {
+            p.add(
+                v.span(),
+                field(&format!("{key} must be a percent above 0 and at most 100")),
+            );
+        }
+        x
+    };
+    let cpu_percent = percent(&inst.idle_cpu_percent, "idle_cpu_percent");
+    let gpu_percent = percent(&inst.idle_gpu_percent, "idle_gpu_percent");
+    let minutes = inst.idle_minutes.as_ref()?;
+    let m = *minutes.get_ref();
+    if !(1..=MAX_IDLE_MINUTES).contains(&m) {
+        p.add(
+            minutes.span(),
+            field(&format!(
+                "idle_minutes must be between 1 and {MAX_IDLE_MINUTES} (a day)"
+            )),
+        );
+        return None;
+    }
+    Some(IdleRule {
+        after: Lasting::from_minutes(m).ok()?,
+        cpu_percent,
+        gpu_percent,
+    })
 }
 
 /// Hours as written (`8`, `1.5`), as whole minutes from one minute to a week.

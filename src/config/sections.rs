@@ -327,6 +327,7 @@ pub(super) fn instances(
         });
         let guard =
             super::approvals::guard(inst, members, raw.slack.approvals_channel.as_deref(), p);
+        let idle = super::scheduling::idle_rule(inst, &field, p);
         if let (Some(alias), Some(name), Some(warn), Some(remind_after)) =
             (alias, name, warn, remind_after)
         {
@@ -342,6 +343,7 @@ pub(super) fn instances(
                 stop_at,
                 remind_after,
                 guard,
+                idle,
             });
         }
     }

@@ -26,6 +26,9 @@ pub enum Verb {
     /// deny dialog make these (the target is the request's id), never text.
     Approve,
     Deny,
+    /// *Keep 1 h* under an idle warning: no idle stop for an hour. Only its
+    /// button makes it; it moves no time limit.
+    KeepIdle,
 }
 
 impl Verb {
@@ -43,6 +46,7 @@ impl Verb {
             Verb::Pending => "pending",
             Verb::Approve => "approve",
             Verb::Deny => "deny",
+            Verb::KeepIdle => "keep-idle",
         }
     }
 
@@ -77,6 +81,7 @@ impl Verb {
             Verb::Pending,
             Verb::Approve,
             Verb::Deny,
+            Verb::KeepIdle,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)
@@ -84,7 +89,10 @@ impl Verb {
 
     /// Verbs that change an instance: they need the operator role.
     pub fn mutates(self) -> bool {
-        matches!(self, Verb::Start | Verb::Stop | Verb::Extend)
+        matches!(
+            self,
+            Verb::Start | Verb::Stop | Verb::Extend | Verb::KeepIdle
+        )
     }
 }
 

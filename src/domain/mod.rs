@@ -111,6 +111,14 @@ impl InstanceName {
         &self.full[..self.instance_start - "/instances/".len()]
     }
 
+    /// `projects/P`: where Cloud Monitoring keeps its VM's figures.
+    pub fn project_path(&self) -> &str {
+        let project_end = self.full["projects/".len()..]
+            .find('/')
+            .map_or(self.full.len(), |i| i + "projects/".len());
+        &self.full[..project_end]
+    }
+
     /// The last path segment: the instance id Google shows in the console.
     pub fn instance_id(&self) -> &str {
         &self.full[self.instance_start..]

@@ -11,6 +11,9 @@ pub enum TimerReason {
     Lease,
     /// The instance's `stop_at` schedule came round.
     Schedule,
+    /// Cloud Monitoring read it idle for its `idle_minutes`, and still idle
+    /// after the warning.
+    Idle,
 }
 
 impl TimerReason {
@@ -18,11 +21,12 @@ impl TimerReason {
         match self {
             TimerReason::Lease => "lease",
             TimerReason::Schedule => "schedule",
+            TimerReason::Idle => "idle",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [TimerReason::Lease, TimerReason::Schedule]
+        [TimerReason::Lease, TimerReason::Schedule, TimerReason::Idle]
             .into_iter()
             .find(|r| r.as_str() == s)
     }

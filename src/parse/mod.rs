@@ -211,7 +211,9 @@ pub fn parse(text: &str, compat: &CompatTarget) -> Result<Command, ParseError> {
             }),
         },
         // Only buttons and the deny dialog decide, as the person who pressed.
-        Verb::Approve | Verb::Deny => Err(ParseError::UnknownVerb(first.to_string())),
+        Verb::Approve | Verb::Deny | Verb::KeepIdle => {
+            Err(ParseError::UnknownVerb(first.to_string()))
+        }
         Verb::List | Verb::Help | Verb::Whoami | Verb::Costs | Verb::Pending => match rest {
             [] => Ok(Command::new(verb, None)),
             extra => Err(ParseError::TrailingWords {

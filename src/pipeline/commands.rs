@@ -24,7 +24,12 @@ impl App {
             Verb::Approve | Verb::Deny => self.decide_request(req, cmd).await,
             Verb::Status if cmd.target.is_none() => self.list(who).await,
             Verb::History if cmd.target.is_none() => self.history(who, None).await,
-            Verb::Status | Verb::Start | Verb::Stop | Verb::History | Verb::Extend => {
+            Verb::Status
+            | Verb::Start
+            | Verb::Stop
+            | Verb::History
+            | Verb::Extend
+            | Verb::KeepIdle => {
                 let typed = cmd.target.as_deref().unwrap_or_default();
                 let Some(inst) = self.config.instance(typed) else {
                     return Verdict::invalid(
@@ -44,6 +49,7 @@ impl App {
                     Verb::Status => self.status(who, inst).await,
                     Verb::History => self.history(who, Some(inst)).await,
                     Verb::Extend => self.extend(req, cmd, inst).await,
+                    Verb::KeepIdle => self.keep_idle(req, inst).await,
                     Verb::Start => match self.gate(req, cmd, inst).await {
                         Some(waits) => waits,
                         None => self.change(req, cmd, inst, flight).await,
@@ -87,7 +93,11 @@ impl App {
             Ok(s) => Verdict::about(
                 inst,
                 OutcomeKind::Seen(s.state.as_api().to_owned()),
-                messages::status(inst, &s, &self.money_lines(inst, &s).await),
+                messages::status(
+                    inst,
+                    &s,
+                    &(self.money_lines(inst, &s).await + &self.activity_lines(inst, &s).await),
+                ),
             )
             .with_state(s.state.clone(), self.card(who, inst, &s.state)),
             Err(e) => Verdict::failed(inst, &e),

@@ -1,16 +1,17 @@
 //! `costs`: what the instances a person can see cost. Running now, with the
 //! cost so far; this week's hours and spend per instance, read from the audit
-//! trail; and the hours the bot's own stops (time limits, schedules) kept
-//! instances off, counted until the next start (or now): an upper bound on
-//! what they saved, since nobody knows when a person would have stopped it.
+//! trail; and the hours the bot's own stops kept instances off, counted
+//! until the next start (or now), idle stops apart from time limits and
+//! schedules: an upper bound on what they saved, since nobody knows when a
+//! person would have stopped it.
 
 use super::App;
 use super::verdict::Verdict;
 use crate::act::InstanceStatus;
 use crate::config::Instance;
 use crate::cost::Hourly;
-use crate::domain::{Principal, Verb};
-use crate::report::timers::{self as say, CostLine, WeekLine};
+use crate::domain::{Principal, TimerReason, Verb};
+use crate::report::timers::{self as say, CostLine, KeptOff, WeekLine};
 use crate::store::{AuditDecision, Change, OutcomeKind};
 use chrono::{DateTime, Datelike, Duration, Utc};
 use std::collections::HashMap;
@@ -49,8 +50,18 @@ impl App {
         let statuses = self.statuses(&visible).await;
         let mut running = Vec::new();
         let mut week = Vec::new();
-        let mut kept_off = Duration::zero();
-        let mut kept_off_cost = 0.0;
+        let mut kept_off = [
+            KeptOff {
+                by: "time limits, schedules",
+                off: Duration::zero(),
+                cost: 0.0,
+            },
+            KeptOff {
+                by: "idle stops",
+                off: Duration::zero(),
+                cost: 0.0,
+            },
+        ];
         let mut currency = None;
         for (inst, status) in visible.iter().zip(&statuses) {
             let hourly = status.as_ref().ok().and_then(|s| self.hourly(s));
@@ -70,8 +81,10 @@ impl App {
                 .get(inst.alias.as_ref())
                 .map_or(&[][..], Vec::as_slice);
             let (ran, off) = tally(mine, monday, now);
-            kept_off += off;
-            kept_off_cost += price.unwrap_or(0.0) * hours(off);
+            for (k, off) in kept_off.iter_mut().zip(off) {
+                k.off += off;
+                k.cost += price.unwrap_or(0.0) * hours(off);
+            }
             week.push(WeekLine {
                 alias: inst.alias.to_string(),
                 ran,
@@ -79,12 +92,7 @@ impl App {
             });
         }
         Verdict::info(
-            say::costs(
-                &running,
-                &week,
-                kept_off,
-                currency.map(|c| (kept_off_cost, c)),
-            ),
+            say::costs(&running, &week, &kept_off, currency.as_deref()),
             OutcomeKind::Costs,
         )
     }
@@ -114,12 +122,18 @@ fn hours(d: Duration) -> f64 {
 }
 
 /// One instance's week from its audit rows (oldest first): how long it ran,
-/// and how long the bot's own stops kept it off until the next start.
-fn tally(rows: &[&Change], week_start: DateTime<Utc>, now: DateTime<Utc>) -> (Duration, Duration) {
+/// and how long the bot's own stops kept it off until the next start: by
+/// time limits and schedules, and by idle stops.
+fn tally(
+    rows: &[&Change],
+    week_start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (Duration, [Duration; 2]) {
     let mut ran = Duration::zero();
-    let mut kept_off = Duration::zero();
+    let mut kept_off = [Duration::zero(); 2];
     let mut up_since: Option<DateTime<Utc>> = None;
-    let mut off_since: Option<DateTime<Utc>> = None;
+    // When the bot's stop took it down, and which of the two it counts for.
+    let mut off_since: Option<(DateTime<Utc>, usize)> = None;
     let mut seen_any = false;
     for r in rows {
         if r.decision != AuditDecision::Allowed {
@@ -132,8 +146,8 @@ fn tally(rows: &[&Change], week_start: DateTime<Utc>, now: DateTime<Utc>) -> (Du
         );
         match (verb, took_effect) {
             (Some(Verb::Start), true) => {
-                if let Some(off) = off_since.take() {
-                    kept_off += r.at - off;
+                if let Some((off, by)) = off_since.take() {
+                    kept_off[by] += r.at - off;
                 }
                 up_since.get_or_insert(r.at);
             }
@@ -143,8 +157,10 @@ fn tally(rows: &[&Change], week_start: DateTime<Utc>, now: DateTime<Utc>) -> (Du
                 if let Some(from) = from {
                     ran += r.at - from;
                 }
-                if matches!(Principal::parse(&r.principal), Some(Principal::Timer(_))) {
-                    off_since = Some(r.at);
+                match Principal::parse(&r.principal) {
+                    Some(Principal::Timer(TimerReason::Idle)) => off_since = Some((r.at, 1)),
+                    Some(Principal::Timer(_)) => off_since = Some((r.at, 0)),
+                    _ => {}
                 }
             }
             _ => continue,
@@ -154,8 +170,8 @@ fn tally(rows: &[&Change], week_start: DateTime<Utc>, now: DateTime<Utc>) -> (Du
     if let Some(from) = up_since {
         ran += now - from;
     }
-    if let Some(off) = off_since {
-        kept_off += now - off;
+    if let Some((off, by)) = off_since {
+        kept_off[by] += now - off;
     }
     (ran, kept_off)
 }

@@ -58,6 +58,9 @@ pub struct App {
     pub(crate) clock: crate::clock::Clock,
     /// Instances named in the store that this config does not know, logged once.
     pub(crate) unknown: Unknown,
+    /// Cloud Monitoring, where an instance has `idle_minutes` and the bot
+    /// has Google credentials; otherwise activity is unknown.
+    pub(crate) monitor: Option<Arc<crate::activity::Monitor>>,
     compat: CompatTarget,
 }
 
@@ -77,8 +80,15 @@ impl App {
             owner: uuid::Uuid::new_v4().simple().to_string(),
             clock: crate::clock::Clock::default(),
             unknown: Default::default(),
+            monitor: None,
             compat,
         }
+    }
+
+    /// The same app reading activity through `monitor`.
+    pub fn with_monitor(mut self, monitor: Option<crate::activity::Monitor>) -> Self {
+        self.monitor = monitor.map(Arc::new);
+        self
     }
 
     /// The same app on another clock (tests move time forward).

@@ -28,6 +28,8 @@ pub enum Keep {
     /// Under a reminder: nothing changes; the presser sees the status
     /// ([`ACTION_KEEP_RUNNING`]), and the next reminder waits a period.
     Running,
+    /// Under an idle warning: no idle stop for an hour ([`ACTION_KEEP_IDLE`]).
+    Idle,
 }
 
 /// `action_id`s of the card buttons; the value of each is the alias.
@@ -38,6 +40,9 @@ pub const ACTION_REFRESH: &str = "notebook_refresh";
 /// by [`KEEP_MINUTES`].
 pub const ACTION_KEEP: &str = "notebook_keep";
 pub const KEEP_MINUTES: u32 = 60;
+/// *Keep 1 h* under an idle warning: pauses idle stops for [`KEEP_MINUTES`];
+/// no time limit moves.
+pub const ACTION_KEEP_IDLE: &str = "notebook_keep_idle";
 /// *Keep it running* under a reminder: acknowledged with the status.
 pub const ACTION_KEEP_RUNNING: &str = "notebook_keep_running";
 
@@ -57,6 +62,7 @@ impl Card {
         if let Some(keep) = self.keep {
             let (action, label) = match keep {
                 Keep::Hour => (ACTION_KEEP, "Keep 1 h"),
+                Keep::Idle => (ACTION_KEEP_IDLE, "Keep 1 h"),
                 Keep::Running => (ACTION_KEEP_RUNNING, "Keep it running"),
             };
             buttons.push(button(action, label, Some(SlackBlockButtonStyle::Primary)));

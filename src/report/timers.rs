@@ -67,6 +67,7 @@ pub fn warning(
             Some(s) => format!("its schedule stops it ({})", s.describe()),
             None => "its schedule stops it".to_owned(),
         },
+        TimerReason::Idle => "nobody is using it".to_owned(),
     };
     let whose = session
         .map(|s| format!(", started by {}", starter(s)))
@@ -94,6 +95,7 @@ pub fn stopped_because(inst: &Instance, reason: TimerReason, session: Option<&Se
                 inst.alias
             )
         }
+        (TimerReason::Idle, s) => super::idle::stopped_because(inst, s),
         (TimerReason::Schedule, _) => format!(
             ":stopwatch: The bot stopped `{}` on its schedule{}.",
             inst.alias,
@@ -250,6 +252,7 @@ fn stop_name(inst: &Instance, reason: TimerReason, due: DateTime<Utc>) -> String
             when(due)
         ),
         TimerReason::Schedule => format!("the scheduled stop of `{}` ({})", inst.alias, when(due)),
+        TimerReason::Idle => format!("the idle stop of `{}` ({})", inst.alias, when(due)),
     }
 }
 
@@ -380,17 +383,21 @@ pub struct WeekLine {
     pub spend: Option<f64>,
 }
 
+/// Hours the bot's own stops kept instances off this week, and their cost.
+pub struct KeptOff {
+    /// "time limits, schedules" or "idle stops".
+    pub by: &'static str,
+    pub off: chrono::Duration,
+    pub cost: f64,
+}
+
 /// The `costs` report.
 pub fn costs(
     running: &[CostLine],
     week: &[WeekLine],
-    kept_off: chrono::Duration,
-    kept_off_cost: Option<(f64, String)>,
+    kept_off: &[KeptOff],
+    currency: Option<&str>,
 ) -> String {
-    let currency = kept_off_cost
-        .as_ref()
-        .map(|(_, c)| c.as_str())
-        .unwrap_or("");
     let mut out = String::from(
         "*Costs* (compute only: a stopped instance still pays for its disks)\n*Running now*",
     );
@@ -411,18 +418,19 @@ pub fn costs(
     for w in week {
         let spend = match w.spend {
             _ if w.ran <= chrono::Duration::zero() => String::new(),
-            Some(s) => format!(", about {s:.2} {currency}"),
+            Some(s) => format!(", about {s:.2} {}", currency.unwrap_or("")),
             None => ", cost unknown (no price in [cost])".to_owned(),
         };
         out.push_str(&format!("\n• `{}`: {}{spend}", w.alias, length(w.ran)));
     }
-    if kept_off > chrono::Duration::zero() {
-        let cost = kept_off_cost
-            .map(|(c, cur)| format!(", about {c:.2} {cur}"))
+    for k in kept_off.iter().filter(|k| k.off > chrono::Duration::zero()) {
+        let cost = currency
+            .map(|cur| format!(", about {:.2} {cur}", k.cost))
             .unwrap_or_default();
         out.push_str(&format!(
-            "\nThe bot's own stops (time limits, schedules) kept instances off for {}{cost} this week, counted until each was next started.",
-            length(kept_off)
+            "\nThe bot's own stops ({}) kept instances off for {}{cost} this week, counted until each was next started.",
+            k.by,
+            length(k.off)
         ));
     }
     out

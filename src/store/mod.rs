@@ -83,7 +83,7 @@ impl Default for Pool {
 
 pub use approvals::{Approval, ApprovalState, ApprovalStore, Asked, Asking};
 pub use audit::{AuditDecision, AuditOutcome, AuditRecord, AuditWrite, Change, OutcomeKind};
-pub use sessions::{Session, Stopping};
+pub use sessions::{IdleWatch, Session, Stopping};
 pub use timer_store::TimerStore;
 
 use crate::domain::{EntryPoint, Principal, Verb};

@@ -30,6 +30,29 @@ pub struct Session {
     /// A stop that went out (or was due) and is not yet confirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopping: Option<Stopping>,
+    /// What the idle watch knows (instances with `idle_minutes`).
+    #[serde(default, skip_serializing_if = "IdleWatch::is_empty")]
+    pub idle: IdleWatch,
+}
+
+/// The idle watch of a session: its last reading of Cloud Monitoring, the
+/// warning out before an idle stop, and a *Keep 1 h* that pauses it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdleWatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<crate::activity::Reading>,
+    /// The idle stop falls due then, unless a reading says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_due: Option<chrono::DateTime<chrono::Utc>>,
+    /// No idle warning or stop before this (*Keep 1 h*).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl IdleWatch {
+    pub fn is_empty(&self) -> bool {
+        *self == IdleWatch::default()
+    }
 }
 
 /// A stop of a session's instance that is not yet confirmed: an automatic

@@ -1,6 +1,7 @@
 //! What is due for one instance at a tick: a confirmed stop's clean-up, a
-//! start noticed from outside the bot, a stop under way, a due time limit or
-//! scheduled stop (a late one too), or a warning and a reminder.
+//! start noticed from outside the bot, a stop under way, a due time limit,
+//! scheduled or idle stop (a late one too), or a warning, a reminder and a
+//! look at its activity.
 
 use super::{Done, Read, confirms_stop};
 use crate::act::InstanceStatus;
@@ -53,12 +54,19 @@ impl App {
             let done = self.fire(inst, TimerReason::Schedule, due).await;
             return (done, false);
         }
+        if let Some(due) = self.idle_due(inst, session.as_ref(), now) {
+            return (self.fire(inst, TimerReason::Idle, due).await, false);
+        }
         let warned = self.warn_if_due(inst, session.as_ref(), &read, now).await;
         let reminded = match (&session, &read) {
             (Some(s), Read::Known(status)) => self.remind_one(inst, s, status, now).await,
             _ => false,
         };
-        (warned, reminded)
+        let idle = self.watch_idle(inst, session.as_ref(), &read, now).await;
+        match (warned, idle) {
+            (Done::Nothing, idle) => (idle, reminded),
+            (warned, _) => (warned, reminded),
+        }
     }
 
     /// An instance seen running that the bot has no session for (started

@@ -93,6 +93,7 @@ impl App {
                 approved_until: None,
                 skipped: None,
                 stopping: None,
+                idle: Default::default(),
             },
         };
         let lease_end = session.ends_at;

@@ -15,7 +15,7 @@
 use crate::act::InstanceStatus;
 use crate::config::Instance;
 use crate::cost::Hourly;
-use crate::domain::{Command, Principal, Verb};
+use crate::domain::{Command, Principal, TimerReason, Verb};
 use crate::pipeline::{App, Held, Request};
 use crate::report::{ReplyTo, timers as say};
 use crate::store::{InstanceLock, Session, StoreError};
@@ -142,6 +142,8 @@ impl App {
             approved_until,
             skipped: None,
             stopping: None,
+            // A start again keeps the watch (a *Keep 1 h* still holds).
+            idle: earlier.map(|s| s.idle).unwrap_or_default(),
         };
         if let Err(e) = self.store.db().put_session(&session).await {
             tracing::error!(error = %e, alias = %inst.alias, "could not store the session; no automatic stop will follow");
@@ -199,7 +201,13 @@ impl App {
             tracing::warn!(error = %e, "could not end the session");
         }
         let hourly = status.and_then(|s| self.hourly(s));
-        let note = say::session_cost(self.config.prices.as_ref(), hourly, &session, self.now());
+        let prices = self.config.prices.as_ref();
+        let now = self.now();
+        let mut note = String::new();
+        if session.stopping.as_ref().and_then(|st| st.reason) == Some(TimerReason::Idle) {
+            note = crate::report::idle::idle_cost(prices, hourly.as_ref(), &session, now);
+        }
+        note.insert_str(0, &say::session_cost(prices, hourly, &session, now));
         Some((session, note))
     }
 
@@ -270,6 +278,7 @@ impl App {
             approved_until: None,
             skipped: None,
             stopping: None,
+            idle: Default::default(),
         }
     }
 

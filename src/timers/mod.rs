@@ -16,7 +16,10 @@
 //!    backoff, told once per failure episode), fires a due time limit or
 //!    scheduled stop (a late one too, saying it is late), or warns before one;
 //! 4. reminds the team of instances running with no time limit;
-//! 5. counts what is overdue (`workbench_bot_overdue_timers`).
+//! 5. reads the activity of running instances with `idle_minutes` (once per
+//!    `[idle] check_minutes` across replicas), warns before an idle stop, and
+//!    fires it only if a reading at its time is still idle (`idle`);
+//! 6. counts what is overdue (`workbench_bot_overdue_timers`).
 //!
 //! State belongs to an instance's resource path. A process never changes
 //! state for an instance its config does not know: it says so once and
@@ -24,6 +27,7 @@
 
 mod due;
 mod extend;
+mod idle;
 mod ledger;
 mod pursue;
 mod reminders;

@@ -162,6 +162,14 @@ impl App {
             Read::Known(st) => Some(st),
             Read::Unreadable => None,
         };
+        // An idle stop goes out only on a reading, now, that is still idle.
+        if reason == TimerReason::Idle
+            && let Some(done) = self
+                .idle_recheck(inst, current.as_ref(), status.as_ref(), now)
+                .await
+        {
+            return done;
+        }
         stop.attempt += 1;
         stop.handed_off_at = None;
         stop.next_try = None;
@@ -389,5 +397,10 @@ fn still_due(reason: TimerReason, due: DateTime<Utc>, current: Option<&Session>)
             retrying(s) || (s.stopping.is_none() && s.skipped != Some(due) && s.started_at < due)
         }
         (TimerReason::Schedule, None) => true,
+        // Warned of, and neither kept nor called off since.
+        (TimerReason::Idle, Some(s)) => {
+            retrying(s) || (s.stopping.is_none() && s.idle.stop_due == Some(due))
+        }
+        (TimerReason::Idle, None) => false,
     }
 }

@@ -78,7 +78,13 @@ impl App {
             self.finish(&claim).await;
             return Done::Nothing;
         }
-        let mut reply = Reply::text(say::warning(inst, reason, due, now, session));
+        let mut text = say::warning(inst, reason, due, now, session);
+        if inst.idle.is_some() {
+            // Nobody should lose a running job by surprise: is it in use?
+            let read = session.and_then(|s| s.idle.read.as_ref());
+            text.push_str(&crate::report::idle::right_now(read, now));
+        }
+        let mut reply = Reply::text(text);
         reply.card = Some(Card {
             alias: inst.alias.to_string(),
             running: true,

@@ -12,8 +12,8 @@ use crate::pipeline::Grant;
 use crate::pipeline::{Input, Request};
 use crate::report::approvals::{self, ACTION_APPROVE, ACTION_DENY};
 use crate::report::blocks::{
-    ACTION_KEEP, ACTION_KEEP_RUNNING, ACTION_REFRESH, ACTION_START, ACTION_STOP, KEEP_MINUTES,
-    MODAL_ACTION_ACTION, MODAL_ACTION_BLOCK, MODAL_CALLBACK, MODAL_INSTANCE_ACTION,
+    ACTION_KEEP, ACTION_KEEP_IDLE, ACTION_KEEP_RUNNING, ACTION_REFRESH, ACTION_START, ACTION_STOP,
+    KEEP_MINUTES, MODAL_ACTION_ACTION, MODAL_ACTION_BLOCK, MODAL_CALLBACK, MODAL_INSTANCE_ACTION,
     MODAL_INSTANCE_BLOCK, MODAL_REASON_ACTION, MODAL_REASON_BLOCK,
 };
 use crate::report::{Reply, ReplyTo, messages};
@@ -205,6 +205,7 @@ fn button(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
             ACTION_STOP => Verb::Stop,
             ACTION_REFRESH => Verb::Status,
             ACTION_KEEP => Verb::Extend,
+            ACTION_KEEP_IDLE => Verb::KeepIdle,
             // Keeping an instance with no time limit changes nothing: show it.
             ACTION_KEEP_RUNNING => Verb::Status,
             _ => return None,

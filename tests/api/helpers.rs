@@ -72,6 +72,9 @@ pub async fn spawn_app(opts: Spawn) -> TestApp {
     if settings.notebooks_api_url.is_empty() {
         settings.notebooks_api_url = "http://127.0.0.1:9".into();
     }
+    if settings.monitoring_api_url.is_empty() {
+        settings.monitoring_api_url = "http://127.0.0.1:9".into();
+    }
     let application = Application::build(config, settings)
         .await
         .expect("app builds");

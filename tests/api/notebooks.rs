@@ -193,6 +193,8 @@ async fn every_method_and_field_the_client_uses_is_in_the_discovery_document() {
                 kind: Some("k".into()),
                 core_count: Some("1".into()),
             }],
+            instance_id: Some("1234567890123456789".into()),
+            metadata: [("idle-timeout-seconds".to_owned(), "10800".to_owned())].into(),
         }),
     };
     let op = ApiOperation {

@@ -172,6 +172,7 @@ fn session(instance: &str) -> workbench_bot::store::Session {
         approved_until: None,
         skipped: None,
         stopping: None,
+        idle: Default::default(),
     }
 }
 

@@ -25,13 +25,14 @@ pub enum TokenSource {
 
 impl TokenSource {
     async fn token(&self) -> Result<String, NotebooksError> {
+        self.access_token().await.map_err(NotebooksError::Token)
+    }
+
+    /// A bearer token for Google's APIs (the Cloud Monitoring client's too).
+    pub(crate) async fn access_token(&self) -> Result<String, gcp_auth::Error> {
         match self {
             TokenSource::Static(s) => Ok(s.expose().to_owned()),
-            TokenSource::Provider(p) => p
-                .token(&[SCOPE])
-                .await
-                .map(|t| t.as_str().to_owned())
-                .map_err(NotebooksError::Token),
+            TokenSource::Provider(p) => p.token(&[SCOPE]).await.map(|t| t.as_str().to_owned()),
         }
     }
 }
@@ -94,7 +95,7 @@ impl NotebooksError {
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(10);
 
 /// `Retry-After` in seconds (Google sends seconds, not an HTTP date).
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
@@ -126,6 +127,11 @@ pub struct ApiGceSetup {
     pub machine_type: Option<String>,
     #[serde(default)]
     pub accelerator_configs: Vec<ApiAcceleratorConfig>,
+    /// Output only: the Compute Engine id of its VM.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -167,17 +173,18 @@ struct ApiList {
     next_page_token: Option<String>,
 }
 
+/// Google's error body, as every Google API sends it.
 #[derive(Deserialize)]
-struct ApiErrorBody {
-    error: ApiErrorDetail,
+pub(crate) struct ApiErrorBody {
+    pub(crate) error: ApiErrorDetail,
 }
 
 #[derive(Deserialize)]
-struct ApiErrorDetail {
+pub(crate) struct ApiErrorDetail {
     #[serde(default)]
-    message: String,
+    pub(crate) message: String,
     #[serde(default)]
-    status: String,
+    pub(crate) status: String,
 }
 
 impl ApiInstance {
@@ -209,6 +216,14 @@ impl ApiInstance {
                 .unwrap_or_default(),
             update_time: self.update_time.clone(),
             proxy_uri: self.proxy_uri.clone().filter(|p| !p.is_empty()),
+            vm_id: setup
+                .and_then(|g| g.instance_id.clone())
+                .filter(|id| !id.is_empty()),
+            // Workbench's idle shutdown reads this key; "0" or junk is off.
+            idle_shutdown_seconds: setup
+                .and_then(|g| g.metadata.get("idle-timeout-seconds"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|s| *s > 0),
         }
     }
 }
