@@ -20,7 +20,15 @@ pub struct TestConfig {
     pub scheduler: Option<Scheduler>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<Cost>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle: Option<Idle>,
     pub instance: Vec<Instance>,
+}
+
+/// `[idle]`
+#[derive(Debug, Clone, Serialize)]
+pub struct Idle {
+    pub check_minutes: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -137,6 +145,12 @@ pub struct Instance {
     pub approval_timeout_minutes: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub announce: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_minutes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_cpu_percent: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_gpu_percent: Option<f64>,
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -158,6 +172,9 @@ impl Instance {
             approvers: None,
             approval_timeout_minutes: None,
             announce: None,
+            idle_minutes: None,
+            idle_cpu_percent: None,
+            idle_gpu_percent: None,
         }
     }
 }
@@ -214,6 +231,7 @@ impl TestConfig {
             },
             scheduler: None,
             cost: None,
+            idle: None,
             instance: vec![
                 Instance::new(
                     "foo",

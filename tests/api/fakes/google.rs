@@ -82,6 +82,8 @@ pub struct GoogleState {
     pub behaviour: OpBehaviour,
     /// One-shot failures: (method, path suffix, status, apply the action anyway).
     pub failures: VecDeque<(&'static str, String, u16, bool)>,
+    /// `gceSetup.metadata` of instances that set some (kept across states).
+    pub metadata: HashMap<String, Value>,
     next_op: usize,
 }
 
@@ -101,11 +103,24 @@ pub fn instance_json(name: &str, state: &str) -> Value {
         "creator": "platform@example.org",
         "healthState": "HEALTHY",
         "gceSetup": {
+            "instanceId": vm_id(name),
             "machineType": "projects/example-project/zones/us-central1-a/machineTypes/a2-highgpu-1g",
             "acceleratorConfigs": [{"type": "NVIDIA_TESLA_A100", "coreCount": "1"}],
             "bootDisk": {"diskSizeGb": "150", "diskType": "PD_BALANCED"}
         }
     })
+}
+
+/// The Compute Engine id of the VM behind the instance at `name`: a number
+/// made from the name, so each instance's VM has its own.
+pub fn vm_id(name: &str) -> String {
+    let n = name
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    format!(
+        "{}",
+        1_000_000_000_000_000_000 + n % 1_000_000_000_000_000_000
+    )
 }
 
 fn err(status: u16, google: &str, message: &str) -> (u16, Value) {
@@ -125,6 +140,7 @@ impl FakeGoogle {
             ops: HashMap::new(),
             behaviour: OpBehaviour::DoneAfter(2),
             failures: VecDeque::new(),
+            metadata: HashMap::new(),
             next_op: 0,
         }));
         let shared = state.clone();
@@ -154,6 +170,15 @@ impl FakeGoogle {
             status,
             apply_anyway,
         ));
+    }
+
+    /// Sets `gceSetup.metadata` of the instance at `name`, as the console would.
+    pub fn set_metadata(&self, name: &str, metadata: Value) {
+        self.state
+            .lock()
+            .unwrap()
+            .metadata
+            .insert(name.into(), metadata);
     }
 
     pub fn behave(&self, b: OpBehaviour) {
@@ -321,7 +346,13 @@ fn respond(state: &Arc<Mutex<GoogleState>>, call: &Call) -> (u16, Value) {
             (200, body)
         }
         ("GET", p) => match st.instances.get(p) {
-            Some(i) => (200, i.clone()),
+            Some(i) => {
+                let mut i = i.clone();
+                if let Some(m) = st.metadata.get(p) {
+                    i["gceSetup"]["metadata"] = m.clone();
+                }
+                (200, i)
+            }
             None => err(404, "NOT_FOUND", &format!("Resource '{p}' was not found")),
         },
         _ => err(404, "NOT_FOUND", "no such method"),

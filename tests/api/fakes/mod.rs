@@ -5,6 +5,7 @@ pub mod github;
 pub mod google;
 mod http;
 pub mod jwks;
+pub mod monitoring;
 pub mod scripted;
 mod slack;
 pub mod socket;
