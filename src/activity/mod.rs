@@ -91,6 +91,8 @@ pub enum Unknown {
     NoCpu,
     /// The newest CPU figure is this many minutes old.
     Stale(i64),
+    /// A dry run has no VM to read.
+    DryRun,
     /// Minutes missing inside the window, of the named series.
     Gap { series: String, missing: u32 },
 }
@@ -108,6 +110,7 @@ impl fmt::Display for Unknown {
                 "the bot may not read Cloud Monitoring: give its service account `roles/monitoring.viewer` on the instance's project",
             ),
             Unknown::Failed(why) => write!(f, "Cloud Monitoring could not be read ({why})"),
+            Unknown::DryRun => f.write_str("a dry run has no VM for Cloud Monitoring to read"),
             Unknown::NoCpu => f.write_str("Cloud Monitoring has no CPU figures for it in the window"),
             Unknown::Stale(m) => write!(
                 f,
@@ -162,7 +165,8 @@ pub enum GpuSeries {
     Points(Points),
 }
 
-/// Values by minute, counted back from `newest`: minute 0 ends at it.
+/// Values by minute, counted back from `newest`: minute 0 ends at it, and
+/// figures newer than it (GPU ones can be) have negative minutes.
 fn by_minute(points: &Points, newest: DateTime<Utc>) -> BTreeMap<i64, f64> {
     let mut out = BTreeMap::new();
     for (t, v) in points {
@@ -170,10 +174,8 @@ fn by_minute(points: &Points, newest: DateTime<Utc>) -> BTreeMap<i64, f64> {
         // Aligned figures end on whole minutes; a few seconds either way
         // is still that minute.
         let minute = (back + 30).div_euclid(60);
-        if minute >= 0 {
-            let slot = out.entry(minute).or_insert(*v);
-            *slot = slot.max(*v);
-        }
+        let slot = out.entry(minute).or_insert(*v);
+        *slot = slot.max(*v);
     }
     out
 }
@@ -181,6 +183,10 @@ fn by_minute(points: &Points, newest: DateTime<Utc>) -> BTreeMap<i64, f64> {
 /// Judges a window of per-minute figures (CPU as a fraction from 0 to 1,
 /// GPU as a percent) against the rule. `since`: when the instance began
 /// running, so minutes before it are not missing, just not idle time.
+///
+/// A minute missing between figures is a gap (unknown). Minutes missing
+/// before a series' oldest figure (a VM still booting, an agent starting)
+/// end the idle run instead: that only shortens it, so it stays safe.
 pub fn judge(
     cpu: Option<&Points>,
     gpu: &GpuSeries,
@@ -191,9 +197,9 @@ pub fn judge(
     let Some(newest) = cpu.and_then(|c| c.iter().map(|(t, _)| *t).max()) else {
         return Activity::Unknown(Unknown::NoCpu);
     };
-    let age = (now - newest).num_minutes();
-    if age > MAX_LAG_MINUTES {
-        return Activity::Unknown(Unknown::Stale(age));
+    if now - newest > Duration::minutes(MAX_LAG_MINUTES) {
+        let late = (now - newest).num_seconds();
+        return Activity::Unknown(Unknown::Stale((late + 30) / 60));
     }
     let cpu: BTreeMap<i64, f64> = by_minute(cpu.expect("newest came from it"), newest)
         .into_iter()
@@ -203,29 +209,37 @@ pub fn judge(
         GpuSeries::Points(p) => Some(by_minute(p, newest)),
         _ => None,
     };
-    let figures = |minute: i64| -> Option<(f64, Option<f64>)> {
-        let c = *cpu.get(&minute)?;
-        match &gpu_minutes {
-            Some(g) => Some((c, Some(*g.get(&minute)?))),
-            None => Some((c, None)),
-        }
-    };
     let show = |c: f64, g: Option<f64>| Figures {
         cpu: Tenths::of(c),
         gpu: match (gpu, g) {
             (GpuSeries::NoGpu, _) => Gpu::None,
-            (GpuSeries::Missing, _) => Gpu::NotReported,
-            (GpuSeries::Points(_), g) => Gpu::Percent(Tenths::of(g.unwrap_or(0.0))),
+            (GpuSeries::Points(_), Some(g)) => Gpu::Percent(Tenths::of(g)),
+            _ => Gpu::NotReported,
         },
     };
     let busy =
         |c: f64, g: Option<f64>| c >= rule.cpu_percent || g.is_some_and(|g| g >= rule.gpu_percent);
-    // The newest minute busy on either series is busy, whatever is missing.
+    // GPU figures arrive sooner than CPU ones: any newer than the newest CPU
+    // minute count as now.
     let newest_cpu = cpu.get(&0).copied().unwrap_or(0.0);
-    let newest_gpu = gpu_minutes.as_ref().and_then(|g| g.get(&0).copied());
+    let newest_gpu = gpu_minutes
+        .as_ref()
+        .and_then(|g| g.range(..=0).map(|(_, v)| *v).reduce(f64::max));
     if busy(newest_cpu, newest_gpu) {
         return Activity::Busy(show(newest_cpu, newest_gpu));
     }
+    // What a series says of one minute: its value, nothing yet (before its
+    // oldest figure), or a hole between figures.
+    enum Said {
+        Value(f64),
+        NotYet,
+        Hole,
+    }
+    let said = |series: &BTreeMap<i64, f64>, minute: i64| match series.get(&minute) {
+        Some(v) => Said::Value(*v),
+        None if series.range(minute + 1..).next().is_some() => Said::Hole,
+        None => Said::NotYet,
+    };
     let (mut high_cpu, mut high_gpu) = (0.0f64, None::<f64>);
     let mut minutes = 0;
     for minute in 0..i64::from(rule.after.minutes()) {
@@ -233,8 +247,26 @@ pub fn judge(
         if since.is_some_and(|s| ends - Duration::minutes(1) < s) {
             break;
         }
-        let Some((c, g)) = figures(minute) else {
-            return Activity::Unknown(gap(&cpu, gpu_minutes.as_ref(), rule, since, newest));
+        let c = match said(&cpu, minute) {
+            Said::Value(v) => v,
+            Said::NotYet => break,
+            Said::Hole => return Activity::Unknown(gap("CPU", &cpu, rule)),
+        };
+        let g = match gpu_minutes.as_ref().map(|g| said(g, minute)) {
+            None => None,
+            Some(Said::Value(v)) => Some(v),
+            Some(Said::NotYet) if minute == 0 => {
+                // No GPU figure at all yet: nothing can be said of it.
+                return Activity::Unknown(Unknown::Gap {
+                    series: "GPU".into(),
+                    missing: rule.after.minutes(),
+                });
+            }
+            Some(Said::NotYet) => break,
+            Some(Said::Hole) => {
+                let g = gpu_minutes.as_ref().expect("matched Some");
+                return Activity::Unknown(gap("GPU", g, rule));
+            }
         };
         if busy(c, g) {
             break;
@@ -246,35 +278,20 @@ pub fn judge(
     Activity::Idle {
         minutes,
         since: newest - Duration::minutes(i64::from(minutes)),
-        figures: show(high_cpu, high_gpu),
+        figures: show(high_cpu, high_gpu.or(newest_gpu)),
     }
 }
 
-/// Which series misses minutes in the window, and how many.
-fn gap(
-    cpu: &BTreeMap<i64, f64>,
-    gpu: Option<&BTreeMap<i64, f64>>,
-    rule: &IdleRule,
-    since: Option<DateTime<Utc>>,
-    newest: DateTime<Utc>,
-) -> Unknown {
-    let window: Vec<i64> = (0..i64::from(rule.after.minutes()))
-        .take_while(|m| {
-            since.is_none_or(|s| newest - Duration::minutes(*m) - Duration::minutes(1) >= s)
-        })
-        .collect();
-    let missing = |series: &BTreeMap<i64, f64>| {
-        window.iter().filter(|m| !series.contains_key(m)).count() as u32
-    };
-    match (missing(cpu), gpu.map(missing)) {
-        (0, Some(g)) if g > 0 => Unknown::Gap {
-            series: "GPU".into(),
-            missing: g,
-        },
-        (c, _) => Unknown::Gap {
-            series: "CPU".into(),
-            missing: c,
-        },
+/// A series' holes in the window: minutes missing between its figures.
+fn gap(series: &'static str, minutes: &BTreeMap<i64, f64>, rule: &IdleRule) -> Unknown {
+    let window = 0..i64::from(rule.after.minutes());
+    let oldest = minutes
+        .range(window.clone())
+        .next_back()
+        .map_or(0, |(m, _)| *m);
+    Unknown::Gap {
+        series: series.into(),
+        missing: (0..oldest).filter(|m| !minutes.contains_key(m)).count() as u32,
     }
 }
 

@@ -172,3 +172,55 @@ fn a_reading_survives_the_store_round_trip() {
     let back: Reading = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
     assert_eq!(back, r);
 }
+
+#[test]
+fn a_gpu_figure_newer_than_the_newest_cpu_one_counts_as_now() {
+    let cpu = points(now(), 4, 70, 0.01);
+    let mut gpu = points(now(), 4, 70, 0.0);
+    gpu.push((at(1, now()), 95.0));
+    let got = judge(Some(&cpu), &GpuSeries::Points(gpu), &rule(60), None, now());
+    assert!(
+        matches!(
+            got,
+            Activity::Busy(Figures {
+                gpu: Gpu::Percent(Tenths(950)),
+                ..
+            })
+        ),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn minutes_before_a_series_first_figure_end_the_run_rather_than_count_as_a_gap() {
+    // A VM that booted 20 minutes ago, its start not known to the bot.
+    let cpu = points(now(), 2, 20, 0.01);
+    let got = judge(Some(&cpu), &GpuSeries::NoGpu, &rule(60), None, now());
+    assert!(matches!(got, Activity::Idle { minutes: 20, .. }), "{got:?}");
+    // An agent that has sent no GPU figure yet says nothing of the GPU.
+    let got = judge(
+        Some(&cpu),
+        &GpuSeries::Points(Vec::new()),
+        &rule(60),
+        None,
+        now(),
+    );
+    assert!(
+        matches!(got, Activity::Unknown(Unknown::Gap { .. })),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn a_newest_figure_just_over_five_minutes_old_is_stale() {
+    let cpu: Points = (0..70)
+        .map(|m| {
+            (
+                now() - Duration::seconds(5 * 60 + 59) - Duration::minutes(m),
+                0.01,
+            )
+        })
+        .collect();
+    let got = judge(Some(&cpu), &GpuSeries::NoGpu, &rule(60), None, now());
+    assert_eq!(got, Activity::Unknown(Unknown::Stale(6)));
+}

@@ -23,7 +23,19 @@ fn gpu_note(figures: &Figures) -> String {
 }
 
 /// The `status` line about an instance's activity (one with `idle_minutes`).
-pub fn status_line(reading: &Reading, rule: &IdleRule, now: DateTime<Utc>) -> String {
+pub fn status_line(
+    reading: &Reading,
+    rule: &IdleRule,
+    held_off: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> String {
+    let rule_note = match held_off {
+        Some(until) => format!("idle stops are held off until {} (*Keep 1 h*)", when(until)),
+        None => format!(
+            "it is stopped, after a warning, once idle for {}",
+            length(rule.after.to_chrono())
+        ),
+    };
     let age = match now - reading.at {
         d if d < chrono::Duration::minutes(1) => String::new(),
         d => format!(", read {} ago", length(d)),
@@ -33,9 +45,8 @@ pub fn status_line(reading: &Reading, rule: &IdleRule, now: DateTime<Utc>) -> St
         Activity::Idle {
             minutes, figures, ..
         } => format!(
-            "\n• activity: idle for {} ({figures}{age}); it is stopped, after a warning, once idle for {}.{}",
+            "\n• activity: idle for {} ({figures}{age}); {rule_note}.{}",
             length(chrono::Duration::minutes(i64::from(*minutes))),
-            length(rule.after.to_chrono()),
             gpu_note(figures)
         ),
         Activity::Unknown(why) => format!(
@@ -54,9 +65,12 @@ pub fn workbench_shutdown_line(seconds: u64) -> String {
 
 /// Added to the warning before a time limit or a scheduled stop, so nobody
 /// loses a running job by surprise.
-pub fn right_now(reading: Option<&Reading>, now: DateTime<Utc>) -> String {
+pub fn right_now(reading: Option<&Reading>, can_read: bool, now: DateTime<Utc>) -> String {
     let Some(r) = reading else {
-        return "\nWhether it is in use right now is unknown: the bot has not read its activity yet.".into();
+        return match can_read {
+            true => "\nWhether it is in use right now is unknown: the bot has not read its activity yet.".into(),
+            false => format!("\nWhether it is in use right now is unknown: {}.", crate::activity::Unknown::NotSetUp),
+        };
     };
     let age = length(now - r.at);
     match &r.activity {
@@ -116,14 +130,15 @@ pub fn called_off(inst: &Instance, activity: &Activity) -> String {
             ":grey_question: The bot cannot read whether `{}` is in use now ({why}), so it does not stop it for idleness; it keeps running.",
             inst.alias
         ),
-        Activity::Idle { .. } => format!(
-            ":runner: `{}` was in use during the warning, so the idle stop is called off; it keeps running.",
-            inst.alias
+        Activity::Idle { minutes, .. } => format!(
+            ":runner: `{}` has been idle for only {} when read again (it was in use since the warning, or `idle_minutes` grew), so the idle stop is called off; it keeps running.",
+            inst.alias,
+            length(chrono::Duration::minutes(i64::from(*minutes)))
         ),
     }
 }
 
-/// Why the bot stopped it: the reading the warning was about.
+/// Why the bot stopped it: the reading, right before the stop, that let it go.
 pub fn stopped_because(inst: &Instance, session: Option<&Session>) -> String {
     let figures = session
         .and_then(|s| s.idle.read.as_ref())
@@ -133,7 +148,7 @@ pub fn stopped_because(inst: &Instance, session: Option<&Session>) -> String {
         })
         .unwrap_or_default();
     format!(
-        ":zzz: The bot stopped `{}` because nobody was using it: idle{figures}, and still idle after the warning.",
+        ":zzz: The bot stopped `{}` because nobody was using it: still idle{figures} after the warning.",
         inst.alias
     )
 }

@@ -54,7 +54,7 @@ impl App {
             let done = self.fire(inst, TimerReason::Schedule, due).await;
             return (done, false);
         }
-        if let Some(due) = self.idle_due(inst, session.as_ref(), now) {
+        if let Some(due) = self.idle_due(session.as_ref(), now) {
             return (self.fire(inst, TimerReason::Idle, due).await, false);
         }
         let warned = self.warn_if_due(inst, session.as_ref(), &read, now).await;

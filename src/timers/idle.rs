@@ -11,16 +11,40 @@
 
 use super::{Done, Read};
 use crate::act::{InstanceStatus, State};
-use crate::activity::{Activity, Reading, Unknown};
-use crate::config::Instance;
+use crate::activity::{Activity, Figures, Gpu, Reading, Unknown};
+use crate::config::{BackendKind, Instance};
 use crate::domain::{Principal, TimerReason, Verb};
 use crate::pipeline::{App, Held, Request, Verdict};
 use crate::report::blocks::{KEEP_MINUTES, Keep};
 use crate::report::{Card, Reply, ReplyTo, idle as say, messages, timers};
-use crate::store::{OutcomeKind, Session};
+use crate::store::{IdleWatch, OutcomeKind, Session};
 use chrono::{DateTime, Duration, Utc};
 
 impl App {
+    /// One reading of the instance's activity now: Cloud Monitoring's, or
+    /// unknown where there is nothing to read (a dry run, no credentials,
+    /// no `idle_minutes`).
+    pub(crate) async fn read_activity(
+        &self,
+        inst: &Instance,
+        status: &InstanceStatus,
+        since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Activity {
+        match (&inst.idle, &self.monitor) {
+            _ if inst.backend == BackendKind::DryRun => Activity::Unknown(Unknown::DryRun),
+            (Some(rule), Some(monitor)) => monitor.read(inst, rule, status, since, now).await,
+            _ => Activity::Unknown(Unknown::NotSetUp),
+        }
+    }
+
+    /// How long past its due time an idle stop's warning still stands: a
+    /// tick that comes later (ticks that stopped, `idle_minutes` set again)
+    /// warns again rather than act on an old warning.
+    fn warning_stands(&self, inst: &Instance, due: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        now <= due + inst.warn.to_chrono()
+    }
+
     /// The tick's look at one instance's activity: read it once per check
     /// period (claimed across replicas), keep the reading on its session,
     /// and warn when it has been idle for its whole window.
@@ -31,13 +55,17 @@ impl App {
         read: &Read,
         now: DateTime<Utc>,
     ) -> Done {
-        let (Some(rule), Some(monitor)) = (&inst.idle, &self.monitor) else {
+        let (Some(rule), Some(_)) = (&inst.idle, &self.monitor) else {
             return Done::Nothing;
         };
         let (Some(s), Read::Known(status)) = (session, read) else {
             return Done::Nothing;
         };
-        if status.state != State::Active || s.stopping.is_some() || s.idle.stop_due.is_some() {
+        let warned = s
+            .idle
+            .stop_due
+            .is_some_and(|due| self.warning_stands(inst, due, now));
+        if status.state != State::Active || s.stopping.is_some() || warned {
             return Done::Nothing;
         }
         let period = self.config.idle_check.to_chrono();
@@ -50,58 +78,69 @@ impl App {
         let Some(claim) = self.claim(inst, "idle-check", bucket).await else {
             return Done::Nothing;
         };
-        let activity = monitor
-            .read(inst, rule, status, Some(s.started_at), now)
+        let activity = self
+            .read_activity(inst, status, Some(s.started_at), now)
             .await;
         if let Activity::Unknown(why) = &activity {
             tracing::info!(alias = %inst.alias, why = %why, "activity unknown; it counts as busy");
         }
         let reading = Reading { at: now, activity };
-        let due = now + inst.warn.to_chrono();
-        let warn = reading.activity.idle_for(rule);
-        let token = Request::new_id();
-        let written = self
-            .under_claim(inst, &token, Principal::Timer(TimerReason::Idle), async {
-                let mut current = self.session_read(inst).await.ok().flatten()?;
-                // A session begun since the tick's read is not this reading's.
-                if current.started_at != s.started_at || current.stopping.is_some() {
-                    return None;
-                }
-                let kept = current.idle.kept_until.is_some_and(|k| k > now);
-                let warn = warn && !kept && current.idle.stop_due.is_none();
-                current.idle.read = Some(reading.clone());
-                if warn {
-                    current.idle.stop_due = Some(due);
-                }
-                match self.store.db().put_session(&current).await {
-                    Ok(()) => Some((warn, current)),
-                    Err(e) => {
-                        tracing::warn!(error = %e, alias = %inst.alias, "could not keep an activity reading; the next check reads again");
-                        None
-                    }
-                }
+        let idle = reading.activity.idle_for(rule);
+        let kept = self
+            .idle_update(inst, s, |w| {
+                w.read = Some(reading.clone());
+                // An old warning gives way to this reading.
+                w.stop_due = None;
             })
             .await
-            .flatten();
+            .map(|w| w.kept_until.is_some_and(|k| k > now));
         self.finish(&claim).await;
-        let Some((true, current)) = written else {
-            return Done::Nothing;
-        };
-        self.idle_warning(inst, &current, &reading.activity, due, now)
-            .await
+        match kept {
+            Some(false) if idle => self.idle_warning(inst, s, &reading.activity, now).await,
+            _ => Done::Nothing,
+        }
     }
 
-    /// Posts the warning before an idle stop. One nobody received is taken
-    /// back, so nobody loses a job to a stop they were never warned of: the
-    /// next check warns again.
+    /// Changes the idle watch of the session `seen`, under the instance's
+    /// claim; `None` when the claim is busy, the session is another (begun
+    /// since) or a stop is out, or the store would not take it.
+    async fn idle_update(
+        &self,
+        inst: &Instance,
+        seen: &Session,
+        change: impl FnOnce(&mut IdleWatch),
+    ) -> Option<IdleWatch> {
+        let token = Request::new_id();
+        self.under_claim(inst, &token, Principal::Timer(TimerReason::Idle), async {
+            let mut current = self.session_read(inst).await.ok().flatten()?;
+            if current.started_at != seen.started_at || current.stopping.is_some() {
+                return None;
+            }
+            change(&mut current.idle);
+            match self.store.db().put_session(&current).await {
+                Ok(()) => Some(current.idle),
+                Err(e) => {
+                    tracing::warn!(error = %e, alias = %inst.alias, "could not keep the idle watch; the next check reads again");
+                    None
+                }
+            }
+        })
+        .await
+        .flatten()
+    }
+
+    /// Posts the warning before an idle stop, and only once it is posted
+    /// makes the stop due: nobody loses a job to a stop they were not
+    /// warned of. A warning that could not be posted or noted is given
+    /// again at the next check.
     async fn idle_warning(
         &self,
         inst: &Instance,
         session: &Session,
         activity: &Activity,
-        due: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Done {
+        let due = now + inst.warn.to_chrono();
         let to = self.told(inst, Some(session));
         let mut reply = Reply::text(say::warning(inst, activity, due, now));
         reply.card = Some(Card {
@@ -121,17 +160,17 @@ impl App {
         };
         if let Err(why) = sent {
             tracing::warn!(alias = %inst.alias, why = %why, "could not warn before an idle stop; it is not stopped, and the next check warns again");
-            let token = Request::new_id();
-            self.under_claim(inst, &token, Principal::Timer(TimerReason::Idle), async {
-                if let Ok(Some(mut s)) = self.session_read(inst).await
-                    && s.idle.stop_due == Some(due)
-                    && s.stopping.is_none()
-                {
-                    s.idle.stop_due = None;
-                    let _ = self.store.db().put_session(&s).await;
+            return Done::Nothing;
+        }
+        let noted = self
+            .idle_update(inst, session, |w| {
+                if w.kept_until.is_none_or(|k| k <= now) {
+                    w.stop_due = Some(due);
                 }
             })
             .await;
+        if noted.is_none_or(|w| w.stop_due != Some(due)) {
+            tracing::warn!(alias = %inst.alias, "warned before an idle stop but could not note it; no stop follows until a warning is noted");
             return Done::Nothing;
         }
         tracing::info!(target: "audit", alias = %inst.alias, reason = "idle", due = %due, "warned before an idle stop");
@@ -142,11 +181,9 @@ impl App {
     /// and not already under way.
     pub(super) fn idle_due(
         &self,
-        inst: &Instance,
         session: Option<&Session>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
-        inst.idle.as_ref()?;
         let s = session?;
         let due = s.idle.stop_due?;
         let kept = s.idle.kept_until.is_some_and(|k| k > now);
@@ -154,61 +191,97 @@ impl App {
     }
 
     /// Right before an idle stop goes out (each try), under the instance's
-    /// claim: reads again, and only a reading still idle for the whole
-    /// window lets it go. Otherwise the stop is called off, the person told
-    /// why, and `Some` is what the tick did.
+    /// claim: reads again. Idle for the whole window: the stop goes on, with
+    /// this reading on the session (`Ok`). Busy: it is called off and the
+    /// person told. Unknown: looked at again next tick while the warning
+    /// stands, then called off and told. `Err` is what the tick did.
     pub(super) async fn idle_recheck(
         &self,
         inst: &Instance,
-        session: Option<&Session>,
+        session: Option<Session>,
         status: Option<&InstanceStatus>,
+        due: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Option<Done> {
-        let rule = inst.idle.as_ref();
-        let since = session.map(|s| s.started_at);
-        let activity = match (rule, &self.monitor, status) {
-            (Some(rule), Some(monitor), Some(status)) => {
-                monitor.read(inst, rule, status, since, now).await
+    ) -> Result<Option<Session>, Done> {
+        let Some(mut current) = session else {
+            return Err(Done::Nothing);
+        };
+        let retry = current.stopping.is_some();
+        let activity = match (&inst.idle, status) {
+            (None, _) => None,
+            (Some(_), Some(st)) => Some(
+                self.read_activity(inst, st, Some(current.started_at), now)
+                    .await,
+            ),
+            (Some(_), None) => Some(Activity::Unknown(Unknown::NotSetUp)),
+        };
+        let stands = retry || self.warning_stands(inst, due, now);
+        let idle = match (&activity, &inst.idle) {
+            (Some(a), Some(rule)) => a.idle_for(rule),
+            _ => false,
+        };
+        let tell = match &activity {
+            _ if idle && stands => None,
+            // An old warning: warn again (the next check) rather than act.
+            _ if idle => Some(None),
+            // The config no longer asks for idle stops.
+            None => Some(None),
+            Some(Activity::Unknown(_)) if stands => {
+                tracing::info!(alias = %inst.alias, "activity unknown when an idle stop fell due; reading again next tick");
+                return Err(Done::Nothing);
             }
-            _ => Activity::Unknown(Unknown::NotSetUp),
+            Some(a) => Some(Some(say::called_off(inst, a))),
         };
-        if rule.is_some_and(|r| activity.idle_for(r)) {
-            return None;
+        if let Some(a) = activity.clone() {
+            let earlier = current.idle.read.take().map(|r| r.activity);
+            current.idle.read = Some(Reading {
+                at: now,
+                activity: joined(earlier, a),
+            });
         }
-        let Some(current) = session else {
-            return Some(Done::Nothing);
+        let Some(tell) = tell else {
+            return Ok(Some(current));
         };
-        let mut calm = current.clone();
-        calm.idle.stop_due = None;
-        calm.idle.read = Some(Reading {
-            at: now,
-            activity: activity.clone(),
-        });
-        if calm
+        current.idle.stop_due = None;
+        if current
             .stopping
             .as_ref()
             .is_some_and(|st| st.reason == Some(TimerReason::Idle))
         {
-            calm.stopping = None;
+            current.stopping = None;
         }
-        if let Err(e) = self.store.db().put_session(&calm).await {
+        if let Err(e) = self.store.db().put_session(&current).await {
             tracing::warn!(error = %e, alias = %inst.alias, "could not call off an idle stop; the next tick reads again");
-            return Some(Done::Nothing);
+            return Err(Done::Nothing);
         }
-        tracing::info!(target: "audit", alias = %inst.alias, reason = "idle", "an idle stop was called off: not idle now");
-        let to = self.told(inst, Some(current));
-        self.post_to(&to, inst, Reply::text(say::called_off(inst, &activity)))
-            .await;
-        Some(Done::Nothing)
+        tracing::info!(target: "audit", alias = %inst.alias, reason = "idle", "an idle stop was called off: not idle now, or no longer asked for");
+        if let Some(text) = tell {
+            let to = self.told(inst, Some(&current));
+            self.post_to(&to, inst, Reply::text(text)).await;
+        }
+        Err(Done::Nothing)
     }
 
     /// *Keep 1 h* under an idle warning, under the instance's claim: no idle
     /// warning or stop for an hour. A time limit or schedule is untouched.
     pub(crate) async fn keep_idle(&self, req: &Request, inst: &Instance) -> Verdict {
-        match self
+        // A tick holds the claim for moments to note a reading: wait those
+        // out rather than turn the press away.
+        let mut held = self
             .hold_instance(inst, &req.id, &req.principal, Verb::KeepIdle)
-            .await
-        {
+            .await;
+        for _ in 0..KEEP_WAITS {
+            match &held {
+                Held::By(holder) if holder.principal.is_timer() => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    held = self
+                        .hold_instance(inst, &req.id, &req.principal, Verb::KeepIdle)
+                        .await;
+                }
+                _ => break,
+            }
+        }
+        match held {
             Held::Mine => {}
             Held::By(holder) if holder.principal.is_timer() => {
                 return Verdict::busy(inst, timers::stop_under_way(inst));
@@ -260,28 +333,65 @@ impl App {
         if let (Some(rule), State::Active) = (&inst.idle, &status.state) {
             let now = self.now();
             let session = self.session_of(inst).await;
-            let fresh = session
-                .as_ref()
-                .and_then(|s| s.idle.read.clone())
+            let watch = session.as_ref().map(|s| s.idle.clone()).unwrap_or_default();
+            let fresh = watch
+                .read
+                .clone()
                 .filter(|r| now - r.at <= self.config.idle_check.to_chrono());
-            let reading = match (fresh, &self.monitor) {
-                (Some(r), _) => r,
-                (None, Some(monitor)) => Reading {
+            let reading = match fresh {
+                Some(r) => r,
+                None => Reading {
                     at: now,
-                    activity: monitor
-                        .read(inst, rule, status, session.map(|s| s.started_at), now)
+                    activity: self
+                        .read_activity(inst, status, session.map(|s| s.started_at), now)
                         .await,
                 },
-                (None, None) => Reading {
-                    at: now,
-                    activity: Activity::Unknown(Unknown::NotSetUp),
-                },
             };
-            out.push_str(&say::status_line(&reading, rule, now));
+            let held_off = watch.kept_until.filter(|k| *k > now);
+            out.push_str(&say::status_line(&reading, rule, held_off, now));
         }
         if let Some(seconds) = status.idle_shutdown_seconds {
             out.push_str(&say::workbench_shutdown_line(seconds));
         }
         out
     }
+
+    /// What a warning before a time limit or scheduled stop says of use.
+    pub(super) fn use_right_now(&self, session: Option<&Session>, now: DateTime<Utc>) -> String {
+        let reading = session.and_then(|s| s.idle.read.as_ref());
+        say::right_now(reading, self.monitor.is_some(), now)
+    }
 }
+
+/// Two idle readings whose runs touch are one run: the stop message says
+/// how long it sat idle from the earlier one's start.
+fn joined(earlier: Option<Activity>, now: Activity) -> Activity {
+    match (earlier, now) {
+        (
+            Some(Activity::Idle {
+                minutes: m0,
+                since: s0,
+                figures: f0,
+            }),
+            Activity::Idle {
+                minutes,
+                since,
+                figures,
+            },
+        ) if since <= s0 + Duration::minutes(i64::from(m0)) && s0 < since => Activity::Idle {
+            minutes: minutes + u32::try_from((since - s0).num_minutes()).unwrap_or(0),
+            since: s0,
+            figures: Figures {
+                cpu: figures.cpu.max(f0.cpu),
+                gpu: match (figures.gpu, f0.gpu) {
+                    (Gpu::Percent(a), Gpu::Percent(b)) => Gpu::Percent(a.max(b)),
+                    (g, _) => g,
+                },
+            },
+        },
+        (_, now) => now,
+    }
+}
+
+/// Tries at the claim a *Keep 1 h* makes while a tick notes a reading.
+const KEEP_WAITS: usize = 20;

@@ -18,7 +18,7 @@ use crate::cost::Hourly;
 use crate::domain::{Command, Principal, TimerReason, Verb};
 use crate::pipeline::{App, Held, Request};
 use crate::report::{ReplyTo, timers as say};
-use crate::store::{InstanceLock, Session, StoreError};
+use crate::store::{IdleWatch, InstanceLock, Session, StoreError};
 use chrono::{DateTime, Utc};
 
 impl App {
@@ -142,8 +142,14 @@ impl App {
             approved_until,
             skipped: None,
             stopping: None,
-            // A start again keeps the watch (a *Keep 1 h* still holds).
-            idle: earlier.map(|s| s.idle).unwrap_or_default(),
+            // A start again says someone means to use it: an idle stop
+            // warned of is off (a *Keep 1 h* still holds).
+            idle: earlier
+                .map(|s| IdleWatch {
+                    stop_due: None,
+                    ..s.idle
+                })
+                .unwrap_or_default(),
         };
         if let Err(e) = self.store.db().put_session(&session).await {
             tracing::error!(error = %e, alias = %inst.alias, "could not store the session; no automatic stop will follow");

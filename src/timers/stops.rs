@@ -162,14 +162,20 @@ impl App {
             Read::Known(st) => Some(st),
             Read::Unreadable => None,
         };
-        // An idle stop goes out only on a reading, now, that is still idle.
-        if reason == TimerReason::Idle
-            && let Some(done) = self
-                .idle_recheck(inst, current.as_ref(), status.as_ref(), now)
-                .await
-        {
-            return done;
-        }
+        // An idle stop goes out only on a reading, now, that is still idle
+        // (kept on the session, for the stop's message).
+        let current = match reason {
+            TimerReason::Idle => {
+                match self
+                    .idle_recheck(inst, current, status.as_ref(), due, now)
+                    .await
+                {
+                    Ok(read_again) => read_again,
+                    Err(done) => return done,
+                }
+            }
+            _ => current,
+        };
         stop.attempt += 1;
         stop.handed_off_at = None;
         stop.next_try = None;

@@ -81,8 +81,7 @@ impl App {
         let mut text = say::warning(inst, reason, due, now, session);
         if inst.idle.is_some() {
             // Nobody should lose a running job by surprise: is it in use?
-            let read = session.and_then(|s| s.idle.read.as_ref());
-            text.push_str(&crate::report::idle::right_now(read, now));
+            text.push_str(&self.use_right_now(session, now));
         }
         let mut reply = Reply::text(text);
         reply.card = Some(Card {

@@ -58,6 +58,13 @@ fn idle_settings(clock: &Clock, google: &FakeGoogle, monitoring: &FakeMonitoring
 /// before), its Monitoring fake, and foo started by OPERATOR and running
 /// for 70 minutes (so a whole window of figures exists).
 async fn running_for_70_minutes(configure: impl FnOnce(&mut TestConfig)) -> IdleEnv {
+    running_with_slack(None, configure).await
+}
+
+async fn running_with_slack(
+    slack: Option<Fake>,
+    configure: impl FnOnce(&mut TestConfig),
+) -> IdleEnv {
     let clock = Clock::default();
     let google = FakeGoogle::start(&[(FOO_PATH, "STOPPED")]).await;
     let monitoring = FakeMonitoring::start().await;
@@ -71,6 +78,7 @@ async fn running_for_70_minutes(configure: impl FnOnce(&mut TestConfig)) -> Idle
     let t = spawn_app(Spawn {
         config,
         settings: idle_settings(&clock, &google, &monitoring),
+        slack,
         ..Default::default()
     })
     .await;
@@ -259,7 +267,7 @@ async fn what_the_bot_cannot_read_never_warns_nor_stops_and_status_says_why() {
             }),
         ),
         (
-            "newest CPU figure is 12 min old",
+            "min old (at most 5 counts)",
             Box::new(|e: &IdleEnv| {
                 let mut late = Profile::steady(0.01);
                 late.lag = 12;
@@ -464,7 +472,7 @@ async fn a_dry_run_deployment_never_reads_monitoring_and_says_so() {
         .await;
     let status = t.slack.wait_for("/response/2", 1).await[0].text();
     assert!(
-        status.contains("no Google credentials to read Cloud Monitoring"),
+        status.contains("a dry run has no VM for Cloud Monitoring to read"),
         "{status}"
     );
     assert!(monitoring.reads().is_empty(), "{:#?}", monitoring.reads());
@@ -602,4 +610,125 @@ async fn the_monitoring_fake_answers_only_what_the_discovery_document_describes(
     let mut odd = query;
     odd.push(("pageLimit", "5".into()));
     assert_eq!(get(odd).await.unwrap().status(), 400);
+}
+
+#[tokio::test]
+async fn a_warning_nobody_received_is_given_again_and_nothing_is_stopped_before_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let down = Arc::new(AtomicBool::new(true));
+    let flag = down.clone();
+    // Slack turns the idle warning away while `down` holds.
+    let slack = Fake::start(Arc::new(move |call: &Call| {
+        if flag.load(Ordering::SeqCst) && call.text().contains("has been idle") {
+            return (
+                200,
+                serde_json::json!({"ok": false, "error": "channel_not_found"}),
+            );
+        }
+        crate::fakes::slack_answer(call)
+    }))
+    .await;
+    let env = running_with_slack(Some(slack), |_| {}).await;
+    env.figures(0.02, 0.0);
+    assert_eq!(env.t.app.tick().await.unwrap().warned, 0);
+    assert_eq!(
+        session_at(&env.t, FOO_PATH).await.unwrap().idle.stop_due,
+        None
+    );
+    env.clock.advance(MINUTE * 20);
+    let r = env.t.app.tick().await.unwrap();
+    assert_eq!((r.warned, r.stopped), (0, 0));
+    assert!(
+        env.google.posts("stop").is_empty(),
+        "no stop without a warning"
+    );
+    down.store(false, Ordering::SeqCst);
+    env.clock.advance(MINUTE * 5);
+    assert_eq!(env.t.app.tick().await.unwrap().warned, 1);
+    env.clock.advance(MINUTE * 15);
+    assert_eq!(env.t.app.tick().await.unwrap().stopped, 1);
+    assert_eq!(env.google.posts("stop").len(), 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_monitoring_when_the_stop_falls_due_is_read_again_and_then_called_off() {
+    let env = running_for_70_minutes(|_| {}).await;
+    env.figures(0.02, 0.0);
+    assert_eq!(env.t.app.tick().await.unwrap().warned, 1);
+    // A blip at the due time: nothing is done, nobody told, read next tick.
+    env.monitoring.refuse(Some(503));
+    env.clock.advance(MINUTE * 15);
+    let r = env.t.app.tick().await.unwrap();
+    assert_eq!((r.stopped, r.failed), (0, 0));
+    assert_eq!(count(&env.told(), "called off"), 0);
+    env.monitoring.refuse(None);
+    env.clock.advance(MINUTE);
+    assert_eq!(
+        env.t.app.tick().await.unwrap().stopped,
+        1,
+        "read again: idle"
+    );
+    assert_eq!(env.google.posts("stop").len(), 1);
+
+    // Another time, Monitoring stays unreadable past the warning's time.
+    let env = running_for_70_minutes(|_| {}).await;
+    env.figures(0.02, 0.0);
+    assert_eq!(env.t.app.tick().await.unwrap().warned, 1);
+    env.monitoring.refuse(Some(403));
+    for _ in 0..4 {
+        env.clock.advance(MINUTE * 8);
+        assert_eq!(env.t.app.tick().await.unwrap().stopped, 0);
+    }
+    assert!(
+        env.google.posts("stop").is_empty(),
+        "nothing reached Google's stop"
+    );
+    let told = env.told();
+    let last = told.last().unwrap();
+    assert!(
+        last.contains("cannot read whether `foo` is in use now"),
+        "{last}"
+    );
+    assert!(last.contains("roles/monitoring.viewer"), "{last}");
+    assert_eq!(
+        count(&told, "cannot read whether"),
+        1,
+        "told once: {told:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_start_during_the_warning_calls_the_idle_stop_off() {
+    let env = running_for_70_minutes(|_| {}).await;
+    env.figures(0.02, 0.0);
+    assert_eq!(env.t.app.tick().await.unwrap().warned, 1);
+    env.t
+        .command_to(OPERATOR, "start foo for 2h", &env.t.response_url(2))
+        .await;
+    env.t.slack.wait_for("/response/2", 1).await;
+    assert_eq!(
+        session_at(&env.t, FOO_PATH).await.unwrap().idle.stop_due,
+        None
+    );
+    env.clock.advance(MINUTE * 15);
+    assert_eq!(env.t.app.tick().await.unwrap().stopped, 0);
+    assert!(env.google.posts("stop").is_empty());
+}
+
+#[tokio::test]
+async fn a_warning_from_hours_ago_is_given_again_rather_than_acted_on() {
+    let env = running_for_70_minutes(|_| {}).await;
+    env.figures(0.02, 0.0);
+    assert_eq!(env.t.app.tick().await.unwrap().warned, 1);
+    // No tick for three hours (a process scaled to zero with no scheduler).
+    env.clock.advance(MINUTE * 180);
+    let r = env.t.app.tick().await.unwrap();
+    assert_eq!((r.warned, r.stopped), (0, 0), "the old warning is let go");
+    assert!(env.google.posts("stop").is_empty());
+    env.clock.advance(MINUTE * 5);
+    assert_eq!(env.t.app.tick().await.unwrap().warned, 1, "warned anew");
+    env.clock.advance(MINUTE * 15);
+    assert_eq!(env.t.app.tick().await.unwrap().stopped, 1);
+    assert_eq!(count(&env.told(), "has been idle for"), 2);
 }
