@@ -732,3 +732,61 @@ async fn a_warning_from_hours_ago_is_given_again_rather_than_acted_on() {
     assert_eq!(env.t.app.tick().await.unwrap().stopped, 1);
     assert_eq!(count(&env.told(), "has been idle for"), 2);
 }
+
+#[tokio::test]
+async fn on_a_github_instance_the_idle_stop_is_a_timer_idle_dispatch_confirmed_by_its_run() {
+    let (github, runs) = crate::fakes::github::fake_github_runs().await;
+    let google = FakeGoogle::start(&[(FOO_PATH, "STOPPED")]).await;
+    let monitoring = FakeMonitoring::start().await;
+    let clock = Clock::default();
+    let mut config = TestConfig::default();
+    config.backend.default = "github".into();
+    foo(&mut config).idle_minutes = Some(60);
+    // A GitHub deployment given read credentials for Google (state, activity).
+    let settings = Settings {
+        clock: clock.clone(),
+        ..idle_settings(&clock, &google, &monitoring)
+    };
+    let t = spawn_app(Spawn {
+        config: config.clone(),
+        settings: Settings {
+            github_api_url: Some(github.url.clone()),
+            github_token: crate::github::github_settings(&github, false).github_token,
+            dispatch_secret: crate::github::github_settings(&github, false).dispatch_secret,
+            ..settings
+        },
+        ..Default::default()
+    })
+    .await;
+    t.command(OPERATOR, "start foo").await;
+    github.wait_for("/dispatches", 1).await;
+    google.set_state(FOO_PATH, "ACTIVE");
+    let vm = vm_id(FOO_PATH);
+    monitoring.set(&vm, CPU, Some(Profile::steady(0.02)));
+    monitoring.set(&vm, GPU, Some(Profile::steady(0.0)));
+    clock.advance(MINUTE * 70);
+    assert_eq!(t.app.tick().await.unwrap().warned, 1);
+    clock.advance(MINUTE * 15);
+    assert_eq!(t.app.tick().await.unwrap().stopped, 0, "handed off only");
+    let sent = github.wait_for("/dispatches", 2).await[1].json();
+    let p = &sent["client_payload"];
+    assert_eq!(
+        (p["command"].as_str(), p["requested_by"].as_str()),
+        (Some("stop"), Some("timer:idle"))
+    );
+    // The ops job carries out the idle timer's stop.
+    let j = crate::github::job_for(&config, "ACTIVE").await;
+    j.run_ok(&crate::github::event(p.clone())).await;
+    assert_eq!(j.google.posts("stop").len(), 1, "the job stopped it");
+    runs.conclude_all("completed", Some("success"));
+    assert_eq!(
+        t.app.tick().await.unwrap().stopped,
+        1,
+        "confirmed by its run"
+    );
+    let told: Vec<String> = dms(&t, OPERATOR).iter().map(|c| c.text()).collect();
+    let last = told.last().unwrap();
+    assert!(last.contains("because nobody was using it"), "{last}");
+    assert!(last.contains("It sat idle for"), "{last}");
+    assert!(session_at(&t, FOO_PATH).await.is_none());
+}
