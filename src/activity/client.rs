@@ -5,7 +5,7 @@
 //! that. Like the Notebooks client: reads retried with backoff and jitter on
 //! 429, 5xx and network errors, each call bounded by a timeout.
 
-use crate::act::{ApiErrorBody, TokenSource, retry_after};
+use crate::act::{TokenSource, google_error, retry_after};
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
@@ -228,10 +228,7 @@ impl MonitoringClient {
         let retry_after = retry_after(res.headers());
         let body = res.text().await.map_err(MonitoringError::Network)?;
         if !(200..300).contains(&status) {
-            let (google_status, message) = match serde_json::from_str::<ApiErrorBody>(&body) {
-                Ok(b) => (b.error.status, b.error.message),
-                Err(_) => (String::new(), body.chars().take(200).collect()),
-            };
+            let (google_status, message) = google_error(&body);
             return Err(MonitoringError::Status {
                 status,
                 google_status,

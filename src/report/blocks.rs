@@ -47,6 +47,18 @@ pub const ACTION_KEEP_IDLE: &str = "notebook_keep_idle";
 pub const ACTION_KEEP_RUNNING: &str = "notebook_keep_running";
 
 impl Card {
+    /// The card under a warning or reminder about a running instance: its
+    /// *Keep* button and *Stop now*, for whoever may operate it.
+    pub fn keeping(alias: &str, keep: Keep) -> Self {
+        Card {
+            alias: alias.to_owned(),
+            running: true,
+            stopped: false,
+            can_operate: true,
+            keep: Some(keep),
+        }
+    }
+
     /// Start when it is stopped, Stop (confirmed first) when it runs, Refresh
     /// always; or Keep and Stop now under a warning or reminder. Built as typed
     /// blocks: through JSON this was 7 % of the bot's time at saturation.

@@ -30,20 +30,11 @@ struct Plan {
 impl App {
     /// `extend foo 1h` and *Keep 1 h*, under the instance's claim.
     pub(crate) async fn extend(&self, req: &Request, cmd: &Command, inst: &Instance) -> Verdict {
-        match self
+        if let Held::By(holder) = self
             .hold_instance(inst, &req.id, &req.principal, Verb::Extend)
             .await
         {
-            Held::Mine => {}
-            Held::By(holder) if holder.principal.is_timer() => {
-                return Verdict::busy(inst, say::stop_under_way(inst));
-            }
-            Held::By(holder) => {
-                return Verdict::busy(
-                    inst,
-                    messages::in_progress(inst, &holder.principal, holder.verb),
-                );
-            }
+            return held_by(inst, &holder);
         }
         let verdict = self.extend_held(req, cmd, inst).await;
         self.release_instance(inst, &req.id).await;
@@ -185,6 +176,18 @@ impl App {
                 capped: None,
             }),
         }
+    }
+}
+
+/// A change refused because another request holds the instance: an
+/// automatic stop under way, or a person's start or stop.
+pub(super) fn held_by(inst: &Instance, holder: &crate::store::InstanceLock) -> Verdict {
+    match holder.principal.is_timer() {
+        true => Verdict::busy(inst, say::stop_under_way(inst)),
+        false => Verdict::busy(
+            inst,
+            messages::in_progress(inst, &holder.principal, holder.verb),
+        ),
     }
 }
 

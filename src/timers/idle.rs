@@ -16,7 +16,7 @@ use crate::config::{BackendKind, Instance};
 use crate::domain::{Principal, TimerReason, Verb};
 use crate::pipeline::{App, Held, Request, Verdict};
 use crate::report::blocks::{KEEP_MINUTES, Keep};
-use crate::report::{Card, Reply, ReplyTo, idle as say, messages, timers};
+use crate::report::{Card, Reply, ReplyTo, idle as say, timers};
 use crate::store::{IdleWatch, OutcomeKind, Session};
 use chrono::{DateTime, Duration, Utc};
 
@@ -143,13 +143,7 @@ impl App {
         let due = now + inst.warn.to_chrono();
         let to = self.told(inst, Some(session));
         let mut reply = Reply::text(say::warning(inst, activity, due, now));
-        reply.card = Some(Card {
-            alias: inst.alias.to_string(),
-            running: true,
-            stopped: false,
-            can_operate: true,
-            keep: Some(Keep::Idle),
-        });
+        reply.card = Some(Card::keeping(inst.alias.as_ref(), Keep::Idle));
         let sent = match to {
             ReplyTo::Nowhere => Err("nobody to warn: name its operators or admins".to_owned()),
             _ => self
@@ -281,17 +275,8 @@ impl App {
                 _ => break,
             }
         }
-        match held {
-            Held::Mine => {}
-            Held::By(holder) if holder.principal.is_timer() => {
-                return Verdict::busy(inst, timers::stop_under_way(inst));
-            }
-            Held::By(holder) => {
-                return Verdict::busy(
-                    inst,
-                    messages::in_progress(inst, &holder.principal, holder.verb),
-                );
-            }
+        if let Held::By(holder) = held {
+            return super::extend::held_by(inst, &holder);
         }
         let verdict = self.keep_idle_held(inst).await;
         self.release_instance(inst, &req.id).await;

@@ -40,13 +40,10 @@ impl App {
             return false;
         };
         let mut reply = Reply::text(say::reminder(inst, session, now, self.hourly(status)));
-        reply.card = Some(Card {
-            alias: inst.alias.to_string(),
-            running: true,
-            stopped: false,
-            can_operate: true,
-            keep: Some(crate::report::blocks::Keep::Running),
-        });
+        reply.card = Some(Card::keeping(
+            inst.alias.as_ref(),
+            crate::report::blocks::Keep::Running,
+        ));
         let sent = self.reporter.post(&to, &reply).await;
         if let Err(e) = &sent {
             tracing::warn!(error = %e, alias = %inst.alias, "could not post a reminder");

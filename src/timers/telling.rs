@@ -84,13 +84,10 @@ impl App {
             text.push_str(&self.use_right_now(session, now));
         }
         let mut reply = Reply::text(text);
-        reply.card = Some(Card {
-            alias: inst.alias.to_string(),
-            running: true,
-            stopped: false,
-            can_operate: true,
-            keep: Some(crate::report::blocks::Keep::Hour),
-        });
+        reply.card = Some(Card::keeping(
+            inst.alias.as_ref(),
+            crate::report::blocks::Keep::Hour,
+        ));
         let sent = self.reporter.post(&to, &reply).await;
         if let Err(e) = &sent {
             tracing::warn!(error = %e, alias = %inst.alias, "could not post the warning before a stop");

@@ -175,16 +175,25 @@ struct ApiList {
 
 /// Google's error body, as every Google API sends it.
 #[derive(Deserialize)]
-pub(crate) struct ApiErrorBody {
-    pub(crate) error: ApiErrorDetail,
+struct ApiErrorBody {
+    error: ApiErrorDetail,
 }
 
 #[derive(Deserialize)]
-pub(crate) struct ApiErrorDetail {
+struct ApiErrorDetail {
     #[serde(default)]
-    pub(crate) message: String,
+    message: String,
     #[serde(default)]
-    pub(crate) status: String,
+    status: String,
+}
+
+/// Google's status name and message from an error body, or the start of a
+/// body that is not Google's (a proxy's page).
+pub(crate) fn google_error(body: &str) -> (String, String) {
+    match serde_json::from_str::<ApiErrorBody>(body) {
+        Ok(b) => (b.error.status, b.error.message),
+        Err(_) => (String::new(), body.chars().take(200).collect()),
+    }
 }
 
 impl ApiInstance {
@@ -293,10 +302,7 @@ impl NotebooksClient {
         let retry_after = retry_after(res.headers());
         let body = res.text().await.map_err(NotebooksError::Network)?;
         if !(200..300).contains(&status) {
-            let (google_status, message) = match serde_json::from_str::<ApiErrorBody>(&body) {
-                Ok(b) => (b.error.status, b.error.message),
-                Err(_) => (String::new(), body.chars().take(200).collect()),
-            };
+            let (google_status, message) = google_error(&body);
             return Err(NotebooksError::Status {
                 status,
                 google_status,

@@ -10,7 +10,7 @@ pub use client::{
     ApiAcceleratorConfig, ApiGceSetup, ApiInstance, ApiOperation, ApiStatus, NotebooksClient,
     NotebooksError, SCOPE, TokenSource,
 };
-pub(crate) use client::{ApiErrorBody, retry_after};
+pub(crate) use client::{google_error, retry_after};
 
 use super::{ActContext, Backend, BackendError, InstanceStatus, Outcome, State};
 use crate::config::{BackendKind, Instance};

@@ -123,7 +123,18 @@ pub fn vm_id(name: &str) -> String {
     )
 }
 
-fn err(status: u16, google: &str, message: &str) -> (u16, Value) {
+/// Google's status name for an HTTP status, as its error bodies carry it.
+pub fn status_name(status: u16) -> &'static str {
+    match status {
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        429 => "RESOURCE_EXHAUSTED",
+        409 | 400 => "FAILED_PRECONDITION",
+        _ => "INTERNAL",
+    }
+}
+
+pub fn err(status: u16, google: &str, message: &str) -> (u16, Value) {
     (
         status,
         json!({"error": {"code": status, "message": message, "status": google}}),
@@ -259,14 +270,7 @@ fn respond(state: &Arc<Mutex<GoogleState>>, call: &Call) -> (u16, Value) {
     {
         let (_, _, status, apply) = st.failures.remove(pos).unwrap();
         if !apply {
-            let google = match status {
-                403 => "PERMISSION_DENIED",
-                404 => "NOT_FOUND",
-                429 => "RESOURCE_EXHAUSTED",
-                409 | 400 => "FAILED_PRECONDITION",
-                _ => "INTERNAL",
-            };
-            return err(status, google, "injected failure");
+            return err(status, status_name(status), "injected failure");
         }
         apply_despite_failure = Some(status);
     }

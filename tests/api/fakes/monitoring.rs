@@ -5,7 +5,7 @@
 //! to the interval the caller asked for, so the bot's moved clock needs no
 //! syncing.
 
-use super::google::TOKEN;
+use super::google::{TOKEN, err, status_name};
 use super::http::{Call, Fake};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{Value, json};
@@ -93,13 +93,6 @@ impl FakeMonitoring {
     }
 }
 
-fn err(status: u16, google: &str, message: &str) -> (u16, Value) {
-    (
-        status,
-        json!({"error": {"code": status, "message": message, "status": google}}),
-    )
-}
-
 fn query_of(call: &Call) -> Vec<(String, String)> {
     serde_urlencoded::from_str(&call.query).unwrap_or_default()
 }
@@ -157,12 +150,7 @@ fn respond(state: &Arc<Mutex<MonitoringState>>, call: &Call) -> (u16, Value) {
     }
     let st = state.lock().unwrap();
     if let Some(status) = st.refuse {
-        let google = match status {
-            403 => "PERMISSION_DENIED",
-            429 => "RESOURCE_EXHAUSTED",
-            _ => "INTERNAL",
-        };
-        return err(status, google, "injected failure");
+        return err(status, status_name(status), "injected failure");
     }
     let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
     let (Some(filter), Some(start), Some(end)) = (
