@@ -41,7 +41,7 @@ impl App {
     /// How long past its due time an idle stop's warning still stands: a
     /// tick that comes later (ticks that stopped, `idle_minutes` set again)
     /// warns again rather than act on an old warning.
-    fn warning_stands(&self, inst: &Instance, due: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    fn warning_stands(inst: &Instance, due: DateTime<Utc>, now: DateTime<Utc>) -> bool {
         now <= due + inst.warn.to_chrono()
     }
 
@@ -64,7 +64,7 @@ impl App {
         let warned = s
             .idle
             .stop_due
-            .is_some_and(|due| self.warning_stands(inst, due, now));
+            .is_some_and(|due| Self::warning_stands(inst, due, now));
         if status.state != State::Active || s.stopping.is_some() || warned {
             return Done::Nothing;
         }
@@ -86,16 +86,21 @@ impl App {
         }
         let reading = Reading { at: now, activity };
         let idle = reading.activity.idle_for(rule);
-        let kept = self
+        let quiet = self
             .idle_update(inst, s, |w| {
                 w.read = Some(reading.clone());
-                // An old warning gives way to this reading.
-                w.stop_due = None;
+                // An old warning gives way to this reading; a standing one
+                // (another replica's, just noted) stays.
+                if w.stop_due
+                    .is_some_and(|due| !Self::warning_stands(inst, due, now))
+                {
+                    w.stop_due = None;
+                }
             })
             .await
-            .map(|w| w.kept_until.is_some_and(|k| k > now));
+            .map(|w| w.kept_until.is_some_and(|k| k > now) || w.stop_due.is_some());
         self.finish(&claim).await;
-        match kept {
+        match quiet {
             Some(false) if idle => self.idle_warning(inst, s, &reading.activity, now).await,
             _ => Done::Nothing,
         }
@@ -209,7 +214,7 @@ impl App {
             ),
             (Some(_), None) => Some(Activity::Unknown(Unknown::NotSetUp)),
         };
-        let stands = retry || self.warning_stands(inst, due, now);
+        let stands = retry || Self::warning_stands(inst, due, now);
         let idle = match (&activity, &inst.idle) {
             (Some(a), Some(rule)) => a.idle_for(rule),
             _ => false,
