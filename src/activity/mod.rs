@@ -282,13 +282,11 @@ pub fn judge(
     }
 }
 
-/// A series' holes in the window: minutes missing between its figures.
+/// A series' holes in the window: minutes missing between its figures (up
+/// to its oldest figure, or the window's end if that is older).
 fn gap(series: &'static str, minutes: &BTreeMap<i64, f64>, rule: &IdleRule) -> Unknown {
-    let window = 0..i64::from(rule.after.minutes());
-    let oldest = minutes
-        .range(window.clone())
-        .next_back()
-        .map_or(0, |(m, _)| *m);
+    let window = i64::from(rule.after.minutes());
+    let oldest = minutes.keys().next_back().map_or(0, |m| (*m).min(window));
     Unknown::Gap {
         series: series.into(),
         missing: (0..oldest).filter(|m| !minutes.contains_key(m)).count() as u32,

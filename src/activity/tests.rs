@@ -224,3 +224,17 @@ fn a_newest_figure_just_over_five_minutes_old_is_stale() {
     let got = judge(Some(&cpu), &GpuSeries::NoGpu, &rule(60), None, now());
     assert_eq!(got, Activity::Unknown(Unknown::Stale(6)));
 }
+
+#[test]
+fn a_gap_counts_the_minutes_missing_up_to_the_oldest_figure() {
+    let mut cpu = points(now(), 2, 4, 0.01);
+    cpu.push((at(2 + 33, now()), 0.01));
+    let got = judge(Some(&cpu), &GpuSeries::NoGpu, &rule(30), None, now());
+    assert_eq!(
+        got,
+        Activity::Unknown(Unknown::Gap {
+            series: "CPU".into(),
+            missing: 26
+        })
+    );
+}

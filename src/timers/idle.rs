@@ -205,7 +205,12 @@ impl App {
         let Some(mut current) = session else {
             return Err(Done::Nothing);
         };
-        let retry = current.stopping.is_some();
+        // A retry's warning stands from when the retry was due.
+        let from = current
+            .stopping
+            .as_ref()
+            .filter(|st| st.attempt > 0)
+            .map(|st| st.next_try.unwrap_or(due));
         let activity = match (&inst.idle, status) {
             (None, _) => None,
             (Some(_), Some(st)) => Some(
@@ -214,7 +219,7 @@ impl App {
             ),
             (Some(_), None) => Some(Activity::Unknown(Unknown::NotSetUp)),
         };
-        let stands = retry || Self::warning_stands(inst, due, now);
+        let stands = Self::warning_stands(inst, from.unwrap_or(due), now);
         let idle = match (&activity, &inst.idle) {
             (Some(a), Some(rule)) => a.idle_for(rule),
             _ => false,

@@ -124,6 +124,19 @@ impl App {
                 told: false,
                 operators_told: false,
             });
+        // Another replica handed this stop to GitHub since the tick's read:
+        // its run is followed, never sent again from here.
+        if current
+            .as_ref()
+            .and_then(|s| s.stopping.as_ref())
+            .is_some_and(|st| st.handed_off_at.is_some())
+        {
+            return Done::Nothing;
+        }
+        // An idle stop not yet sent needs a running instance and a reading:
+        // a state that is not `ACTIVE`, or unreadable, is no failure to tell
+        // but a reason to wait (the warning stands a while, then gives way).
+        let first_idle = reason == TimerReason::Idle && stop.attempt == 0;
         // Read first: it may be stopped already, or unable to stop now.
         let status = match self.read_now(inst).await {
             Read::Known(st) if confirms_stop(&st.state) => {
@@ -135,6 +148,14 @@ impl App {
             Read::Known(st) if st.state == State::Stopping => {
                 // Going down already (someone pressed stop): confirm it later.
                 self.mark(inst, current.as_ref(), &stop, None, now).await;
+                return Done::Nothing;
+            }
+            Read::Known(st) if st.state != State::Active && first_idle => {
+                tracing::info!(alias = %inst.alias, state = %st.state.as_api(), "an idle stop fell due on an instance that is not running normally; waiting");
+                return Done::Nothing;
+            }
+            Read::Failed(why) if first_idle => {
+                tracing::warn!(alias = %inst.alias, why = %why, "could not read the state of an instance due an idle stop; the next tick looks again");
                 return Done::Nothing;
             }
             Read::Known(st) if st.state != State::Active => {

@@ -790,3 +790,28 @@ async fn on_a_github_instance_the_idle_stop_is_a_timer_idle_dispatch_confirmed_b
     assert!(last.contains("It sat idle for"), "{last}");
     assert!(session_at(&t, FOO_PATH).await.is_none());
 }
+
+#[tokio::test]
+async fn an_idle_stop_due_during_maintenance_waits_rather_than_failing_and_then_goes_on() {
+    let env = running_for_70_minutes(|_| {}).await;
+    env.figures(0.02, 0.0);
+    assert_eq!(env.t.app.tick().await.unwrap().warned, 1);
+    env.google.set_state(FOO_PATH, "UPGRADING");
+    env.clock.advance(MINUTE * 15);
+    let r = env.t.app.tick().await.unwrap();
+    assert_eq!((r.stopped, r.failed), (0, 0));
+    assert_eq!(
+        count(&env.told(), "did not go through"),
+        0,
+        "{:#?}",
+        env.told()
+    );
+    env.google.set_state(FOO_PATH, "ACTIVE");
+    env.clock.advance(MINUTE * 5);
+    assert_eq!(
+        env.t.app.tick().await.unwrap().stopped,
+        1,
+        "while its warning stands"
+    );
+    assert_eq!(env.google.posts("stop").len(), 1);
+}
