@@ -28,6 +28,9 @@
 //! - `activity`: whether anyone uses an instance, from Cloud Monitoring's
 //!   CPU and GPU figures; what it cannot read is never idle.
 //!
+//! - `home`: the App Home tab, a door too: a person's own dashboard, published
+//!   when they open it and again (coalesced) when what it shows changes.
+//!
 //! Around them: `config` (the platform team's TOML), `settings` (secrets and
 //! URLs from the environment), `domain` (types that cannot hold a bad value),
 //! `startup` (builds and runs the server), `metrics`, `simulate`, `tls`.
@@ -54,6 +57,7 @@ pub mod config;
 pub mod cost;
 pub mod decide;
 pub mod domain;
+mod home;
 pub mod logging;
 mod metrics;
 pub mod oidc;

@@ -134,6 +134,8 @@ impl Application {
         let tasks = TaskTracker::new();
         let housekeeping =
             tokio::spawn(housekeeping(app.clone(), tasks.clone(), config.store.sweep));
+        let homes = app.clone();
+        tokio::spawn(async move { homes.keep_homes().await });
         let tick_auth = match (&config.scheduler.audience, &config.scheduler.invoker) {
             (Some(audience), Some(invoker)) => Some(crate::oidc::OidcVerifier::new(
                 config.scheduler.jwks_url.clone(),

@@ -153,7 +153,7 @@ impl App {
     }
 
     /// Statuses of several instances, one bulk read per backend.
-    pub(super) async fn statuses(
+    pub(crate) async fn statuses(
         &self,
         insts: &[&Instance],
     ) -> Vec<Result<InstanceStatus, BackendError>> {

@@ -61,6 +61,8 @@ pub struct App {
     /// Cloud Monitoring, where an instance has `idle_minutes` and the bot
     /// has Google credentials; otherwise activity is unknown.
     pub(crate) monitor: Option<Arc<crate::activity::Monitor>>,
+    /// Who has opened their App Home, and whose is due for publishing.
+    pub(crate) homes: crate::home::Homes,
     compat: CompatTarget,
 }
 
@@ -81,6 +83,7 @@ impl App {
             clock: crate::clock::Clock::default(),
             unknown: Default::default(),
             monitor: None,
+            homes: Default::default(),
             compat,
         }
     }
@@ -213,6 +216,15 @@ impl App {
                     tracing::warn!(error = %e, "could not announce a start or stop");
                 }
             }
+        }
+        // What the instance's viewers see on their Home changed.
+        if verdict.changes_instance()
+            && let Some(inst) = verdict
+                .instance
+                .as_deref()
+                .and_then(|a| self.config.instance(a))
+        {
+            self.homes_showing(inst);
         }
         if req.entry == EntryPoint::WorkflowStep && verdict.announce && verdict.ok() {
             self.tell_in_their_name(req, command, verdict).await;

@@ -155,6 +155,16 @@ impl Verdict {
     }
 
     /// Whether the person got what they asked for.
+    /// Whether what it did may have changed an instance's state, session
+    /// or approvals (not a status read, a list, a refusal).
+    pub fn changes_instance(&self) -> bool {
+        use crate::store::OutcomeKind as O;
+        !matches!(
+            self.outcome,
+            O::Nothing | O::Help | O::Whoami | O::Listed(_) | O::Seen(_) | O::Costs
+        )
+    }
+
     pub fn ok(&self) -> bool {
         self.decision == AuditDecision::Allowed && !self.outcome.is_failure()
     }

@@ -9,6 +9,7 @@
 
 pub mod approvals;
 pub mod blocks;
+pub mod home;
 pub mod idle;
 pub mod messages;
 pub mod step_access;

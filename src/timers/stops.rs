@@ -381,6 +381,7 @@ impl App {
         let Some((session, cost)) = self.close_session(inst, Some(status)).await else {
             return Done::Nothing;
         };
+        self.homes_showing(inst);
         let stop = session.stopping.as_ref();
         if let Some(st) = stop {
             // The stop's own row, begun when it went out, gets its real end.

@@ -20,6 +20,12 @@ pub enum EventAction {
         event_id: String,
         request: Box<Request>,
     },
+    /// `app_home_opened`: publish this person's Home.
+    Home {
+        event_id: String,
+        user: String,
+        principal: Principal,
+    },
     /// A Workflow Builder step to run and complete.
     Function {
         event_id: String,
@@ -162,6 +168,7 @@ pub fn classify(config: &Config, delivery: Delivery) -> EventAction {
     match kind.kind.as_str() {
         "app_mention" => {}
         "function_executed" => return function_call(json, team, event_id),
+        "app_home_opened" => return home_opened(&json, &served, event_id),
         _ => return EventAction::Ignore,
     }
     let Ok(raw) = serde_json::from_value::<RawMention>(json) else {
@@ -233,6 +240,40 @@ pub fn classify(config: &Config, delivery: Delivery) -> EventAction {
         EntryPoint::WorkflowMessage,
         raw.text.unwrap_or_default(),
     )
+}
+
+/// `app_home_opened` on the Home tab (not the Messages tab), from a person.
+fn home_opened(
+    json: &serde_json::Value,
+    served: &crate::verify::Served,
+    event_id: String,
+) -> EventAction {
+    if json.get("tab").and_then(|t| t.as_str()) != Some("home") {
+        return EventAction::Ignore;
+    }
+    let Some(user) = json
+        .get("user")
+        .and_then(|u| u.as_str())
+        .and_then(|u| SlackUserId::parse(u).ok())
+    else {
+        return EventAction::Ignore;
+    };
+    EventAction::Home {
+        event_id,
+        user: user.to_string(),
+        principal: served.person(user),
+    }
+}
+
+/// Publishes the Home of whoever opened it (shared by HTTP and Socket Mode).
+pub fn spawn_home(spawner: &Spawner, event_id: String, user: String, principal: Principal) {
+    let opened = spawner.spawn_once(Some(event_id), |app| async move {
+        app.homes.opened(&user, &principal);
+        app.publish_home(&user, &principal).await;
+    });
+    if opened.is_err() {
+        tracing::warn!("too busy to publish a Home tab");
+    }
 }
 
 fn function_call(

@@ -16,6 +16,7 @@ use crate::report::blocks::{
     KEEP_MINUTES, MODAL_ACTION_ACTION, MODAL_ACTION_BLOCK, MODAL_CALLBACK, MODAL_INSTANCE_ACTION,
     MODAL_INSTANCE_BLOCK, MODAL_REASON_ACTION, MODAL_REASON_BLOCK,
 };
+use crate::report::home::ACTION_HOME_REFRESH;
 use crate::report::{Reply, ReplyTo, messages};
 use crate::settings::Secret;
 use crate::verify::{Claimed, served};
@@ -68,6 +69,11 @@ struct Container {
     is_ephemeral: Option<bool>,
 }
 
+/// Whether a press came from the App Home tab (its `view` is the Home).
+fn from_home(it: &Interaction) -> bool {
+    it.view.as_ref().and_then(|v| v.kind.as_deref()) == Some("home")
+}
+
 #[derive(Deserialize)]
 struct ActionInfo {
     action_id: String,
@@ -76,6 +82,8 @@ struct ActionInfo {
 
 #[derive(Deserialize)]
 struct ViewInfo {
+    #[serde(rename = "type")]
+    kind: Option<String>,
     callback_id: Option<String>,
     state: Option<ViewState>,
     private_metadata: Option<String>,
@@ -197,6 +205,20 @@ impl Actor {
 /// A card button: Start, Stop or Refresh, its value the alias; or an
 /// approval request's Approve or Deny, its value the request's id.
 fn button(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
+    if it
+        .actions
+        .iter()
+        .any(|a| a.action_id == ACTION_HOME_REFRESH)
+    {
+        let (user, who) = (actor.user.to_string(), actor.principal.clone());
+        let refreshed = spawner.spawn_once(None, |app| async move {
+            app.publish_home(&user, &who).await;
+        });
+        if refreshed.is_err() {
+            tracing::warn!("too busy to refresh a Home tab");
+        }
+        return Answer::Ack;
+    }
     let Some((verb, alias)) = it.actions.iter().find_map(|a| {
         let verb = match a.action_id.as_str() {
             ACTION_START => Verb::Start,
@@ -254,10 +276,22 @@ fn button(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
     if verb == Verb::Extend {
         command.lasting = Lasting::from_minutes(KEEP_MINUTES).ok();
     }
-    if spawner
-        .spawn(None, actor.request(EntryPoint::Button, command, reply_to))
-        .is_err()
-    {
+    let home = from_home(it).then(|| actor.user.to_string());
+    let req = actor.request(EntryPoint::Button, command, reply_to);
+    let spawned = match home {
+        // A press on the Home is answered in a DM, and the Home shows its end.
+        Some(user) => {
+            let turned_away = req.clone();
+            spawner
+                .spawn_once(None, |app| async move {
+                    app.handle(req).await;
+                    app.homes.touch_user(&user);
+                })
+                .inspect_err(|_| spawner.turn_away(&turned_away))
+        }
+        None => spawner.spawn(None, req),
+    };
+    if spawned.is_err() {
         tracing::warn!("too busy to act on a button; it is on record as turned away");
     }
     Answer::Ack

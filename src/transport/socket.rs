@@ -226,6 +226,11 @@ fn handle(spawner: &Spawner, envelope: &Envelope) -> Option<Value> {
                 EventAction::Function { event_id, call } => {
                     events::spawn_function(spawner, event_id, *call)
                 }
+                EventAction::Home {
+                    event_id,
+                    user,
+                    principal,
+                } => events::spawn_home(spawner, event_id, user, principal),
                 EventAction::Challenge(_) | EventAction::Ignore => {}
             }
             None

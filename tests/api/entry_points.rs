@@ -595,7 +595,14 @@ fn the_manifest_agrees_with_the_routes_and_the_example_config() {
         .iter()
         .filter_map(|e| e.as_str())
         .collect();
-    assert_eq!(events, vec!["app_mention", "function_executed"]);
+    assert_eq!(
+        events,
+        vec!["app_mention", "function_executed", "app_home_opened"]
+    );
+    assert_eq!(
+        m["features"]["app_home"]["home_tab_enabled"].as_bool(),
+        Some(true)
+    );
     assert_eq!(m["settings"]["org_deploy_enabled"].as_bool(), Some(true));
     assert_eq!(m["settings"]["function_runtime"].as_str(), Some("remote"));
     assert!(m["settings"]["socket_mode_enabled"].as_bool().is_some());

@@ -12,6 +12,7 @@ mod entry_points;
 mod faults;
 mod github;
 mod grid;
+mod home;
 mod idle;
 mod load;
 mod notebooks;

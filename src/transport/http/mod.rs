@@ -228,6 +228,14 @@ async fn events(
             events::spawn_function(&state.spawner, event_id, *call);
             StatusCode::OK.into_response()
         }
+        EventAction::Home {
+            event_id,
+            user,
+            principal,
+        } => {
+            events::spawn_home(&state.spawner, event_id, user, principal);
+            StatusCode::OK.into_response()
+        }
     }
 }
 
