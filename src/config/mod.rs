@@ -228,6 +228,16 @@ pub struct Config {
     /// `[idle] check_minutes`: how often running instances with
     /// `idle_minutes` are read, across all replicas.
     pub idle_check: Lasting,
+    /// `[report]`: the weekly cost report, when set.
+    pub report: Option<ReportConfig>,
+}
+
+/// Where and when the weekly report goes: a channel, and one day and time a
+/// week in an IANA zone.
+#[derive(Debug, Clone)]
+pub struct ReportConfig {
+    pub channel: String,
+    pub at: StopSchedule,
 }
 
 impl Config {
@@ -323,6 +333,10 @@ impl Config {
         let instances = sections::instances(&raw, &members, &scheduler, &mut p);
         let prices = raw.cost.as_ref().map(|c| scheduling::cost(c, &mut p));
         let idle_check = scheduling::idle_check(&raw.idle, &mut p);
+        let report = raw
+            .report
+            .as_ref()
+            .and_then(|r| scheduling::report(r, &mut p));
         p.finish()?;
         Ok(Config {
             listen,
@@ -345,6 +359,7 @@ impl Config {
             scheduler,
             prices,
             idle_check,
+            report,
         })
     }
 }

@@ -28,8 +28,29 @@ pub(super) struct RawConfig {
     pub(super) cost: Option<RawCost>,
     #[serde(default)]
     pub(super) idle: RawIdle,
+    pub(super) report: Option<Spanned<RawReport>>,
     #[serde(default)]
     pub(super) instance: Vec<RawInstance>,
+}
+
+/// `[report]`: where and when the weekly cost report is posted.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReport {
+    pub(super) channel: String,
+    #[serde(default = "default_report_day")]
+    pub(super) day: String,
+    #[serde(default = "default_report_time")]
+    pub(super) time: String,
+    pub(super) timezone: String,
+}
+
+fn default_report_day() -> String {
+    "mon".into()
+}
+
+fn default_report_time() -> String {
+    "09:00".into()
 }
 
 /// `[idle]`: how often the activity of instances with `idle_minutes` is read.

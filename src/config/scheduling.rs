@@ -2,8 +2,8 @@
 //! `POST /tasks/tick`), `[cost]` (the team's prices), and hours as written.
 
 use super::lists::Problems;
-use super::raw::{RawCost, RawIdle, RawInstance, RawScheduler};
-use super::{IdleRule, PriceTable, SchedulerConfig};
+use super::raw::{RawCost, RawIdle, RawInstance, RawReport, RawScheduler};
+use super::{IdleRule, PriceTable, ReportConfig, SchedulerConfig};
 use crate::domain::Lasting;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -110,6 +110,41 @@ pub(super) fn idle_check(raw: &RawIdle, p: &mut Problems) -> Lasting {
         );
     }
     Lasting::from_minutes(minutes.clamp(1, 60)).expect("1 to 60 minutes is a length")
+}
+
+/// `[report]`: a channel id, one day (`mon`…`sun`), a time and a zone.
+pub(super) fn report(raw: &Spanned<RawReport>, p: &mut Problems) -> Option<ReportConfig> {
+    let r = raw.get_ref();
+    let channel = r.channel.trim();
+    if !(channel.starts_with('C') || channel.starts_with('G'))
+        || channel.len() < 9
+        || !channel
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        p.add(
+            raw.span(),
+            format!("report.channel \"{channel}\" must be a channel id like C0123ABCD (the bot must be a member)"),
+        );
+    }
+    let day = r.day.trim().to_ascii_lowercase();
+    let one_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].contains(&day.as_str());
+    if !one_day {
+        p.add(
+            raw.span(),
+            format!(
+                "report.day \"{}\" must be one day: mon, tue, wed, thu, fri, sat or sun",
+                r.day
+            ),
+        );
+    }
+    let at = crate::schedule::StopSchedule::parse(&r.time, &day, &r.timezone)
+        .map_err(|e| p.add(raw.span(), format!("report: {e}")))
+        .ok()?;
+    one_day.then(|| ReportConfig {
+        channel: channel.to_owned(),
+        at,
+    })
 }
 
 /// The longest idle window: a day of per-minute figures in one read.

@@ -80,7 +80,10 @@ impl App {
             let mine = trails
                 .get(inst.alias.as_ref())
                 .map_or(&[][..], Vec::as_slice);
-            let (ran, off) = tally(mine, monday, now);
+            let t = tally(mine, monday, now, inst.max_lease.is_some());
+            let ran = t.ran;
+            // Time limits and schedules together, idle stops apart.
+            let off = [t.kept_off[0] + t.kept_off[1], t.kept_off[2]];
             for (k, off) in kept_off.iter_mut().zip(off) {
                 k.off += off;
                 k.cost += price.unwrap_or(0.0) * hours(off);
@@ -117,24 +120,60 @@ impl App {
     }
 }
 
-fn hours(d: Duration) -> f64 {
+pub(crate) fn hours(d: Duration) -> f64 {
     d.num_seconds().max(0) as f64 / 3600.0
 }
 
-/// One instance's week from its audit rows (oldest first): how long it ran,
-/// and how long the bot's own stops kept it off until the next start: by
-/// time limits and schedules, and by idle stops.
-fn tally(
+/// Why the bot's own stop kept an instance off: the index into
+/// [`Tally::kept_off`].
+pub(crate) fn cause(principal: &str) -> Option<usize> {
+    match Principal::parse(principal)? {
+        Principal::Timer(TimerReason::Lease) => Some(0),
+        Principal::Timer(TimerReason::Schedule) => Some(1),
+        Principal::Timer(TimerReason::Idle) => Some(2),
+        _ => None,
+    }
+}
+
+/// One instance's week, read from its starts and stops.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    /// How long it ran.
+    pub ran: Duration,
+    /// How long the bot's own stops kept it off until its next start: by
+    /// time limits, schedules and idle stops.
+    pub kept_off: [Duration; 3],
+    /// How long it ran on starts with no time limit.
+    pub unbounded: Duration,
+    /// How long it ran, by who started each run.
+    pub by_starter: HashMap<String, Duration>,
+}
+
+/// One instance's week from its audit rows (oldest first, none at or after
+/// `end`). `capped`: its config sets `max_hours`, so every start has a limit.
+pub(crate) fn tally(
     rows: &[&Change],
     week_start: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> (Duration, [Duration; 2]) {
-    let mut ran = Duration::zero();
-    let mut kept_off = [Duration::zero(); 2];
-    let mut up_since: Option<DateTime<Utc>> = None;
-    // When the bot's stop took it down, and which of the two it counts for.
+    end: DateTime<Utc>,
+    capped: bool,
+) -> Tally {
+    let mut t = Tally::default();
+    // The run under way: since when, who started it, and whether it had a limit.
+    let mut up: Option<(DateTime<Utc>, Option<String>, bool)> = None;
+    // When the bot's stop took it down, and which cause it counts for.
     let mut off_since: Option<(DateTime<Utc>, usize)> = None;
     let mut seen_any = false;
+    let end_run =
+        |t: &mut Tally, (from, by, bounded): (DateTime<Utc>, Option<String>, bool), to| {
+            let ran = to - from;
+            t.ran += ran;
+            if !bounded {
+                t.unbounded += ran;
+            }
+            if let Some(by) = by {
+                *t.by_starter.entry(by).or_default() += ran;
+            }
+        };
     for r in rows {
         if r.decision != AuditDecision::Allowed {
             continue;
@@ -147,31 +186,32 @@ fn tally(
         match (verb, took_effect) {
             (Some(Verb::Start), true) => {
                 if let Some((off, by)) = off_since.take() {
-                    kept_off[by] += r.at - off;
+                    t.kept_off[by] += r.at - off;
                 }
-                up_since.get_or_insert(r.at);
+                let bounded = capped || r.command.contains(" for ");
+                up.get_or_insert((r.at, Some(r.principal.clone()), bounded));
             }
             (Some(Verb::Stop), true) => {
                 // A stop with no start before it this week: it ran since Monday.
-                let from = up_since.take().or((!seen_any).then_some(week_start));
-                if let Some(from) = from {
-                    ran += r.at - from;
+                let run = up
+                    .take()
+                    .or((!seen_any).then_some((week_start, None, capped)));
+                if let Some(run) = run {
+                    end_run(&mut t, run, r.at);
                 }
-                match Principal::parse(&r.principal) {
-                    Some(Principal::Timer(TimerReason::Idle)) => off_since = Some((r.at, 1)),
-                    Some(Principal::Timer(_)) => off_since = Some((r.at, 0)),
-                    _ => {}
+                if let Some(by) = cause(&r.principal) {
+                    off_since = Some((r.at, by));
                 }
             }
             _ => continue,
         }
         seen_any = true;
     }
-    if let Some(from) = up_since {
-        ran += now - from;
+    if let Some(run) = up {
+        end_run(&mut t, run, end);
     }
     if let Some((off, by)) = off_since {
-        kept_off[by] += now - off;
+        t.kept_off[by] += end - off;
     }
-    (ran, kept_off)
+    t
 }

@@ -9,6 +9,7 @@
 
 pub mod approvals;
 pub mod blocks;
+pub mod chart;
 pub mod home;
 pub mod idle;
 pub mod messages;
