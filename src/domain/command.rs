@@ -29,6 +29,8 @@ pub enum Verb {
     /// *Keep 1 h* under an idle warning: no idle stop for an hour. Only its
     /// button makes it; it moves no time limit.
     KeepIdle,
+    /// `report now` (admins): the weekly report, posted at once.
+    ReportNow,
 }
 
 impl Verb {
@@ -47,6 +49,7 @@ impl Verb {
             Verb::Approve => "approve",
             Verb::Deny => "deny",
             Verb::KeepIdle => "keep-idle",
+            Verb::ReportNow => "report-now",
         }
     }
 
@@ -82,6 +85,7 @@ impl Verb {
             Verb::Approve,
             Verb::Deny,
             Verb::KeepIdle,
+            Verb::ReportNow,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)

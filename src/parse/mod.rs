@@ -142,6 +142,11 @@ pub fn parse(text: &str, compat: &CompatTarget) -> Result<Command, ParseError> {
     }
     let verb = Verb::from_word(first).ok_or_else(|| ParseError::UnknownVerb(first.to_string()))?;
     let rest = &words[1..];
+    // `report now` (admins): the weekly report at once; `report` alone is `costs`.
+    if first.eq_ignore_ascii_case("report") && matches!(rest, [w] if w.eq_ignore_ascii_case("now"))
+    {
+        return Ok(Command::new(Verb::ReportNow, None));
+    }
     match verb {
         Verb::Start => {
             // `start gpu [for 3h] [because …]`: the reason is everything after
@@ -214,14 +219,16 @@ pub fn parse(text: &str, compat: &CompatTarget) -> Result<Command, ParseError> {
         Verb::Approve | Verb::Deny | Verb::KeepIdle => {
             Err(ParseError::UnknownVerb(first.to_string()))
         }
-        Verb::List | Verb::Help | Verb::Whoami | Verb::Costs | Verb::Pending => match rest {
-            [] => Ok(Command::new(verb, None)),
-            extra => Err(ParseError::TrailingWords {
-                verb,
-                what: "nothing more",
-                extra: extra.join(" "),
-            }),
-        },
+        Verb::List | Verb::Help | Verb::Whoami | Verb::Costs | Verb::Pending | Verb::ReportNow => {
+            match rest {
+                [] => Ok(Command::new(verb, None)),
+                extra => Err(ParseError::TrailingWords {
+                    verb,
+                    what: "nothing more",
+                    extra: extra.join(" "),
+                }),
+            }
+        }
     }
 }
 

@@ -21,6 +21,7 @@ impl App {
             Verb::List => self.list(who).await,
             Verb::Costs => self.costs(who).await,
             Verb::Pending => self.pending(who).await,
+            Verb::ReportNow => self.report_now(who).await,
             Verb::Approve | Verb::Deny => self.decide_request(req, cmd).await,
             Verb::Status if cmd.target.is_none() => self.list(who).await,
             Verb::History if cmd.target.is_none() => self.history(who, None).await,

@@ -15,6 +15,7 @@ mod commands;
 mod costs;
 mod request;
 mod verdict;
+mod weekly;
 
 #[cfg(test)]
 mod tests;

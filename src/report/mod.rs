@@ -15,6 +15,8 @@ pub mod idle;
 pub mod messages;
 pub mod step_access;
 pub mod timers;
+pub mod upload;
+pub mod weekly;
 
 pub use blocks::Card;
 

@@ -19,7 +19,8 @@
 //! 5. reads the activity of running instances with `idle_minutes` (once per
 //!    `[idle] check_minutes` across replicas), warns before an idle stop, and
 //!    fires it only if a reading at its time is still idle (`idle`);
-//! 6. counts what is overdue (`workbench_bot_overdue_timers`).
+//! 6. counts what is overdue (`workbench_bot_overdue_timers`);
+//! 7. posts the weekly report when it is due (`report`).
 //!
 //! State belongs to an instance's resource path. A process never changes
 //! state for an instance its config does not know: it says so once and
@@ -31,6 +32,7 @@ mod idle;
 mod ledger;
 mod pursue;
 mod reminders;
+mod report;
 mod stops;
 mod telling;
 
@@ -61,6 +63,8 @@ pub struct TickReport {
     /// Time limits, scheduled stops and unconfirmed stops past their due
     /// time by more than two ticks.
     pub overdue: usize,
+    /// The weekly report, when this tick posted it.
+    pub reported: bool,
 }
 
 /// What a tick read of an instance's state.
@@ -93,7 +97,7 @@ impl App {
     }
 
     /// How late a timer may be before it counts as overdue: two ticks.
-    fn late(&self) -> chrono::Duration {
+    pub(super) fn late(&self) -> chrono::Duration {
         chrono::Duration::from_std(self.config.scheduler.tick * 2).unwrap_or_default()
     }
 
@@ -148,6 +152,7 @@ impl App {
             }
         }
         report.overdue = self.overdue().await?;
+        report.reported = self.weekly_if_due(self.now()).await;
         crate::metrics::ticked(self.now().timestamp(), report.overdue);
         // On Cloud Run a process answering `/tasks/tick` may get no CPU once it
         // has answered: the rows of what this tick did are written before.

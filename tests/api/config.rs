@@ -22,7 +22,18 @@ pub struct TestConfig {
     pub cost: Option<Cost>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle: Option<Idle>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
     pub instance: Vec<Instance>,
+}
+
+/// `[report]`
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub channel: String,
+    pub day: String,
+    pub time: String,
+    pub timezone: String,
 }
 
 /// `[idle]`
@@ -232,6 +243,7 @@ impl TestConfig {
             scheduler: None,
             cost: None,
             idle: None,
+            report: None,
             instance: vec![
                 Instance::new(
                     "foo",

@@ -603,6 +603,17 @@ fn the_manifest_agrees_with_the_routes_and_the_example_config() {
         m["features"]["app_home"]["home_tab_enabled"].as_bool(),
         Some(true)
     );
+    let optional: Vec<&str> = m["oauth_config"]["scopes"]["bot_optional"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert_eq!(optional, ["files:write"], "the chart's scope, optional");
+    assert!(
+        text.contains("The weekly cost report's chart"),
+        "with its reason"
+    );
     assert_eq!(m["settings"]["org_deploy_enabled"].as_bool(), Some(true));
     assert_eq!(m["settings"]["function_runtime"].as_str(), Some("remote"));
     assert!(m["settings"]["socket_mode_enabled"].as_bool().is_some());

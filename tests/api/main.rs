@@ -22,3 +22,4 @@ mod slack_core;
 mod socket_mode;
 mod store;
 mod timers;
+mod weekly;

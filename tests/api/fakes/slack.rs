@@ -25,6 +25,16 @@ pub fn slack_answer(call: &Call) -> (u16, Value) {
                 json!({"ok": true, "channel": channel, "ts": body.get("ts"), "text": body.get("text"),
                        "message": {"text": body.get("text")}}),
             ),
+            // The external upload flow: a URL on this fake, then the bytes, then sharing.
+            "/api/files.getUploadURLExternal" => (
+                200,
+                json!({"ok": true, "file_id": "F0CHART1",
+                       "upload_url": format!("http://{}/upload/F0CHART1", call.header("host").unwrap_or("127.0.0.1"))}),
+            ),
+            "/api/files.completeUploadExternal" => (
+                200,
+                json!({"ok": true, "files": [{"id": "F0CHART1", "title": body["files"][0]["title"]}]}),
+            ),
             p if p.starts_with("/response/") => (200, json!({"ok": true})),
             _ => (200, json!({"ok": true})),
         }
