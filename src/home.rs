@@ -17,29 +17,39 @@ use crate::report::home::{self as view, Home, Part, Press};
 use crate::report::{approvals, messages, timers::when};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// How long changes gather before due Homes are published.
 pub const COALESCE: Duration = Duration::from_millis(500);
 
+/// Between two publishes: `views.publish` is Tier 4 (100 a minute), and a
+/// change to an instance everyone sees must not spend all of it at once.
+const PACE: Duration = Duration::from_millis(700);
+
 /// The most people whose Homes this process keeps up to date.
 const MAX_KNOWN: usize = 10_000;
 
-/// Who has opened their Home (user id to principal), and whose is due.
+/// A Home not opened for this long is no longer kept up to date.
+const FOLLOWED_FOR: Duration = Duration::from_secs(24 * 3600);
+
+/// Who has opened their Home (user id to principal, and when), and whose is due.
 #[derive(Default)]
 pub struct Homes {
-    known: Mutex<HashMap<String, Principal>>,
+    known: Mutex<HashMap<String, (Principal, Instant)>>,
     due: Mutex<HashSet<String>>,
     wake: Notify,
 }
 
 impl Homes {
-    /// A person opened their Home: from now on it follows changes.
+    /// A person opened their Home (or pressed on it): for a day it follows changes.
     pub fn opened(&self, user: &str, who: &Principal) {
         let mut known = self.known.lock().expect("homes");
+        if known.len() >= MAX_KNOWN {
+            known.retain(|_, (_, at)| at.elapsed() < FOLLOWED_FOR);
+        }
         if known.len() < MAX_KNOWN || known.contains_key(user) {
-            known.insert(user.to_owned(), who.clone());
+            known.insert(user.to_owned(), (who.clone(), Instant::now()));
         }
     }
 
@@ -59,7 +69,7 @@ impl Homes {
         due.extend(
             known
                 .iter()
-                .filter(|(_, who)| may_view(who))
+                .filter(|(_, (who, at))| at.elapsed() < FOLLOWED_FOR && may_view(who))
                 .map(|(u, _)| u.clone()),
         );
         if due.len() > before {
@@ -71,16 +81,22 @@ impl Homes {
         let due: Vec<String> = self.due.lock().expect("homes").drain().collect();
         let known = self.known.lock().expect("homes");
         due.into_iter()
-            .filter_map(|u| Some((u.clone(), known.get(&u)?.clone())))
+            .filter_map(|u| Some((u.clone(), known.get(&u)?.0.clone())))
             .collect()
     }
 }
 
 impl App {
-    /// Marks the Homes that show `inst` as due.
+    /// Marks the Homes that show `inst` as due: its viewers', and its
+    /// approvers' (whose Homes list its requests).
     pub(crate) fn homes_showing(&self, inst: &Instance) {
-        self.homes
-            .touch_instance(|who| self.policy.may_view(who, inst));
+        self.homes.touch_instance(|who| {
+            self.policy.may_view(who, inst)
+                || inst
+                    .guard
+                    .as_ref()
+                    .is_some_and(|g| g.approvers.contains(who))
+        });
     }
 
     /// Publishes `user`'s Home now.
@@ -93,7 +109,7 @@ impl App {
     }
 
     /// Publishes due Homes until the process stops, each at most once per
-    /// [`COALESCE`].
+    /// [`COALESCE`], one after another at [`PACE`].
     pub async fn keep_homes(&self) {
         loop {
             tokio::select! {
@@ -103,6 +119,7 @@ impl App {
             tokio::time::sleep(COALESCE).await;
             for (user, who) in self.homes.take_due() {
                 self.publish_home(&user, &who).await;
+                tokio::time::sleep(PACE).await;
             }
         }
     }

@@ -80,7 +80,8 @@ impl App {
             let mine = trails
                 .get(inst.alias.as_ref())
                 .map_or(&[][..], Vec::as_slice);
-            let t = tally(mine, monday, now, inst.max_lease.is_some());
+            let running = self.running_before(inst, monday).await;
+            let t = tally(mine, monday, now, inst.max_lease.is_some(), running);
             let ran = t.ran;
             // Time limits and schedules together, idle stops apart.
             let off = [t.kept_off[0] + t.kept_off[1], t.kept_off[2]];
@@ -120,6 +121,22 @@ impl App {
     }
 }
 
+impl App {
+    /// The run of an instance whose session began before `from`: a week's
+    /// rows alone cannot see it.
+    pub(super) async fn running_before(&self, inst: &Instance, from: DateTime<Utc>) -> Option<Run> {
+        let s = self.session_of(inst).await?;
+        (s.started_at < from).then(|| {
+            let bounded = inst.max_lease.is_some() || s.ends_at.is_some();
+            (
+                from,
+                s.started_by.as_ref().map(ToString::to_string),
+                bounded,
+            )
+        })
+    }
+}
+
 pub(crate) fn hours(d: Duration) -> f64 {
     d.num_seconds().max(0) as f64 / 3600.0
 }
@@ -149,53 +166,63 @@ pub(crate) struct Tally {
     pub by_starter: HashMap<String, Duration>,
 }
 
+/// A run under way when a window begins: since when, who started it, and
+/// whether it had a time limit (from the instance's session).
+pub(crate) type Run = (DateTime<Utc>, Option<String>, bool);
+
 /// One instance's week from its audit rows (oldest first, none at or after
 /// `end`). `capped`: its config sets `max_hours`, so every start has a limit.
+/// `running`: its session, when it was running before the window and its
+/// rows there say nothing (a run started last week and never stopped).
 pub(crate) fn tally(
     rows: &[&Change],
     week_start: DateTime<Utc>,
     end: DateTime<Utc>,
     capped: bool,
+    running: Option<Run>,
 ) -> Tally {
     let mut t = Tally::default();
     // The run under way: since when, who started it, and whether it had a limit.
-    let mut up: Option<(DateTime<Utc>, Option<String>, bool)> = None;
+    let mut up: Option<Run> = None;
     // When the bot's stop took it down, and which cause it counts for.
     let mut off_since: Option<(DateTime<Utc>, usize)> = None;
     let mut seen_any = false;
-    let end_run =
-        |t: &mut Tally, (from, by, bounded): (DateTime<Utc>, Option<String>, bool), to| {
-            let ran = to - from;
-            t.ran += ran;
-            if !bounded {
-                t.unbounded += ran;
-            }
-            if let Some(by) = by {
-                *t.by_starter.entry(by).or_default() += ran;
-            }
-        };
+    let end_run = |t: &mut Tally, (from, by, bounded): Run, to| {
+        let ran = to - from;
+        t.ran += ran;
+        if !bounded {
+            t.unbounded += ran;
+        }
+        if let Some(by) = by {
+            *t.by_starter.entry(by).or_default() += ran;
+        }
+    };
     for r in rows {
         if r.decision != AuditDecision::Allowed {
             continue;
         }
         let verb = r.command.split(' ').next().and_then(Verb::from_word);
-        let took_effect = matches!(
+        // A stop that found it stopped already ended no run and saved nothing.
+        let changed = matches!(
             &r.outcome.kind,
-            OutcomeKind::Done(_) | OutcomeKind::Unchanged(_) | OutcomeKind::HandedOff
+            OutcomeKind::Done(_) | OutcomeKind::HandedOff
         );
-        match (verb, took_effect) {
-            (Some(Verb::Start), true) => {
+        let unchanged = matches!(&r.outcome.kind, OutcomeKind::Unchanged(_));
+        match (verb, changed, unchanged) {
+            (Some(Verb::Start), true, _) | (Some(Verb::Start), _, true) => {
                 if let Some((off, by)) = off_since.take() {
                     t.kept_off[by] += r.at - off;
                 }
-                let bounded = capped || r.command.contains(" for ");
+                // Only the words before `because` are the command's own.
+                let own = r.command.split(" because ").next().unwrap_or_default();
+                let bounded = capped || own.contains(" for ");
                 up.get_or_insert((r.at, Some(r.principal.clone()), bounded));
             }
-            (Some(Verb::Stop), true) => {
+            (Some(Verb::Stop), true, _) => {
                 // A stop with no start before it this week: it ran since Monday.
-                let run = up
-                    .take()
-                    .or((!seen_any).then_some((week_start, None, capped)));
+                let run = up.take().or_else(|| {
+                    (!seen_any).then(|| running.clone().unwrap_or((week_start, None, capped)))
+                });
                 if let Some(run) = run {
                     end_run(&mut t, run, r.at);
                 }
@@ -203,9 +230,17 @@ pub(crate) fn tally(
                     off_since = Some((r.at, by));
                 }
             }
+            (Some(Verb::Stop), _, true) => {
+                if let Some(run) = up.take() {
+                    end_run(&mut t, run, r.at);
+                }
+            }
             _ => continue,
         }
         seen_any = true;
+    }
+    if !seen_any {
+        up = running;
     }
     if let Some(run) = up {
         end_run(&mut t, run, end);
@@ -214,4 +249,88 @@ pub(crate) fn tally(
         t.kept_off[by] += end - off;
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(h: i64) -> DateTime<Utc> {
+        "2026-12-07T00:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::hours(h)
+    }
+
+    fn change(h: i64, who: &str, command: &str, outcome: OutcomeKind) -> Change {
+        Change {
+            instance: "gpu".into(),
+            at: at(h),
+            principal: who.into(),
+            command: command.into(),
+            decision: AuditDecision::Allowed,
+            outcome: outcome.into(),
+        }
+    }
+
+    fn done(state: &str) -> OutcomeKind {
+        OutcomeKind::Done(state.into())
+    }
+
+    #[test]
+    fn a_stop_that_found_it_stopped_adds_no_hours_and_saves_nothing() {
+        let rows = [
+            change(
+                10,
+                "timer:schedule",
+                "stop gpu",
+                OutcomeKind::Unchanged("STOPPED".into()),
+            ),
+            change(
+                20,
+                "U01AAAAAAAA",
+                "stop gpu",
+                OutcomeKind::Unchanged("STOPPED".into()),
+            ),
+        ];
+        let refs: Vec<&Change> = rows.iter().collect();
+        let t = tally(&refs, at(0), at(100), false, None);
+        assert_eq!(t.ran, Duration::zero());
+        assert_eq!(t.kept_off, [Duration::zero(); 3]);
+    }
+
+    #[test]
+    fn a_run_begun_before_the_week_with_no_rows_in_it_counts_the_whole_week() {
+        let running = Some((at(0), Some("U01AAAAAAAA".to_owned()), false));
+        let t = tally(&[], at(0), at(168), false, running);
+        assert_eq!(t.ran, Duration::hours(168));
+        assert_eq!(t.unbounded, Duration::hours(168));
+        assert_eq!(t.by_starter["U01AAAAAAAA"], Duration::hours(168));
+    }
+
+    #[test]
+    fn only_the_words_before_because_say_whether_a_start_had_a_limit() {
+        let rows = [
+            change(
+                0,
+                "U01AAAAAAAA",
+                "start gpu because it is for training",
+                done("ACTIVE"),
+            ),
+            change(5, "timer:idle", "stop gpu", done("STOPPED")),
+            change(
+                6,
+                "U01BBBBBBBB",
+                "start gpu for 2h because tests",
+                done("ACTIVE"),
+            ),
+            change(8, "timer:lease", "stop gpu", done("STOPPED")),
+        ];
+        let refs: Vec<&Change> = rows.iter().collect();
+        let t = tally(&refs, at(0), at(10), false, None);
+        assert_eq!(t.ran, Duration::hours(7));
+        assert_eq!(t.unbounded, Duration::hours(5));
+        assert_eq!(
+            t.kept_off,
+            [Duration::hours(2), Duration::zero(), Duration::hours(1)]
+        );
+        assert_eq!(t.by_starter["U01BBBBBBBB"], Duration::hours(2));
+    }
 }

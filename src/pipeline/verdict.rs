@@ -159,9 +159,11 @@ impl Verdict {
     /// or approvals (not a status read, a list, a refusal).
     pub fn changes_instance(&self) -> bool {
         use crate::store::OutcomeKind as O;
+        // A failure changed nothing the bot knows of; republishing for it
+        // would only read a failing side again for everyone.
         !matches!(
             self.outcome,
-            O::Nothing | O::Help | O::Whoami | O::Listed(_) | O::Seen(_) | O::Costs
+            O::Nothing | O::Help | O::Whoami | O::Listed(_) | O::Seen(_) | O::Costs | O::Failed(_)
         )
     }
 

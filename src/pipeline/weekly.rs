@@ -93,9 +93,18 @@ impl App {
             .map_err(|e| e.to_string())
     }
 
-    /// The figures of the week that ends at `end`.
+    /// The figures of the week that ends at `end`: since the report's
+    /// previous occurrence (a week in its zone, whatever daylight saving did
+    /// to it), or the last seven days for `report now`.
     async fn week(&self, end: DateTime<Utc>) -> Result<Week, StoreError> {
-        let from = end - Duration::days(7);
+        let seven = end - Duration::days(7);
+        let from = self
+            .config
+            .report
+            .as_ref()
+            .and_then(|r| r.at.last_at_or_before_utc(end - Duration::minutes(1)))
+            .filter(|prev| (*prev - seven).num_hours().abs() <= 2)
+            .unwrap_or(seven);
         let all: Vec<&Instance> = self.config.instances.iter().collect();
         let aliases: Vec<&str> = all.iter().map(|i| i.alias.as_ref()).collect();
         let changes = self
@@ -133,7 +142,8 @@ impl App {
             let rows = trails
                 .get(inst.alias.as_ref())
                 .map_or(&[][..], Vec::as_slice);
-            let t = tally(rows, from, end, inst.max_lease.is_some());
+            let running = self.running_before(inst, from).await;
+            let t = tally(rows, from, end, inst.max_lease.is_some(), running);
             for (s, off) in week.saved.iter_mut().zip(t.kept_off.iter().copied()) {
                 s.off += off;
                 s.cost += price.unwrap_or(0.0) * hours(off);
@@ -150,6 +160,7 @@ impl App {
                 ran: t.ran,
                 spend: price.map(|p| p * hours(t.ran)),
                 saved: price.unwrap_or(0.0) * hours(off),
+                off,
             });
         }
         week.unbounded.sort_by_key(|(_, d)| std::cmp::Reverse(*d));

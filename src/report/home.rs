@@ -90,6 +90,11 @@ pub fn view(home: &Home) -> Value {
     if let Some(n) = &home.nothing {
         blocks.push(section(n));
     }
+    // Decisions first: a long list of instances must not push them out.
+    if !home.approvals.is_empty() {
+        blocks.push(json!({"type": "header", "text": {"type": "plain_text", "text": "Waiting for your decision"}}));
+        blocks.extend(home.approvals.iter().cloned());
+    }
     for part in &home.parts {
         blocks.push(json!({"type": "divider"}));
         blocks.push(section(&part.text));
@@ -101,18 +106,15 @@ pub fn view(home: &Home) -> Value {
         buttons.push(button(ACTION_HOME_REFRESH, "Refresh", &part.alias, None));
         blocks.push(json!({"type": "actions", "block_id": format!("home:{}", part.alias), "elements": buttons}));
     }
-    if !home.approvals.is_empty() {
-        blocks.push(json!({"type": "divider"}));
-        blocks.push(json!({"type": "header", "text": {"type": "plain_text", "text": "Waiting for your decision"}}));
-        blocks.extend(home.approvals.iter().cloned());
-    }
     if home.parts.is_empty() {
-        blocks.push(json!({"type": "actions", "block_id": "home", "elements": [button(ACTION_HOME_REFRESH, "Refresh", "", None)]}));
+        blocks.push(json!({"type": "actions", "block_id": "home", "elements": [button(ACTION_HOME_REFRESH, "Refresh", "home", None)]}));
     }
     // Slack takes at most 100 blocks in a view: a long list is cut, saying so.
     if blocks.len() > 100 {
         blocks.truncate(99);
-        blocks.push(section("…and more: use `/notebook list` for the rest."));
+        blocks.push(section(
+            "…and more: `/notebook list` shows every instance, `/notebook pending` every request.",
+        ));
     }
     json!({"type": "home", "blocks": blocks})
 }

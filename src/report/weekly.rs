@@ -15,6 +15,8 @@ pub struct Line {
     pub spend: Option<f64>,
     /// What the bot's own stops kept off, priced (0 without a price).
     pub saved: f64,
+    /// How long the bot's own stops kept it off.
+    pub off: Duration,
 }
 
 /// What the bot's stops kept off, by cause, with its cost.
@@ -60,7 +62,8 @@ pub fn text(w: &Week) -> String {
                 total += s;
                 money(s, cur)
             }
-            None => ", cost unknown (no price in [cost])".into(),
+            None => ", cost unknown (no price in [cost] for it, or Google did not say its machine)"
+                .into(),
         };
         out.push_str(&format!("\n• `{}`: {}{spend}", l.alias, length(l.ran)));
     }

@@ -15,6 +15,11 @@ const CATCH_UP: Duration = Duration::days(1);
 /// The store's key for the report's occurrences (not an instance's path).
 const KEY: &str = "weekly-report";
 
+/// How long a replica holds the report's claim: longer than reading the
+/// week and three bounded Slack calls take, so no other replica posts it
+/// too; a replica that died lets another take over after it.
+const HOLD: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 impl App {
     /// Posts the weekly report when it is due; true when this tick did.
     pub(super) async fn weekly_if_due(&self, now: DateTime<Utc>) -> bool {
@@ -35,7 +40,7 @@ impl App {
         match self
             .store
             .db()
-            .claim_timer(&claim, &self.owner, self.claim_hold())
+            .claim_timer(&claim, &self.owner, HOLD.max(self.claim_hold()))
             .await
         {
             Ok(true) => {}

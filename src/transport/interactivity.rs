@@ -276,14 +276,16 @@ fn button(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
     if verb == Verb::Extend {
         command.lasting = Lasting::from_minutes(KEEP_MINUTES).ok();
     }
-    let home = from_home(it).then(|| actor.user.to_string());
+    let home = from_home(it).then(|| (actor.user.to_string(), actor.principal.clone()));
     let req = actor.request(EntryPoint::Button, command, reply_to);
     let spawned = match home {
-        // A press on the Home is answered in a DM, and the Home shows its end.
-        Some(user) => {
+        // A press on the Home is answered in a DM, and the Home shows its end
+        // (followed from now on, even if this process never saw it opened).
+        Some((user, who)) => {
             let turned_away = req.clone();
             spawner
                 .spawn_once(None, |app| async move {
+                    app.homes.opened(&user, &who);
                     app.handle(req).await;
                     app.homes.touch_user(&user);
                 })
