@@ -139,8 +139,8 @@ impl App {
             let operate = self.policy.may_operate(who, inst);
             let part = match status {
                 Ok(s) => {
-                    let more =
-                        self.money_lines(inst, &s).await + &self.activity_lines(inst, &s).await;
+                    let more = self.money_lines(inst, &s).await
+                        + &self.activity_lines(inst, &s, false).await;
                     let mut presses = Vec::new();
                     match (&s.state, operate) {
                         (State::Stopped, true) => presses.push(Press::Start),

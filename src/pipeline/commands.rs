@@ -97,7 +97,8 @@ impl App {
                 messages::status(
                     inst,
                     &s,
-                    &(self.money_lines(inst, &s).await + &self.activity_lines(inst, &s).await),
+                    &(self.money_lines(inst, &s).await
+                        + &self.activity_lines(inst, &s, true).await),
                 ),
             )
             .with_state(s.state.clone(), self.card(who, inst, &s.state)),

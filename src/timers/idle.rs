@@ -323,7 +323,15 @@ impl App {
     /// The `status` lines about use: the activity of a running instance
     /// with `idle_minutes` (the reading on record when it is fresh, else one
     /// read now), and Workbench's own idle shutdown when its metadata sets it.
-    pub(crate) async fn activity_lines(&self, inst: &Instance, status: &InstanceStatus) -> String {
+    ///
+    /// `read_now: false` (the App Home, built for many people at once) shows
+    /// the last reading on record, however old, and never reads Monitoring.
+    pub(crate) async fn activity_lines(
+        &self,
+        inst: &Instance,
+        status: &InstanceStatus,
+        read_now: bool,
+    ) -> String {
         let mut out = String::new();
         if let (Some(rule), State::Active) = (&inst.idle, &status.state) {
             let now = self.now();
@@ -332,18 +340,21 @@ impl App {
             let fresh = watch
                 .read
                 .clone()
-                .filter(|r| now - r.at <= self.config.idle_check.to_chrono());
+                .filter(|r| !read_now || now - r.at <= self.config.idle_check.to_chrono());
             let reading = match fresh {
-                Some(r) => r,
-                None => Reading {
+                Some(r) => Some(r),
+                None if !read_now => None,
+                None => Some(Reading {
                     at: now,
                     activity: self
                         .read_activity(inst, status, session.map(|s| s.started_at), now)
                         .await,
-                },
+                }),
             };
             let held_off = watch.kept_until.filter(|k| *k > now);
-            out.push_str(&say::status_line(&reading, rule, held_off, now));
+            if let Some(reading) = reading {
+                out.push_str(&say::status_line(&reading, rule, held_off, now));
+            }
         }
         if let Some(seconds) = status.idle_shutdown_seconds {
             out.push_str(&say::workbench_shutdown_line(seconds));
