@@ -15,16 +15,18 @@
 //! - `decide`: policy, deny by default, and the per-person rate limit.
 //! - `act`: the backends (Notebooks API, GitHub dispatch, dry run), their
 //!   registry and set-up.
-//! - `report`: telling the person in Slack; every sentence in `report::messages`,
-//!   every Block Kit layout in `report::blocks`.
+//! - `report`: telling the person in Slack; every sentence in `report::messages`
+//!   (and its siblings by topic: `timers`, `idle`, `weekly`), every Block Kit
+//!   layout in `report::blocks` and `report::home`, the weekly chart in
+//!   `report::chart` and Slack's external upload in `report::upload`.
 //! - `record`: one audit row, one log line and one metric per request (the
 //!   audit line is the request's one line; `logging` gives it `httpRequest`).
 //! - `store`: the audit trail (its schema in `store::audit`), handled event ids,
 //!   pending operations, sessions and timer work, behind one interface written
 //!   once for SQLite and PostgreSQL (`store/sql.rs`).
 //! - `timers`: the door time comes through (time limits, scheduled stops,
-//!   reminders, idle stops), and the ledger of sessions with its rules: a
-//!   time limit ends only on a confirmed stop.
+//!   reminders, idle stops, the weekly report), and the ledger of sessions
+//!   with its rules: a time limit ends only on a confirmed stop.
 //! - `activity`: whether anyone uses an instance, from Cloud Monitoring's
 //!   CPU and GPU figures; what it cannot read is never idle.
 //!
