@@ -5,7 +5,7 @@
 //! that. Like the Notebooks client: reads retried with backoff and jitter on
 //! 429, 5xx and network errors, each call bounded by a timeout.
 
-use crate::act::{TokenSource, google_error, retry_after};
+use crate::act::{Refused, TokenSource, google_answer};
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
@@ -31,6 +31,17 @@ pub enum MonitoringError {
     Decode(#[source] serde_json::Error),
     #[error("Cloud Monitoring sent more pages than a window of minutes needs")]
     TooManyPages,
+}
+
+impl From<Refused> for MonitoringError {
+    fn from(r: Refused) -> Self {
+        MonitoringError::Status {
+            status: r.status,
+            google_status: r.google_status,
+            message: r.message,
+            retry_after: r.retry_after,
+        }
+    }
 }
 
 impl MonitoringError {
@@ -224,18 +235,9 @@ impl MonitoringClient {
                 true => MonitoringError::Timeout(e.without_url()),
                 false => MonitoringError::Network(e.without_url()),
             })?;
-        let status = res.status().as_u16();
-        let retry_after = retry_after(res.headers());
-        let body = res.text().await.map_err(MonitoringError::Network)?;
-        if !(200..300).contains(&status) {
-            let (google_status, message) = google_error(&body);
-            return Err(MonitoringError::Status {
-                status,
-                google_status,
-                message,
-                retry_after,
-            });
-        }
+        let body = google_answer(res)
+            .await
+            .map_err(MonitoringError::Network)??;
         serde_json::from_str(&body).map_err(MonitoringError::Decode)
     }
 }

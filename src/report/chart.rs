@@ -13,6 +13,9 @@ const FAMILY: &str = "sans-serif";
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 540;
 
+/// A series of bars: its colour, legend, offset in an instance's slot, and value.
+type Series = (RGBColor, &'static str, f64, fn(&Bar) -> f64);
+
 /// One instance's bars.
 pub struct Bar {
     pub alias: String,
@@ -80,24 +83,28 @@ pub fn weekly(bars: &[Bar], currency: &str, title: &str) -> Result<Vec<u8>, Char
             root.draw(&Text::new(b.alias.clone(), (x, y + 8), style.clone()))
                 .map_err(drawn)?;
         }
-        let spend = RGBColor(26, 77, 143);
-        let saved = RGBColor(46, 160, 67);
-        chart
-            .draw_series(bars.iter().enumerate().map(|(i, b)| {
-                let x = i as f64;
-                Rectangle::new([(x + 0.12, 0.0), (x + 0.48, b.spend)], spend.filled())
-            }))
-            .map_err(drawn)?
-            .label("spent this week")
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], spend.filled()));
-        chart
-            .draw_series(bars.iter().enumerate().map(|(i, b)| {
-                let x = i as f64;
-                Rectangle::new([(x + 0.52, 0.0), (x + 0.88, b.saved)], saved.filled())
-            }))
-            .map_err(drawn)?
-            .label("saved by the bot's stops")
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], saved.filled()));
+        // Two bars an instance: what it spent (left), what stops saved (right).
+        let series: [Series; 2] = [
+            (RGBColor(26, 77, 143), "spent this week", 0.12, |b| b.spend),
+            (
+                RGBColor(46, 160, 67),
+                "saved by the bot's stops",
+                0.52,
+                |b| b.saved,
+            ),
+        ];
+        for (colour, label, offset, value) in series {
+            chart
+                .draw_series(bars.iter().enumerate().map(|(i, b)| {
+                    let x = i as f64 + offset;
+                    Rectangle::new([(x, 0.0), (x + 0.36, value(b))], colour.filled())
+                }))
+                .map_err(drawn)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled())
+                });
+        }
         chart
             .configure_series_labels()
             .label_font((FAMILY, 15))

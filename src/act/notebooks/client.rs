@@ -95,7 +95,7 @@ impl NotebooksError {
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(10);
 
 /// `Retry-After` in seconds (Google sends seconds, not an HTTP date).
-pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
@@ -187,12 +187,49 @@ struct ApiErrorDetail {
     status: String,
 }
 
-/// Google's status name and message from an error body, or the start of a
-/// body that is not Google's (a proxy's page).
-pub(crate) fn google_error(body: &str) -> (String, String) {
-    match serde_json::from_str::<ApiErrorBody>(body) {
+/// A Google API's answer other than 2xx, in Google's own words.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub status: u16,
+    /// Google's status name (`PERMISSION_DENIED`), empty when the body is
+    /// not Google's (a proxy's page).
+    pub google_status: String,
+    pub message: String,
+    /// Google's `Retry-After`, in seconds, when it sent one.
+    pub retry_after: Option<Duration>,
+}
+
+/// Reads a Google API's answer whole: its body on 2xx, else what Google
+/// said (the Notebooks and Cloud Monitoring clients share this).
+pub(crate) async fn google_answer(
+    res: reqwest::Response,
+) -> Result<Result<String, Refused>, reqwest::Error> {
+    let status = res.status().as_u16();
+    let retry_after = retry_after(res.headers());
+    let body = res.text().await?;
+    if (200..300).contains(&status) {
+        return Ok(Ok(body));
+    }
+    let (google_status, message) = match serde_json::from_str::<ApiErrorBody>(&body) {
         Ok(b) => (b.error.status, b.error.message),
         Err(_) => (String::new(), body.chars().take(200).collect()),
+    };
+    Ok(Err(Refused {
+        status,
+        google_status,
+        message,
+        retry_after,
+    }))
+}
+
+impl From<Refused> for NotebooksError {
+    fn from(r: Refused) -> Self {
+        NotebooksError::Status {
+            status: r.status,
+            google_status: r.google_status,
+            message: r.message,
+            retry_after: r.retry_after,
+        }
     }
 }
 
@@ -298,18 +335,9 @@ impl NotebooksClient {
                 NotebooksError::Network(e.without_url())
             }
         })?;
-        let status = res.status().as_u16();
-        let retry_after = retry_after(res.headers());
-        let body = res.text().await.map_err(NotebooksError::Network)?;
-        if !(200..300).contains(&status) {
-            let (google_status, message) = google_error(&body);
-            return Err(NotebooksError::Status {
-                status,
-                google_status,
-                message,
-                retry_after,
-            });
-        }
+        let body = google_answer(res)
+            .await
+            .map_err(NotebooksError::Network)??;
         serde_json::from_str(&body).map_err(NotebooksError::Decode)
     }
 

@@ -123,6 +123,15 @@ pub fn vm_id(name: &str) -> String {
     )
 }
 
+/// Google's 404 for a method and path its discovery document does not have.
+pub fn not_in_discovery(call: &Call) -> (u16, Value) {
+    let what = format!(
+        "{} {} is not in the discovery document",
+        call.method, call.path
+    );
+    err(404, "NOT_FOUND", &what)
+}
+
 /// Google's status name for an HTTP status, as its error bodies carry it.
 pub fn status_name(status: u16) -> &'static str {
     match status {
@@ -244,14 +253,7 @@ fn respond(state: &Arc<Mutex<GoogleState>>, call: &Call) -> (u16, Value) {
         );
     }
     if !matches_discovery(&call.method, &call.path) {
-        return err(
-            404,
-            "NOT_FOUND",
-            &format!(
-                "{} {} is not in the discovery document",
-                call.method, call.path
-            ),
-        );
+        return not_in_discovery(call);
     }
     if call.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
         return err(

@@ -5,7 +5,7 @@
 //! to the interval the caller asked for, so the bot's moved clock needs no
 //! syncing.
 
-use super::google::{TOKEN, err, status_name};
+use super::google::{TOKEN, err, not_in_discovery, status_name};
 use super::http::{Call, Fake};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{Value, json};
@@ -116,14 +116,7 @@ fn respond(state: &Arc<Mutex<MonitoringState>>, call: &Call) -> (u16, Value) {
             .zip(&got)
             .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()));
     if !path_ok {
-        return err(
-            404,
-            "NOT_FOUND",
-            &format!(
-                "{} {} is not in the discovery document",
-                call.method, call.path
-            ),
-        );
+        return not_in_discovery(call);
     }
     let params = &method["parameters"];
     let query = query_of(call);
