@@ -212,7 +212,12 @@ fn button(spawner: &Spawner, it: &Interaction, actor: Actor) -> Answer {
     {
         let (user, who) = (actor.user.to_string(), actor.principal.clone());
         let refreshed = spawner.spawn_once(None, |app| async move {
-            app.publish_home(&user, &who).await;
+            // It reads Google for every instance: it counts against the
+            // person's budget like any request, and past it does nothing.
+            match app.policy.admit(&who) {
+                Ok(()) => app.publish_home(&user, &who).await,
+                Err(refusal) => tracing::info!(reason = %refusal, "a Home refresh past the person's rate limit; ignored"),
+            }
         });
         if refreshed.is_err() {
             tracing::warn!("too busy to refresh a Home tab");

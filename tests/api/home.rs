@@ -275,3 +275,22 @@ async fn a_timers_stop_republishes_the_homes_that_show_the_instance() {
         .count();
     assert_eq!(count, 2, "{:#?}", t.slack.calls_to("/api/views.publish"));
 }
+
+#[tokio::test]
+async fn refresh_counts_against_the_persons_rate_limit() {
+    let (t, google, _) = on_google(|c| c.limits.per_user_per_minute = 3).await;
+    for _ in 0..6 {
+        interact(&t, &home_press(OPERATOR, "home_refresh", "foo")).await;
+    }
+    published(&t, OPERATOR, 2).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let publishes = t.slack.calls_to("/api/views.publish").len();
+    assert_eq!(publishes, 3, "three within the limit, the rest ignored");
+    let reads = google.api_calls().len();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        google.api_calls().len(),
+        reads,
+        "nothing more read from Google"
+    );
+}

@@ -345,6 +345,14 @@ async fn keep_one_hour_by_an_operator_holds_off_idle_stops_and_by_a_viewer_chang
     assert!(warned.idle.stop_due.is_some());
 
     // A viewer (anyone may see foo) presses: refused, nothing changes.
+    let posts = |e: &IdleEnv| {
+        e.google
+            .api_calls()
+            .iter()
+            .filter(|c| c.method == "POST")
+            .count()
+    };
+    let before = posts(&env);
     interact(
         &env.t,
         &block_actions(
@@ -365,6 +373,7 @@ async fn keep_one_hour_by_an_operator_holds_off_idle_stops_and_by_a_viewer_chang
         warned,
         "unchanged"
     );
+    assert_eq!(posts(&env), before, "nothing was sent to Google");
 
     // An operator presses: an hour with no idle stop, and no time limit set.
     interact(
@@ -814,4 +823,65 @@ async fn an_idle_stop_due_during_maintenance_waits_rather_than_failing_and_then_
         "while its warning stands"
     );
     assert_eq!(env.google.posts("stop").len(), 1);
+}
+
+#[tokio::test]
+async fn keep_one_hour_with_no_idle_stop_to_hold_off_says_so_and_changes_nothing() {
+    // foo has no idle_minutes: the press changes nothing and says why.
+    let clock = Clock::default();
+    let google = FakeGoogle::start(&[(FOO_PATH, "ACTIVE")]).await;
+    let monitoring = FakeMonitoring::start().await;
+    let mut config = TestConfig::default();
+    config.backend.default = "notebooks".into();
+    let t = spawn_app(Spawn {
+        config,
+        settings: idle_settings(&clock, &google, &monitoring),
+        ..Default::default()
+    })
+    .await;
+    let press = block_actions(OPERATOR, "notebook_keep_idle", "foo", &t.response_url(1));
+    interact(&t, &press).await;
+    let said = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(
+        said.contains("has no idle stop (its config sets no `idle_minutes`)"),
+        "{said}"
+    );
+    assert!(
+        session_at(&t, FOO_PATH).await.is_none(),
+        "no session appeared"
+    );
+
+    // With idle_minutes, but not running: nothing to hold off either.
+    let env = running_for_70_minutes(|_| {}).await;
+    env.t
+        .command_to(OPERATOR, "stop foo", &env.t.response_url(2))
+        .await;
+    env.t.slack.wait_for("/response/2", 2).await;
+    let posts = env
+        .google
+        .api_calls()
+        .iter()
+        .filter(|c| c.method == "POST")
+        .count();
+    let press = block_actions(
+        OPERATOR,
+        "notebook_keep_idle",
+        "foo",
+        &env.t.response_url(3),
+    );
+    interact(&env.t, &press).await;
+    let said = env.t.slack.wait_for("/response/3", 1).await[0].text();
+    assert!(
+        said.contains("`foo` is not running, so there is no idle stop to hold off"),
+        "{said}"
+    );
+    assert!(session_at(&env.t, FOO_PATH).await.is_none());
+    let after = env
+        .google
+        .api_calls()
+        .iter()
+        .filter(|c| c.method == "POST")
+        .count();
+    assert_eq!(after, posts, "nothing more was sent to Google");
+    assert!(monitoring.reads().is_empty() && env.monitoring.reads().is_empty());
 }

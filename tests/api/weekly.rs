@@ -68,6 +68,7 @@ fn known_trail(t: &TestApp, due: DateTime<Utc>) {
 struct Env {
     t: TestApp,
     clock: Clock,
+    google: FakeGoogle,
     due: DateTime<Utc>,
 }
 
@@ -82,7 +83,12 @@ async fn spawn_with(slack: Option<Fake>, store_url: Option<String>) -> Env {
     })
     .await;
     let due = next_monday_nine();
-    Env { t, clock, due }
+    Env {
+        t,
+        clock,
+        google,
+        due,
+    }
 }
 
 /// The clock at `due` plus `after`.
@@ -91,6 +97,8 @@ fn at(env: &Env, after: Duration) {
     env.clock.advance(target - env.t.app.now());
 }
 
+/// Calls that posted (or tried to post) the report: uploads, and messages
+/// to the report's channel.
 fn posted_report(t: &TestApp) -> Vec<Call> {
     t.slack
         .calls()
@@ -222,6 +230,10 @@ async fn report_now_posts_at_once_for_an_admin_and_is_refused_to_anyone_else() {
         "{refused}"
     );
     assert!(posted_report(&env.t).is_empty(), "nothing posted");
+    assert!(
+        env.google.api_calls().is_empty(),
+        "nothing read from Google"
+    );
     env.t
         .command_to(ADMIN, "report now", &env.t.response_url(2))
         .await;
@@ -251,4 +263,54 @@ async fn two_replicas_on_postgres_post_the_report_once() {
     );
     let shares = slack.calls_to("/api/files.completeUploadExternal");
     assert_eq!(shares.len(), 1, "{shares:#?}");
+}
+
+#[tokio::test]
+async fn report_now_without_a_channel_says_so_and_posts_nothing() {
+    let clock = Clock::default();
+    let google = FakeGoogle::start(&[(FOO_PATH, "STOPPED")]).await;
+    let t = spawn_app(Spawn {
+        settings: settings(&clock, Some(&google)),
+        ..Default::default()
+    })
+    .await;
+    t.command(ADMIN, "report now").await;
+    let said = t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(said.contains("No `[report] channel` is set"), "{said}");
+    assert!(posted_report(&t).is_empty());
+    assert!(google.api_calls().is_empty(), "nothing read from Google");
+    assert!(!t.app.tick().await.unwrap().reported);
+}
+
+#[tokio::test]
+async fn a_report_slack_will_not_take_is_said_to_the_admin_and_not_counted_as_posted() {
+    use std::sync::Arc;
+    // Slack refuses every file call and every post to the report's channel.
+    let slack = Fake::start(Arc::new(|call: &Call| {
+        let to_reports = call.json()["channel"] == REPORTS;
+        if call.path.contains("files.") || (call.path == "/api/chat.postMessage" && to_reports) {
+            return (
+                200,
+                serde_json::json!({"ok": false, "error": "not_in_channel"}),
+            );
+        }
+        crate::fakes::slack_answer(call)
+    }))
+    .await;
+    let env = spawn_with(Some(slack), None).await;
+    env.t.command(ADMIN, "report now").await;
+    let said = env.t.slack.wait_for("/response/1", 1).await[0].text();
+    assert!(
+        said.contains(":x: The weekly report could not be posted"),
+        "{said}"
+    );
+    assert!(
+        said.contains("not_in_channel"),
+        "Slack's own reason: {said}"
+    );
+    at(&env, Duration::minutes(1));
+    assert!(
+        !env.t.app.tick().await.unwrap().reported,
+        "not posted is not reported (the claim stays open for a later tick)"
+    );
 }
