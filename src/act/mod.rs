@@ -18,7 +18,7 @@ pub use notebooks::{
     ApiAcceleratorConfig, ApiGceSetup, ApiInstance, ApiOperation, ApiStatus, Notebooks,
     NotebooksClient, NotebooksError, Polling, SCOPE, TokenSource,
 };
-pub(crate) use notebooks::{Refused, google_answer};
+pub(crate) use notebooks::{Refused, google_answer, google_http};
 pub use payload::{DispatchPayload, SignatureError, SlackPlace, Workbench};
 pub use registry::{Backends, SetupError, github_auth, google_tokens};
 pub use state::{Accelerator, InstanceStatus, State, confirms_stop};

@@ -5,7 +5,7 @@
 //! that. Like the Notebooks client: reads retried with backoff and jitter on
 //! 429, 5xx and network errors, each call bounded by a timeout.
 
-use crate::act::{Refused, TokenSource, google_answer};
+use crate::act::{Refused, TokenSource, google_answer, google_http};
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
@@ -136,11 +136,7 @@ impl MonitoringClient {
         first_retry: Duration,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("workbench-bot/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = google_http(timeout)?;
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),

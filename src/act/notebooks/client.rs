@@ -187,6 +187,15 @@ struct ApiErrorDetail {
     status: String,
 }
 
+/// The HTTP client of a Google API: each call bounded by `timeout`.
+pub(crate) fn google_http(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("workbench-bot/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 /// A Google API's answer other than 2xx, in Google's own words.
 #[derive(Debug)]
 pub(crate) struct Refused {
@@ -290,12 +299,7 @@ impl NotebooksClient {
         first_retry: Duration,
         timeout: Duration,
     ) -> Result<Self, crate::act::SetupError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("workbench-bot/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(crate::act::SetupError::NotebooksClient)?;
+        let http = google_http(timeout).map_err(crate::act::SetupError::NotebooksClient)?;
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),

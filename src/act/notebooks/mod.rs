@@ -10,7 +10,7 @@ pub use client::{
     ApiAcceleratorConfig, ApiGceSetup, ApiInstance, ApiOperation, ApiStatus, NotebooksClient,
     NotebooksError, SCOPE, TokenSource,
 };
-pub(crate) use client::{Refused, google_answer};
+pub(crate) use client::{Refused, google_answer, google_http};
 
 use super::{ActContext, Backend, BackendError, InstanceStatus, Outcome, State};
 use crate::config::{BackendKind, Instance};
