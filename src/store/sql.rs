@@ -83,11 +83,14 @@ macro_rules! sql_store {
                 // statement was most of the writer's time under load.
                 let mut rest = writes;
                 while let Some(first) = rest.first() {
-                    let inserts = rest
+                    let run = rest
                         .iter()
                         .take(rows::INSERT_CHUNK)
                         .take_while(|w| matches!(w, AuditWrite::Insert(_)))
                         .count();
+                    // A power of two at most the run: each statement text is
+                    // one of nine, prepared once and reused by every batch.
+                    let inserts = if run == 0 { 0 } else { 1 << run.ilog2() };
                     if inserts > 0 {
                         let mut q = sqlx::QueryBuilder::<$sqlx>::new(rows::AUDIT_INSERT);
                         q.push_values(&rest[..inserts], |mut b, w| {
@@ -106,9 +109,7 @@ macro_rules! sql_store {
                                     .push_bind(r.approved_by.clone());
                             }
                         });
-                        // Each run length is its own statement text: caching
-                        // them all grew memory with every new batch size.
-                        q.build().persistent(false).execute(&mut *tx).await?;
+                        q.build().execute(&mut *tx).await?;
                         rest = &rest[inserts..];
                         continue;
                     }
