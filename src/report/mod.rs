@@ -2,8 +2,9 @@
 //!
 //! A slash command is answered through its `response_url` (ephemeral, and a later
 //! message replaces the "working on it" one); a mention is answered in its thread
-//! with `chat.postMessage` and updated with `chat.update`. All calls go through
-//! slack-morphism's client with `SLACK_API_URL` as base, so tests point it at a fake.
+//! with `chat.postMessage` and updated with `chat.update`. Web API calls go through
+//! slack-morphism's client with `SLACK_API_URL` as base, so tests point it at a fake;
+//! `response_url` answers are a plain POST on a shared client ([`hook`]).
 //! What the messages say is in [`messages`]; how they look in Block Kit, in
 //! [`blocks`].
 
@@ -11,6 +12,7 @@ pub mod approvals;
 pub mod blocks;
 pub mod chart;
 pub mod home;
+mod hook;
 pub mod idle;
 pub mod messages;
 pub mod step_access;
@@ -45,8 +47,8 @@ pub enum SlackError {
     },
     #[error("cannot reply in a thread without SLACK_BOT_TOKEN set")]
     NoBotToken,
-    #[error("no trusted CA certificates found ({0}); install the ca-certificates package")]
-    NoCaCertificates(#[source] std::io::Error),
+    #[error("cannot set up the HTTP client for Slack: {0}")]
+    HttpClient(#[source] reqwest::Error),
 }
 
 /// Where a reply goes.
@@ -136,6 +138,8 @@ pub enum Posted {
 #[derive(Clone)]
 pub struct Reporter {
     client: Arc<SlackHttpClient>,
+    /// `response_url` answers (see [`hook`]); pooled, shared by every clone.
+    hooks: reqwest::Client,
     bot_token: Option<SlackApiToken>,
     timeout: Duration,
 }
@@ -144,10 +148,10 @@ pub struct Reporter {
 pub const SLACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Builds slack-morphism's client for `base` (http allowed, for local fakes).
+/// The trust store is read on the first TLS handshake, not here (see `tls`).
 pub fn slack_client(base: &str) -> Result<SlackHttpClient, SlackError> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .map_err(SlackError::NoCaCertificates)?
+        .with_tls_config(crate::tls::client_config(&[]))
         // Tests and local fakes speak plain http; Slack itself is always https.
         .https_or_http()
         .enable_http1()
@@ -159,12 +163,16 @@ pub fn slack_client(base: &str) -> Result<SlackHttpClient, SlackError> {
 }
 
 impl Reporter {
-    pub fn new(client: Arc<SlackHttpClient>, bot_token: Option<String>) -> Self {
-        Self {
+    pub fn new(
+        client: Arc<SlackHttpClient>,
+        bot_token: Option<String>,
+    ) -> Result<Self, SlackError> {
+        Ok(Self {
             client,
+            hooks: hook::client().map_err(SlackError::HttpClient)?,
             bot_token: bot_token.map(|t| SlackApiToken::new(SlackApiTokenValue::new(t))),
             timeout: SLACK_TIMEOUT,
-        }
+        })
     }
 
     /// A shorter bound, for tests and for a shutdown that must finish in time.
@@ -379,12 +387,20 @@ impl Reporter {
         let url: url::Url = url.parse().map_err(SlackError::ResponseUrl)?;
         let req =
             SlackApiPostWebhookMessageRequest::new(reply.content()).with_replace_original(replace);
-        let response_url = SlackResponseUrl::new(url);
+        // Serialised once; a try after a 429 sends the same bytes.
+        let body =
+            bytes::Bytes::from(
+                serde_json::to_vec(&req).map_err(|json_error| SlackError::Api {
+                    method: "response_url",
+                    source: SlackClientError::ProtocolError(
+                        slack_morphism::errors::SlackClientProtocolError::new(json_error),
+                    ),
+                })?,
+            );
         self.timed("response_url", || {
-            self.client.respond_to_event(&response_url, &req)
+            hook::post(&self.hooks, &url, body.clone())
         })
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Every call to Slack is bounded: a Slack that does not answer must not

@@ -108,7 +108,9 @@ impl Spawner {
     pub fn spawn(&self, event_id: Option<String>, req: Request) -> Result<(), Busy> {
         let turned_away = req.clone();
         self.spawn_once(event_id, |app| async move {
-            app.handle(req).await;
+            // Boxed where it is made: the pipeline's future is large, and
+            // every wrapper on the way into the task would copy it again.
+            Box::pin(app.handle(req)).await;
         })
         .inspect_err(|_| self.turn_away(&turned_away))
     }
