@@ -161,6 +161,7 @@ const env = [
   `- Date: ${meta.date}`,
   `- Machine: ${meta.nproc} CPUs (${meta.cpu_model}), kernel ${meta.kernel}`,
   `- CPUs: ${meta.pinning}`,
+  `- Environment: SSL_CERT_DIR=${process.env.SSL_CERT_DIR || '(unset)'} for every system`,
   `- Versions: ${meta.rustc}; node ${meta.node}; @slack/bolt ${meta.bolt_version || '(not run)'}; ${meta.bot_commit}`,
   `- Load averages (\`uptime\`): before the run ${meta.uptime_before}; after it ${meta.uptime_after}`,
 ];
