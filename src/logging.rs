@@ -12,6 +12,7 @@ use std::io::{IsTerminal, Write as _};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -40,10 +41,21 @@ pub fn init(output: Output) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     match output {
-        Output::Stdout if !std::io::stdout().is_terminal() => tracing_subscriber::registry()
-            .with(filter)
-            .with(CloudLogging::from_env())
-            .init(),
+        Output::Stdout if !std::io::stdout().is_terminal() => {
+            // `Targets` (levels by target) costs nothing per span, where
+            // `EnvFilter` tracks every span entered for its span directives;
+            // a `RUST_LOG` that names spans still gets `EnvFilter`.
+            let rust_log = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+            let (targets, env) = match rust_log.parse::<Targets>() {
+                Ok(t) => (Some(t), None),
+                Err(_) => (None, Some(filter)),
+            };
+            tracing_subscriber::registry()
+                .with(targets)
+                .with(env)
+                .with(CloudLogging::from_env())
+                .init()
+        }
         Output::Stdout => tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stdout)
@@ -99,43 +111,65 @@ fn push_camel(out: &mut String, key: &str) {
     }
 }
 
-/// Fields as (name, value as JSON text), in the order they were recorded.
+/// Fields as (name, value as JSON text), in the order they were recorded,
+/// their texts one after another in one buffer.
 #[derive(Default)]
-struct Fields(Vec<(&'static str, String)>);
+struct Fields {
+    text: String,
+    at: Vec<(&'static str, std::ops::Range<usize>)>,
+}
+
+impl Fields {
+    fn push(&mut self, field: &Field, write: impl FnOnce(&mut String)) {
+        let start = self.text.len();
+        write(&mut self.text);
+        self.at.push((field.name(), start..self.text.len()));
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.at.iter().map(|(k, r)| (*k, &self.text[r.clone()]))
+    }
+}
 
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let mut json = String::with_capacity(32);
-        json.push('"');
-        let _ = write!(Escaped(&mut json), "{value:?}");
-        json.push('"');
-        self.0.push((field.name(), json));
+        self.push(field, |t| {
+            t.push('"');
+            let _ = write!(Escaped(t), "{value:?}");
+            t.push('"');
+        });
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        let mut json = String::with_capacity(value.len() + 2);
-        push_json_str(&mut json, value);
-        self.0.push((field.name(), json));
+        self.push(field, |t| push_json_str(t, value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.push((field.name(), value.to_string()));
+        self.push(field, |t| {
+            let _ = write!(t, "{value}");
+        });
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.push((field.name(), value.to_string()));
+        self.push(field, |t| {
+            let _ = write!(t, "{value}");
+        });
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.push((field.name(), value.to_string()));
+        self.push(field, |t| {
+            let _ = write!(t, "{value}");
+        });
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
         // JSON has no NaN or infinity.
-        let json = serde_json::Number::from_f64(value)
-            .map(|n| n.to_string())
-            .unwrap_or_else(|| "null".into());
-        self.0.push((field.name(), json));
+        self.push(field, |t| match serde_json::Number::from_f64(value) {
+            Some(n) => {
+                let _ = write!(t, "{n}");
+            }
+            None => t.push_str("null"),
+        });
     }
 }
 
@@ -204,11 +238,11 @@ where
             .iter()
             .filter_map(|e| e.get::<Fields>())
             .chain(std::iter::once(&own))
-            .flat_map(|f| f.0.iter().map(|(k, v)| (*k, v.as_str())))
+            .flat_map(Fields::iter)
             .collect();
         LINE.with_borrow_mut(|line| {
             line.clear();
-            self.write_line(line, event.metadata(), &fields, own.0.len());
+            self.write_line(line, event.metadata(), &fields, own.at.len());
             line.push('\n');
             // One write per line: stdout is line-buffered.
             let _ = std::io::stdout().lock().write_all(line.as_bytes());
