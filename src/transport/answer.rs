@@ -6,7 +6,7 @@
 use crate::pipeline::{App, Request};
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 /// What a transport answers Slack, at once.
@@ -53,6 +53,13 @@ impl Spawner {
         F: FnOnce(Arc<App>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let slot = self.reserve()?;
+        self.spawn_in(slot, event_id, work);
+        Ok(())
+    }
+
+    /// A slot for work, if the store keeps up and one is free.
+    fn reserve(&self) -> Result<OwnedSemaphorePermit, Busy> {
         if !self.app.store().has_room() {
             // The store is down or far behind: taking more would only queue
             // rows without limit. The log keeps what was turned away.
@@ -60,7 +67,14 @@ impl Spawner {
             crate::metrics::request_rejected("store_backlog");
             return Err(Busy);
         }
-        let slot = self.slots.clone().try_acquire_owned().map_err(|_| Busy)?;
+        self.slots.clone().try_acquire_owned().map_err(|_| Busy)
+    }
+
+    fn spawn_in<F, Fut>(&self, slot: OwnedSemaphorePermit, event_id: Option<String>, work: F)
+    where
+        F: FnOnce(Arc<App>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let app = self.app.clone();
         let in_flight = crate::metrics::InFlight::start();
         let request = handing_off();
@@ -100,19 +114,18 @@ impl Spawner {
         let span = request.unwrap_or_else(tracing::Span::current);
         self.tasks
             .spawn(tracing::Instrument::instrument(work, span));
-        Ok(())
     }
 
     /// Runs a request through the pipeline in a task; when no slot is free the
     /// request is recorded as turned away, and the caller tells the person.
     pub fn spawn(&self, event_id: Option<String>, req: Request) -> Result<(), Busy> {
-        let turned_away = req.clone();
-        self.spawn_once(event_id, |app| async move {
+        let slot = self.reserve().inspect_err(|_| self.turn_away(&req))?;
+        self.spawn_in(slot, event_id, |app| async move {
             // Boxed where it is made: the pipeline's future is large, and
             // every wrapper on the way into the task would copy it again.
             Box::pin(app.handle(req)).await;
-        })
-        .inspect_err(|_| self.turn_away(&turned_away))
+        });
+        Ok(())
     }
 
     /// Records a request there was no room for. Its audit line is its HTTP

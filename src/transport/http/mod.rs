@@ -65,19 +65,19 @@ async fn observe(req: axum::extract::Request, next: axum::middleware::Next) -> R
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+        .cloned();
     let trace = req
         .headers()
         .get("x-cloud-trace-context")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split('/').next())
-        .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_owned);
-    let span = tracing::info_span!("http", trace = tracing::field::Empty);
-    if let Some(t) = &trace {
-        span.record("trace", t.as_str());
-    }
+        .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()));
+    // The span only carries the trace into the request's lines: without one,
+    // none is made (a span costs its bookkeeping on every poll).
+    let span = match trace {
+        Some(t) => tracing::info_span!("http", trace = t),
+        None => tracing::Span::none(),
+    };
     let serving = super::answer::Serving {
         started,
         method: method.clone(),
@@ -94,7 +94,7 @@ async fn observe(req: axum::extract::Request, next: axum::middleware::Next) -> R
         })
         .await;
     let status = response.status().as_u16();
-    crate::metrics::http_request(&route, status);
+    crate::metrics::http_request(route.as_ref().map_or("unmatched", |r| r.as_str()), status);
     if !handed_off {
         let line = span.in_scope(|| {
             tracing::info_span!(
