@@ -114,7 +114,7 @@ impl Application {
                 .slack_bot_token
                 .as_ref()
                 .map(|t| t.expose().to_owned()),
-        )?
+        )
         .with_timeout(settings.timing.slack_timeout);
         let backends = Backends::build(&config, &settings).await;
         let monitor = monitor(&config, &settings, &backends);

@@ -58,8 +58,7 @@ impl Pipeline {
         let reporter = Reporter::new(
             Arc::new(slack_client("http://127.0.0.1:9/api").unwrap()),
             None,
-        )
-        .unwrap();
+        );
         let app = App::new(config, Backends::dry_run_only(), reporter, store);
         Self { app, _dir: dir }
     }

@@ -1,47 +1,78 @@
 //! Answers through a `response_url`: one plain JSON POST on a pooled,
 //! keep-alive client the whole process shares, with the body serialised once.
 //!
-//! slack-morphism's webhook call parses the URL again, opens a tracing span,
-//! serialises per try and goes through its rate-control path for every answer;
-//! a slash command's reply is the bot's hottest Slack call, so it is sent
-//! directly. Slack's answers are read as slack-morphism reads them, so a
-//! failure is the same `SlackClientError` whichever path sent it.
+//! A slash command's answer is the bot's hottest Slack call. slack-morphism's
+//! webhook call parses the URL again, opens a tracing span, serialises per
+//! try and goes through its rate-control path; reqwest adds its redirect,
+//! retry and proxy layers. This is hyper's pooled client alone, with the
+//! process's TLS (`tls`). Slack's answers are read as slack-morphism reads
+//! them, so a failure is the same `SlackClientError` whichever path sent it.
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use slack_morphism::errors::{
     SlackClientApiError, SlackClientError, SlackClientHttpError, SlackClientHttpProtocolError,
     SlackRateLimitError,
 };
 use std::time::Duration;
 
+pub(super) type HookClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Slack answers `ok`; anything longer than this is not an answer worth reading.
+const MAX_ANSWER: usize = 64 * 1024;
+
 /// The client every `response_url` answer goes through. No timeout of its
-/// own: the caller bounds each call (`Reporter::timed`).
-pub(super) fn client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(crate::tls::client_config(&[b"h2", b"http/1.1"]))
-        .connect_timeout(Duration::from_secs(10))
-        // Slack never redirects an answer; following one would hand the
-        // message (and the URL it came for) to wherever it pointed.
-        .redirect(reqwest::redirect::Policy::none())
+/// own beyond connecting: the caller bounds each call (`Reporter::timed`).
+/// It never follows a redirect: Slack sends none, and following one would
+/// hand the message to wherever it pointed.
+pub(super) fn client() -> HookClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(10)));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(crate::tls::client_config(&[]))
+        // Tests and local fakes speak plain http; Slack itself is always https.
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
-        .user_agent(concat!("workbench-bot/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .build(https)
 }
 
-/// POSTs `body` (JSON) to `url` and reads Slack's answer.
+/// A `response_url` as the client takes it: absolute, http or https.
+pub(super) fn parse(url: &str) -> Option<http::Uri> {
+    let uri: http::Uri = url.parse().ok()?;
+    let web = matches!(uri.scheme_str(), Some("https" | "http"));
+    (web && uri.authority().is_some()).then_some(uri)
+}
+
+/// POSTs `body` (JSON) to `uri` and reads Slack's answer.
 pub(super) async fn post(
-    client: &reqwest::Client,
-    url: &url::Url,
+    client: &HookClient,
+    uri: &http::Uri,
     body: Bytes,
 ) -> Result<(), SlackClientError> {
-    let res = client
-        .post(url.clone())
+    let request = http::Request::post(uri.clone())
         .header(CONTENT_TYPE, "application/json; charset=utf-8")
-        .body(body)
-        .send()
+        .header(
+            USER_AGENT,
+            concat!("workbench-bot/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(Full::new(body))
+        .map_err(|e| protocol(Box::new(e)))?;
+    // hyper's errors name no URL: the URL is a capability (anyone holding
+    // it may post as the bot to that person until it expires).
+    let res = client
+        .request(request)
         .await
-        .map_err(unreachable_hook)?;
+        .map_err(|e| protocol(Box::new(e)))?;
     let status = res.status();
     let retry_after = res
         .headers()
@@ -49,7 +80,12 @@ pub(super) async fn post(
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse().ok())
         .map(Duration::from_secs);
-    let text = res.text().await.map_err(unreachable_hook)?;
+    let answer = Limited::new(res.into_body(), MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(protocol)?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&answer).into_owned();
     match status.as_u16() {
         // Slack answers `ok` or `{"ok": true}`; `{"ok": false, "error": …}` is a refusal.
         200..=299 => match slack_error(&text) {
@@ -85,17 +121,13 @@ fn slack_error(body: &str) -> Option<String> {
     }
 }
 
-/// A transport failure. The URL is a capability (anyone holding it may post
-/// as the bot to that person until it expires), so it never reaches a log.
-fn unreachable_hook(e: reqwest::Error) -> SlackClientError {
-    SlackClientError::HttpProtocolError(
-        SlackClientHttpProtocolError::new().with_cause(Box::new(e.without_url())),
-    )
+fn protocol(e: Box<dyn std::error::Error + Send + Sync>) -> SlackClientError {
+    SlackClientError::HttpProtocolError(SlackClientHttpProtocolError::new().with_cause(e))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::slack_error;
+    use super::{parse, slack_error};
 
     #[test]
     fn slacks_answers_are_read_as_delivered_or_refused() {
@@ -107,5 +139,20 @@ mod tests {
             Some("expired_url")
         );
         assert_eq!(slack_error(r#"{"ok":false}"#).as_deref(), Some("ok: false"));
+    }
+
+    #[test]
+    fn a_response_url_is_an_absolute_web_url() {
+        assert!(parse("https://hooks.slack.com/commands/T0/1/abc").is_some());
+        assert!(parse("http://127.0.0.1:9/r").is_some());
+        for bad in [
+            "/commands/T0/1",
+            "hooks.slack.com/x",
+            "ftp://h/x",
+            "",
+            "not a url",
+        ] {
+            assert!(parse(bad).is_none(), "{bad}");
+        }
     }
 }

@@ -39,16 +39,14 @@ pub enum SlackError {
     },
     #[error("Slack did not answer {method} within {secs} s")]
     Timeout { method: &'static str, secs: f32 },
-    #[error("response_url is not a URL: {0}")]
-    ResponseUrl(#[source] url::ParseError),
+    #[error("response_url is not an absolute http(s) URL")]
+    ResponseUrl,
     #[error("cannot open a Socket Mode connection (check SLACK_APP_TOKEN): {source}")]
     SocketMode {
         source: slack_morphism::errors::SlackClientError,
     },
     #[error("cannot reply in a thread without SLACK_BOT_TOKEN set")]
     NoBotToken,
-    #[error("cannot set up the HTTP client for Slack: {0}")]
-    HttpClient(#[source] reqwest::Error),
 }
 
 /// Where a reply goes.
@@ -139,7 +137,7 @@ pub enum Posted {
 pub struct Reporter {
     client: Arc<SlackHttpClient>,
     /// `response_url` answers (see [`hook`]); pooled, shared by every clone.
-    hooks: reqwest::Client,
+    hooks: hook::HookClient,
     bot_token: Option<SlackApiToken>,
     timeout: Duration,
 }
@@ -163,16 +161,13 @@ pub fn slack_client(base: &str) -> Result<SlackHttpClient, SlackError> {
 }
 
 impl Reporter {
-    pub fn new(
-        client: Arc<SlackHttpClient>,
-        bot_token: Option<String>,
-    ) -> Result<Self, SlackError> {
-        Ok(Self {
+    pub fn new(client: Arc<SlackHttpClient>, bot_token: Option<String>) -> Self {
+        Self {
             client,
-            hooks: hook::client().map_err(SlackError::HttpClient)?,
+            hooks: hook::client(),
             bot_token: bot_token.map(|t| SlackApiToken::new(SlackApiTokenValue::new(t))),
             timeout: SLACK_TIMEOUT,
-        })
+        }
     }
 
     /// A shorter bound, for tests and for a shutdown that must finish in time.
@@ -384,7 +379,7 @@ impl Reporter {
     }
 
     async fn respond(&self, url: &str, reply: &Reply, replace: bool) -> Result<(), SlackError> {
-        let url: url::Url = url.parse().map_err(SlackError::ResponseUrl)?;
+        let url = hook::parse(url).ok_or(SlackError::ResponseUrl)?;
         let req =
             SlackApiPostWebhookMessageRequest::new(reply.content()).with_replace_original(replace);
         // Serialised once; a try after a 429 sends the same bytes.

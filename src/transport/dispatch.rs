@@ -143,14 +143,15 @@ pub async fn run(event_path: &Path, mut config: Config, settings: Settings) -> D
         Err(result) => return result,
     };
     let origin = payload.origin();
-    let bot_token = settings
-        .slack_bot_token
-        .as_ref()
-        .map(|t| t.expose().to_owned());
-    let reporter = match slack_client(&settings.slack_api_url)
-        .and_then(|c| Reporter::new(Arc::new(c), bot_token))
-    {
-        Ok(r) => r.with_timeout(settings.timing.slack_timeout),
+    let reporter = match slack_client(&settings.slack_api_url) {
+        Ok(c) => Reporter::new(
+            Arc::new(c),
+            settings
+                .slack_bot_token
+                .as_ref()
+                .map(|t| t.expose().to_owned()),
+        )
+        .with_timeout(settings.timing.slack_timeout),
         Err(e) => return failed(e),
     };
     let tell = Teller {

@@ -336,6 +336,71 @@ async fn a_response_url_that_fails_leaves_the_action_done_once_and_audited_as_un
     );
 }
 
+/// A `response_url` answering `429` with `Retry-After` is waited out and
+/// tried again with the same answer; Slack's `ok: false` is a reply not taken.
+#[tokio::test]
+async fn a_response_url_rate_limit_is_waited_out_and_a_refusal_is_recorded_as_unreported() {
+    let slack = Scripted::start(vec![
+        Step::json(429, json!({"ok": false, "error": "rate_limited"}))
+            .with_header("retry-after", "1"),
+        Step::Raw {
+            status: 200,
+            headers: vec![("content-type", "text/html".into())],
+            body: "ok".into(),
+        },
+    ])
+    .await;
+    let t = spawn_app(Spawn {
+        settings: Settings {
+            slack_api_url: format!("{}/api", slack.url),
+            timing: Timing {
+                slack_timeout: Duration::from_secs(5),
+                ..fast()
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let asked = Instant::now();
+    let hook = format!("{}/response/1", slack.url);
+    assert_eq!(
+        t.command_to(OPERATOR, "status foo", &hook).await.status(),
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while slack.calls().len() < 2 {
+        assert!(Instant::now() < deadline, "{:?}", slack.calls());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        asked.elapsed() >= Duration::from_millis(900),
+        "waited as asked"
+    );
+    assert_eq!(slack.calls(), vec!["POST /response/1"; 2]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rows = t.wait_audit(1).await;
+    assert!(!rows[0].outcome.report_failed, "{rows:#?}");
+
+    let (t, slack) = with_broken_slack(Step::json(
+        200,
+        json!({"ok": false, "error": "expired_url"}),
+    ))
+    .await;
+    let hook = format!("{}/response/2", slack.url);
+    assert_eq!(
+        t.command_to(OPERATOR, "status foo", &hook).await.status(),
+        200
+    );
+    let row = reply_marked_lost(&t).await;
+    assert_eq!(row.command, "status foo");
+    assert_eq!(
+        slack.calls(),
+        vec!["POST /response/2"],
+        "a refusal is not resent"
+    );
+}
+
 #[tokio::test]
 async fn a_response_url_that_hangs_is_given_up_on_in_time() {
     let (t, slack) = with_broken_slack(Step::Hang).await;

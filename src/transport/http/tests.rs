@@ -211,8 +211,7 @@ async fn a_store_that_is_down_turns_new_requests_away_as_busy() {
         Reporter::new(
             Arc::new(slack_client("http://127.0.0.1:9/api").unwrap()),
             None,
-        )
-        .unwrap(),
+        ),
         store.clone(),
     ));
     let spawner = Spawner::new(app, TaskTracker::new());
@@ -250,8 +249,7 @@ fn dry_state(metrics_token: Option<&str>) -> HttpState {
     let reporter = Reporter::new(
         Arc::new(slack_client("http://127.0.0.1:9/api").unwrap()),
         None,
-    )
-    .unwrap();
+    );
     let app = Arc::new(App::new(
         Arc::new(config),
         Backends::dry_run_only(),
