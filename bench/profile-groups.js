@@ -26,6 +26,19 @@ const GROUPS = [
 ];
 const OTHER = 'other (libc, allocator, std, kernel without a caller above)';
 
+// Tasks and threads, the first that matches anywhere in a sample's stack: which
+// piece of work a sample was spent on, whatever code it ran. The ceiling has the
+// first three too, so this is the view to set beside its profile.
+const TASKS = [
+  ['SQLite thread (sqlx runs each connection on a thread)', /^sqlx-sqlite/],
+  ['response_url connection (hyper client: writing the POST, reading its answer)', /hyper::client::conn/],
+  ['request task: the pipeline, the audit queue and line, building and sending the answer', /workbench_bot::pipeline::App::handle/],
+  ['audit writer task', /workbench_bot::store::writer/],
+  ['server connection (hyper: reading the request, the handler up to the ack, writing it)', /hyper::proto::h1::dispatch::Dispatcher/],
+];
+const TASK_OTHER = 'other (scheduler, timers, spawning)';
+const byTask = new Map();
+
 const stacks = new Map(); // folded stack -> count
 let total = 0;
 const inclusive = new Map(); // group -> samples
@@ -48,6 +61,9 @@ function finish(comm, frames) {
   // frames: leaf first, as perf prints them.
   const root = frames.slice().reverse();
   const key = [comm, ...root.map((f) => f.sym)].join(';');
+  const task = TASKS.find(([, re]) => re.test(comm) || frames.some((f) => re.test(f.sym)));
+  const taskName = task ? task[0] : TASK_OTHER;
+  byTask.set(taskName, (byTask.get(taskName) || 0) + 1);
   stacks.set(key, (stacks.get(key) || 0) + 1);
   const seenGroups = new Set();
   const seenFns = new Set();
@@ -124,6 +140,10 @@ rl.on('close', () => {
   out.push(`| ${OTHER} | | ${p(byLeaf.get(OTHER) || 0)} |`);
   out.push(`| *(of all samples: leaf in the kernel)* | | ${p(kernelLeaf)} |`);
   out.push(`| *(of all samples: leaf in malloc/free)* | | ${p(allocLeaf)} |`);
+  out.push('');
+  out.push('| task or thread | samples |');
+  out.push('|---|---:|');
+  for (const [name] of [...TASKS, [TASK_OTHER]]) out.push(`| ${name} | ${p(byTask.get(name) || 0)} |`);
   out.push('');
   const top = (m, n, skip) =>
     [...m]
