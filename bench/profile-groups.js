@@ -26,15 +26,18 @@ const GROUPS = [
 ];
 const OTHER = 'other (libc, allocator, std, kernel without a caller above)';
 
-// Tasks and threads, the first that matches anywhere in a sample's stack: which
-// piece of work a sample was spent on, whatever code it ran. The ceiling has the
-// first three too, so this is the view to set beside its profile.
+// Tasks and threads, the first whose test the sample's thread name and stack
+// (root first, frames joined by ';') pass: which piece of work a sample was
+// spent on, whatever code it ran. The ceiling has the two connections too, so
+// this is the view to set beside its profile. Under fat LTO hyper's dispatcher is
+// inlined away: a server connection is recognised by axum's connection task, and
+// a client connection by hyper's HTTP/1 connection code outside it.
 const TASKS = [
-  ['SQLite thread (sqlx runs each connection on a thread)', /^sqlx-sqlite/],
-  ['response_url connection (hyper client: writing the POST, reading its answer)', /hyper::client::conn/],
-  ['request task: the pipeline, the audit queue and line, building and sending the answer', /workbench_bot::pipeline::App::handle/],
-  ['audit writer task', /workbench_bot::store::writer/],
-  ['server connection (hyper: reading the request, the handler up to the ack, writing it)', /hyper::proto::h1::dispatch::Dispatcher/],
+  ['SQLite thread (sqlx runs each connection on a thread)', (comm) => /^sqlx-sqlite/.test(comm)],
+  ['request task: the pipeline, the audit queue and line, building and sending the answer', (_, st) => /workbench_bot::pipeline::App::handle/.test(st)],
+  ['audit writer task', (_, st) => /workbench_bot::store::writer/.test(st)],
+  ['server connection (hyper: reading the request, the handler up to the ack, writing it)', (_, st) => /axum::serve::handle_connection|hyper::proto::h1::role::Server/.test(st)],
+  ['response_url connection (hyper client: writing the POST, reading its answer)', (_, st) => /hyper::client::conn|hyper::proto::h1/.test(st)],
 ];
 const TASK_OTHER = 'other (scheduler, timers, spawning)';
 const byTask = new Map();
@@ -61,7 +64,7 @@ function finish(comm, frames) {
   // frames: leaf first, as perf prints them.
   const root = frames.slice().reverse();
   const key = [comm, ...root.map((f) => f.sym)].join(';');
-  const task = TASKS.find(([, re]) => re.test(comm) || frames.some((f) => re.test(f.sym)));
+  const task = TASKS.find(([, test]) => test(comm, key));
   const taskName = task ? task[0] : TASK_OTHER;
   byTask.set(taskName, (byTask.get(taskName) || 0) + 1);
   stacks.set(key, (stacks.get(key) || 0) + 1);
