@@ -332,16 +332,7 @@ mod tests {
         let f = CloudLogging {
             project: Some("example-project".into()),
         };
-        let meta = tracing::Metadata::new(
-            "event",
-            AUDIT,
-            tracing::Level::WARN,
-            None,
-            None,
-            None,
-            tracing::field::FieldSet::new(&[], tracing::callsite::Identifier(&CALLSITE)),
-            tracing::metadata::Kind::EVENT,
-        );
+        let meta = &META;
         let fields = [
             ("http_request.request_url", "\"/slack/commands\""),
             ("http_request.status", "200"),
@@ -353,7 +344,7 @@ mod tests {
             ("reason", "\"a\\u0001b\""),
         ];
         let mut line = String::new();
-        f.write_line(&mut line, &meta, &fields, 1);
+        f.write_line(&mut line, meta, &fields, 1);
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["severity"], "WARNING");
         assert_eq!(v["target"], "audit");
@@ -379,10 +370,20 @@ mod tests {
 
     struct Callsite;
     static CALLSITE: Callsite = Callsite;
+    static META: tracing::Metadata<'static> = tracing::Metadata::new(
+        "event",
+        AUDIT,
+        tracing::Level::WARN,
+        None,
+        None,
+        None,
+        tracing::field::FieldSet::new(&[], tracing::callsite::Identifier(&CALLSITE)),
+        tracing::metadata::Kind::EVENT,
+    );
     impl tracing::callsite::Callsite for Callsite {
         fn set_interest(&self, _: tracing::subscriber::Interest) {}
         fn metadata(&self) -> &tracing::Metadata<'_> {
-            unimplemented!("not registered")
+            &META
         }
     }
 }
