@@ -401,6 +401,31 @@ async fn a_response_url_rate_limit_is_waited_out_and_a_refusal_is_recorded_as_un
     );
 }
 
+/// A signed command whose `response_url` is not an absolute http(s) URL
+/// cannot be answered: nothing is sent anywhere, and its row says the reply
+/// was not taken.
+#[tokio::test]
+async fn a_response_url_that_is_not_an_absolute_url_is_recorded_as_unreported() {
+    let (t, slack) = with_broken_slack(Step::json(200, json!({"ok": true}))).await;
+    for hook in ["/response/1", "ftp://example.com/response/1"] {
+        assert_eq!(
+            t.command_to(OPERATOR, "status foo", hook).await.status(),
+            200
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = t.audit().await;
+        if rows.len() == 2 && rows.iter().all(|r| r.outcome.report_failed) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rows:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(slack.calls().is_empty(), "{:?}", slack.calls());
+}
+
 #[tokio::test]
 async fn a_response_url_that_hangs_is_given_up_on_in_time() {
     let (t, slack) = with_broken_slack(Step::Hang).await;
