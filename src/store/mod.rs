@@ -93,7 +93,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -246,6 +246,8 @@ pub struct InstanceLock {
 pub struct Store {
     db: Arc<dyn StoreBackend>,
     tx: mpsc::UnboundedSender<writer::WriterMsg>,
+    /// Wakes the writer for a flush while it waits out a commit's interval.
+    flush_wanted: Arc<Notify>,
     /// Requests whose row was begun and not yet settled: what a shutdown marks
     /// interrupted. A std mutex, never held across an await.
     unsettled: Arc<Mutex<HashSet<String>>>,
@@ -285,10 +287,17 @@ impl Store {
     pub fn with_backend(db: Arc<dyn StoreBackend>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let backlog = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(writer::write_loop(db.clone(), rx, backlog.clone()));
+        let flush_wanted = Arc::new(Notify::new());
+        tokio::spawn(writer::write_loop(
+            db.clone(),
+            rx,
+            flush_wanted.clone(),
+            backlog.clone(),
+        ));
         Self {
             db,
             tx,
+            flush_wanted,
             unsettled: Arc::default(),
             backlog,
             backlog_limit: AUDIT_BACKLOG,
@@ -368,6 +377,7 @@ impl Store {
     pub async fn flush(&self) {
         let (ack, done) = oneshot::channel();
         if self.tx.send(writer::WriterMsg::Flush(ack)).is_ok() {
+            self.flush_wanted.notify_one();
             let _ = done.await;
         }
     }

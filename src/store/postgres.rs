@@ -17,6 +17,9 @@ use std::str::FromStr;
 
 pub(super) struct Postgres {
     pub(super) pool: PgPool,
+    /// The audit writer's connections: the same pool (a server keeps no
+    /// page cache per connection).
+    pub(super) audit: PgPool,
 }
 
 impl Postgres {
@@ -43,6 +46,9 @@ impl Postgres {
             .run(&pool)
             .await
             .map_err(super::migrate_error)?;
-        Ok(Self { pool })
+        Ok(Self {
+            audit: pool.clone(),
+            pool,
+        })
     }
 }

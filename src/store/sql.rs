@@ -78,7 +78,7 @@ macro_rules! sql_store {
         #[async_trait::async_trait]
         impl StoreBackend for $db {
             async fn write_audit(&self, writes: &[AuditWrite]) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.audit.begin().await?;
                 // Runs of inserts go in as one statement each: one row per
                 // statement was most of the writer's time under load.
                 let mut rest = writes;
@@ -95,18 +95,19 @@ macro_rules! sql_store {
                         let mut q = sqlx::QueryBuilder::<$sqlx>::new(rows::AUDIT_INSERT);
                         q.push_values(&rest[..inserts], |mut b, w| {
                             if let AuditWrite::Insert(r) = w {
+                                // Borrowed, not copied: the rows outlive the statement.
                                 b.push_bind(r.at.to_rfc3339())
-                                    .push_bind(r.request_id.clone())
-                                    .push_bind(r.team.clone())
-                                    .push_bind(r.principal.clone())
+                                    .push_bind(r.request_id.as_str())
+                                    .push_bind(r.team.as_deref())
+                                    .push_bind(r.principal.as_str())
                                     .push_bind(r.entry_point.as_str())
-                                    .push_bind(r.command.clone())
-                                    .push_bind(r.instance.clone())
+                                    .push_bind(r.command.as_str())
+                                    .push_bind(r.instance.as_deref())
                                     .push_bind(r.decision.as_str())
-                                    .push_bind(r.reason.clone())
-                                    .push_bind(r.backend.clone())
+                                    .push_bind(r.reason.as_str())
+                                    .push_bind(r.backend.as_deref())
                                     .push_bind(r.outcome.to_string())
-                                    .push_bind(r.approved_by.clone());
+                                    .push_bind(r.approved_by.as_deref());
                             }
                         });
                         q.build().execute(&mut *tx).await?;

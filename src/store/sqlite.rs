@@ -9,6 +9,11 @@ use std::time::Duration;
 
 pub(super) struct Sqlite {
     pub(super) pool: SqlitePool,
+    /// The audit writer's own connection. A connection drops its page cache
+    /// whenever another one has written since it last looked, and the pool
+    /// hands out its idle connections in turn: through it, each batch began
+    /// by reading back the pages the previous batch had written.
+    pub(super) audit: SqlitePool,
 }
 
 impl Sqlite {
@@ -30,13 +35,28 @@ impl Sqlite {
             .pragma("cache_size", "-1024");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(open_err)?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
             .map_err(super::migrate_error)?;
-        Ok(Self { pool })
+        // Opened after the migrations, so it never waits for them. An
+        // in-memory database (no file) is shared through the pool it lives in.
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&pool)
+                .await?;
+        let audit = if file.is_empty() {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .map_err(open_err)?
+        };
+        Ok(Self { pool, audit })
     }
 }

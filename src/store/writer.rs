@@ -2,11 +2,11 @@
 //! writes them in batches, so a request never waits for the database to
 //! record it. `Store::flush` waits for what was queued before it.
 
-use super::{AuditWrite, StoreBackend};
+use super::{AuditWrite, StoreBackend, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
 pub(super) enum WriterMsg {
@@ -25,9 +25,23 @@ const BATCH: usize = 512;
 /// durable well within the second the README promises.
 const LINGER: Duration = Duration::from_millis(10);
 
-pub(super) async fn write_loop(
-    db: Arc<dyn StoreBackend>,
+/// Where batches go: the store, or a test's recorder.
+#[async_trait::async_trait]
+pub(super) trait Batches: Send + Sync {
+    async fn write(&self, batch: &[AuditWrite]) -> Result<(), StoreError>;
+}
+
+#[async_trait::async_trait]
+impl<T: StoreBackend + ?Sized> Batches for T {
+    async fn write(&self, batch: &[AuditWrite]) -> Result<(), StoreError> {
+        self.write_audit(batch).await
+    }
+}
+
+pub(super) async fn write_loop<W: Batches + ?Sized>(
+    db: Arc<W>,
     mut rx: mpsc::UnboundedReceiver<WriterMsg>,
+    flush_wanted: Arc<Notify>,
     backlog: Arc<AtomicUsize>,
 ) {
     let mut batch: Vec<AuditWrite> = Vec::with_capacity(BATCH);
@@ -48,18 +62,19 @@ pub(super) async fn write_loop(
             if !acks.is_empty() || batch.len() >= BATCH || Instant::now() >= deadline {
                 break;
             }
+            // Rows that come meanwhile wait in the channel without waking this
+            // task (one wake-up per row was a timer set and cancelled per
+            // request); only a flush cuts the wait short. A stale wake-up from a
+            // flush already served costs one more pass round this loop.
             tokio::select! {
-                msg = rx.recv() => match msg {
-                    Some(msg) => take(msg, &mut batch, &mut acks),
-                    None => break,
-                },
-                () = tokio::time::sleep_until(deadline) => break,
+                () = flush_wanted.notified() => {}
+                () = tokio::time::sleep_until(deadline) => {}
             }
         }
         if !batch.is_empty() {
             let mut attempt = 0;
             loop {
-                match db.write_audit(&batch).await {
+                match db.write(&batch).await {
                     Ok(()) => break,
                     Err(e) if attempt < 5 => {
                         attempt += 1;
@@ -87,5 +102,83 @@ fn take(msg: WriterMsg, batch: &mut Vec<AuditWrite>, acks: &mut Vec<oneshot::Sen
     match msg {
         WriterMsg::Write(w) => batch.push(*w),
         WriterMsg::Flush(ack) => acks.push(ack),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::OutcomeKind;
+    use std::sync::Mutex;
+
+    /// Records each batch's size and when it was written.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<(Instant, usize)>>);
+
+    #[async_trait::async_trait]
+    impl Batches for Recorder {
+        async fn write(&self, batch: &[AuditWrite]) -> Result<(), StoreError> {
+            self.0.lock().unwrap().push((Instant::now(), batch.len()));
+            Ok(())
+        }
+    }
+
+    fn row() -> WriterMsg {
+        WriterMsg::Write(Box::new(AuditWrite::Settle {
+            request_id: "r".into(),
+            outcome: OutcomeKind::Interrupted.into(),
+        }))
+    }
+
+    /// The paused clock moves only when every task waits, so the times below
+    /// are exact: a first row is written at once, a steady stream of rows is
+    /// committed at most every `LINGER`, and a flush does not wait for it.
+    #[tokio::test(start_paused = true)]
+    async fn rows_are_committed_at_most_every_linger_and_a_flush_never_waits() {
+        let recorder = Arc::new(Recorder::default());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let flush_wanted = Arc::new(Notify::new());
+        let backlog = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(write_loop(
+            recorder.clone(),
+            rx,
+            flush_wanted.clone(),
+            backlog.clone(),
+        ));
+        let start = Instant::now();
+        // A row every millisecond for 50 ms.
+        for _ in 0..50 {
+            backlog.fetch_add(1, Ordering::Relaxed);
+            tx.send(row()).unwrap();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(LINGER).await;
+        let written = recorder.0.lock().unwrap().clone();
+        assert_eq!(
+            written[0],
+            (start, 1),
+            "the first row after a quiet spell waits for nothing"
+        );
+        assert_eq!(written.iter().map(|(_, n)| n).sum::<usize>(), 50);
+        assert!(written.len() <= 7, "one commit per row or two: {written:?}");
+        for pair in written.windows(2) {
+            assert!(pair[1].0 - pair[0].0 >= LINGER, "{written:?}");
+        }
+        assert_eq!(backlog.load(Ordering::Relaxed), 0);
+
+        // Right after a commit, a row and a flush: written without the wait.
+        tx.send(row()).unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let before = recorder.0.lock().unwrap().len();
+        tx.send(row()).unwrap();
+        let (ack, done) = oneshot::channel();
+        tx.send(WriterMsg::Flush(ack)).unwrap();
+        flush_wanted.notify_one();
+        let asked = Instant::now();
+        done.await.unwrap();
+        assert_eq!(Instant::now(), asked, "the flush was answered at once");
+        let written = recorder.0.lock().unwrap().clone();
+        assert_eq!(written.len(), before + 1, "{written:?}");
+        assert_eq!(written.last().unwrap(), &(asked, 1));
     }
 }
