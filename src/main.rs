@@ -143,7 +143,7 @@ async fn main() -> ExitCode {
             Err(code) => code,
         },
         Cmd::Serve(c) => {
-            workbench_bot::logging::init(workbench_bot::logging::Output::Stdout);
+            let _flushing = workbench_bot::logging::init(workbench_bot::logging::Output::Stdout);
             let config = match load(&c.config) {
                 Ok(c) => c,
                 Err(code) => return code,
@@ -171,7 +171,7 @@ async fn main() -> ExitCode {
             }
         }
         Cmd::HandleDispatch { event_path, config } => {
-            workbench_bot::logging::init(workbench_bot::logging::Output::Stderr);
+            let _flushing = workbench_bot::logging::init(workbench_bot::logging::Output::Stderr);
             let config = match load(&config) {
                 Ok(c) => c,
                 Err(code) => return code,

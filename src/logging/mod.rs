@@ -8,7 +8,7 @@
 //! Secrets never reach a field: they are `Secret`, which prints as `***`.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write as _};
+use std::io::IsTerminal;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
@@ -16,6 +16,9 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
+
+mod out;
+pub use out::Flushing;
 
 /// The target of the audit line: with `REQUEST`, the only lines that carry
 /// their request's `httpRequest`, so each HTTP request is one line.
@@ -37,7 +40,9 @@ pub enum Output {
     Stderr,
 }
 
-pub fn init(output: Output) {
+/// Installs the subscriber. Keep the guard until the process ends: dropping it
+/// writes the JSON lines still waiting for stdout.
+pub fn init(output: Output) -> Flushing {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     match output {
@@ -54,16 +59,23 @@ pub fn init(output: Output) {
                 .with(targets)
                 .with(env)
                 .with(CloudLogging::from_env())
-                .init()
+                .init();
+            out::start()
         }
-        Output::Stdout => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stdout)
-            .init(),
-        Output::Stderr => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init(),
+        Output::Stdout => {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stdout)
+                .init();
+            Flushing::none()
+        }
+        Output::Stderr => {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
+            Flushing::none()
+        }
     }
 }
 
@@ -244,8 +256,7 @@ where
             line.clear();
             self.write_line(line, event.metadata(), &fields, own.at.len());
             line.push('\n');
-            // One write per line: stdout is line-buffered.
-            let _ = std::io::stdout().lock().write_all(line.as_bytes());
+            out::line(line.as_bytes());
         });
     }
 }

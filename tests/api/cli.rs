@@ -489,6 +489,12 @@ fn a_full_run_logs_cloud_logging_json_and_never_a_secret() {
         .collect();
     assert!(lines.len() > 5, "{stdout}");
     assert!(lines.iter().all(|l| l["severity"].is_string()), "{stdout}");
+    // Lines logged as the process ends are written, not left waiting for stdout.
+    assert_eq!(
+        lines.last().map(|l| &l["message"]),
+        Some(&serde_json::json!("shutting down")),
+        "{stdout}"
+    );
     // One line per request: the two signed commands' audit lines, and the
     // refused one's request line; no other line claims to be a request.
     let commands: Vec<_> = lines
