@@ -42,8 +42,7 @@ impl Sqlite {
             .run(&pool)
             .await
             .map_err(super::migrate_error)?;
-        // Opened after the migrations, so it never waits for them. An
-        // in-memory database (no file) is shared through the pool it lives in.
+        // An in-memory database (no file) is shared through the pool it lives in.
         let file: String =
             sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
                 .fetch_one(&pool)
@@ -51,11 +50,11 @@ impl Sqlite {
         let audit = if file.is_empty() {
             pool.clone()
         } else {
+            // Opened by the first batch, not here: start-up does not wait
+            // for a second connection (a failure to open is a failed batch).
             SqlitePoolOptions::new()
                 .max_connections(1)
-                .connect_with(options)
-                .await
-                .map_err(open_err)?
+                .connect_lazy_with(options)
         };
         Ok(Self { pool, audit })
     }
