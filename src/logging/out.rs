@@ -8,7 +8,6 @@
 //! `Flushing` guard writes what is left. Without the task (other subcommands,
 //! unit tests) a line is written at once.
 
-use std::io::Write as _;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -39,7 +38,17 @@ fn waiting() -> MutexGuard<'static, Waiting> {
 
 /// Writes `bytes` to stdout; the caller holds `WAITING`, which orders writes.
 fn write(bytes: &[u8]) {
-    if !bytes.is_empty() {
+    if bytes.is_empty() {
+        return;
+    }
+    #[cfg(test)]
+    tests::WRITTEN
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .extend_from_slice(bytes);
+    #[cfg(not(test))]
+    {
+        use std::io::Write as _;
         let _ = std::io::stdout().lock().write_all(bytes);
     }
 }
@@ -116,5 +125,47 @@ impl Drop for Flushing {
         drop(w);
         // Ends the task if it waits for a line that will not come.
         ARRIVED.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `write` would have put on stdout, in order.
+    pub(super) static WRITTEN: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+    fn written() -> String {
+        String::from_utf8(WRITTEN.lock().unwrap().clone()).unwrap()
+    }
+
+    /// Lines wait for the gathering, come out together and in order once it
+    /// has passed, and the guard writes what is still waiting when dropped,
+    /// before the task would have: nothing is lost at exit.
+    #[tokio::test(start_paused = true)]
+    async fn lines_are_written_in_order_after_the_gathering_and_the_guard_writes_the_rest() {
+        let guard = start();
+        line(b"one\n");
+        line(b"two\n");
+        tokio::task::yield_now().await;
+        assert_eq!(written(), "", "nothing before the gathering has passed");
+        tokio::time::sleep(GATHER + Duration::from_millis(1)).await;
+        assert_eq!(written(), "one\ntwo\n");
+
+        line(b"three\n");
+        tokio::task::yield_now().await;
+        assert_eq!(written(), "one\ntwo\n", "three waits for its gathering");
+        drop(guard);
+        assert_eq!(
+            written(),
+            "one\ntwo\nthree\n",
+            "the guard wrote what waited"
+        );
+        line(b"four\n");
+        assert_eq!(
+            written(),
+            "one\ntwo\nthree\nfour\n",
+            "then lines go at once"
+        );
     }
 }

@@ -93,7 +93,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -375,9 +375,7 @@ impl Store {
 
     /// Waits until every row queued so far is written.
     pub async fn flush(&self) {
-        let (ack, done) = oneshot::channel();
-        if self.tx.send(writer::WriterMsg::Flush(ack)).is_ok() {
-            self.flush_wanted.notify_one();
+        if let Some(done) = writer::ask_flush(&self.tx, &self.flush_wanted) {
             let _ = done.await;
         }
     }

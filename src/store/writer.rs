@@ -98,6 +98,20 @@ pub(super) async fn write_loop<W: Batches + ?Sized>(
     }
 }
 
+/// Asks the writer for everything queued so far; the receiver answers once
+/// it is written. `None` when the writer has ended.
+pub(super) fn ask_flush(
+    tx: &mpsc::UnboundedSender<WriterMsg>,
+    flush_wanted: &Notify,
+) -> Option<oneshot::Receiver<()>> {
+    let (ack, done) = oneshot::channel();
+    tx.send(WriterMsg::Flush(ack)).ok()?;
+    // Cuts short the wait between commits: the writer does not watch the
+    // channel while it waits.
+    flush_wanted.notify_one();
+    Some(done)
+}
+
 fn take(msg: WriterMsg, batch: &mut Vec<AuditWrite>, acks: &mut Vec<oneshot::Sender<()>>) {
     match msg {
         WriterMsg::Write(w) => batch.push(*w),
@@ -166,14 +180,15 @@ mod tests {
         }
         assert_eq!(backlog.load(Ordering::Relaxed), 0);
 
-        // Right after a commit, a row and a flush: written without the wait.
+        // Right after a commit, a row: the writer takes it and waits for the
+        // next commit, not watching the channel. A flush still ends the wait.
         tx.send(row()).unwrap();
         tokio::time::sleep(Duration::from_millis(1)).await;
         let before = recorder.0.lock().unwrap().len();
         tx.send(row()).unwrap();
-        let (ack, done) = oneshot::channel();
-        tx.send(WriterMsg::Flush(ack)).unwrap();
-        flush_wanted.notify_one();
+        tokio::task::yield_now().await;
+        assert_eq!(recorder.0.lock().unwrap().len(), before, "the row waits");
+        let done = ask_flush(&tx, &flush_wanted).unwrap();
         let asked = Instant::now();
         done.await.unwrap();
         assert_eq!(Instant::now(), asked, "the flush was answered at once");

@@ -460,12 +460,9 @@ fn a_full_run_logs_cloud_logging_json_and_never_a_secret() {
             .send()
             .unwrap()
     };
-    let form = command_form(
-        "U01AAAAAAAA",
-        "start foo",
-        "http://127.0.0.1:9/r",
-        "T0123ABCD",
-    );
+    // A response_url lets whoever holds it post to that person: it is a secret too.
+    let response_url = "http://127.0.0.1:9/commands/T0123ABCD/r3sp0nse-url-8f7e";
+    let form = command_form("U01AAAAAAAA", "start foo", response_url, "T0123ABCD");
     assert_eq!(signed(&form, "sss-signing-7f3a9c").status(), 200);
     assert_eq!(signed(&form, "sss-previous-2b8d1e").status(), 200);
     assert_eq!(signed(&form, "not-the-secret").status(), 401);
@@ -479,7 +476,10 @@ fn a_full_run_logs_cloud_logging_json_and_never_a_secret() {
     let (status, _) = terminate(child);
     assert!(status.success());
     let [stdout, stderr] = captured.map(|h| h.join().unwrap());
-    for (name, value) in secrets {
+    for (name, value) in secrets
+        .into_iter()
+        .chain([("response_url", "r3sp0nse-url-8f7e")])
+    {
         assert!(!stdout.contains(value), "{name} is in the logs: {stdout}");
         assert!(!stderr.contains(value), "{name} is on stderr: {stderr}");
     }
