@@ -7,8 +7,7 @@
 //!
 //! Secrets never reach a field: they are `Secret`, which prints as `***`.
 
-use std::fmt::Write as _;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
@@ -109,16 +108,14 @@ fn severity(level: &tracing::Level) -> &'static str {
 
 /// `request_method` → `requestMethod`, as Cloud Logging's `HttpRequest`
 /// names its fields.
-fn push_camel(out: &mut String, key: &str) {
+fn push_camel(out: &mut Vec<u8>, key: &str) {
     let mut upper = false;
-    for c in key.chars() {
-        if c == '_' {
+    for b in key.bytes() {
+        if b == b'_' {
             upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
         } else {
-            out.push(c);
+            out.push(if upper { b.to_ascii_uppercase() } else { b });
+            upper = false;
         }
     }
 }
@@ -127,29 +124,34 @@ fn push_camel(out: &mut String, key: &str) {
 /// their texts one after another in one buffer.
 #[derive(Default)]
 struct Fields {
-    text: String,
+    text: Vec<u8>,
     at: Vec<(&'static str, std::ops::Range<usize>)>,
 }
 
 impl Fields {
-    fn push(&mut self, field: &Field, write: impl FnOnce(&mut String)) {
+    fn push(&mut self, field: &Field, write: impl FnOnce(&mut Vec<u8>)) {
         let start = self.text.len();
         write(&mut self.text);
         self.at.push((field.name(), start..self.text.len()));
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+    fn iter(&self) -> impl Iterator<Item = (&'static str, &[u8])> {
         self.at.iter().map(|(k, r)| (*k, &self.text[r.clone()]))
     }
 }
 
+/// `value`'s `Debug` text as a JSON string, escaped by serde_json as it is
+/// formatted (no intermediate `String`).
+fn push_debug(t: &mut Vec<u8>, value: &dyn std::fmt::Debug) {
+    let _ = serde::Serializer::collect_str(
+        &mut serde_json::Serializer::new(t),
+        &format_args!("{value:?}"),
+    );
+}
+
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.push(field, |t| {
-            t.push('"');
-            let _ = write!(Escaped(t), "{value:?}");
-            t.push('"');
-        });
+        self.push(field, |t| push_debug(t, value));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -180,40 +182,8 @@ impl Visit for Fields {
             Some(n) => {
                 let _ = write!(t, "{n}");
             }
-            None => t.push_str("null"),
+            None => t.extend_from_slice(b"null"),
         });
-    }
-}
-
-/// Writes text as the inside of a JSON string, escaping as it goes, so a
-/// value is formatted once, straight into its line.
-struct Escaped<'a>(&'a mut String);
-
-impl std::fmt::Write for Escaped<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        // Runs of plain text are copied whole; every byte escaped is ASCII,
-        // so each cut falls between characters.
-        let mut plain = 0;
-        for (i, b) in s.bytes().enumerate() {
-            let escape = match b {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                0..=0x1f => "",
-                _ => continue,
-            };
-            self.0.push_str(&s[plain..i]);
-            if escape.is_empty() {
-                write!(self.0, "\\u{b:04x}")?;
-            } else {
-                self.0.push_str(escape);
-            }
-            plain = i + 1;
-        }
-        self.0.push_str(&s[plain..]);
-        Ok(())
     }
 }
 
@@ -246,7 +216,7 @@ where
         let mut own = Fields::default();
         event.record(&mut own);
         // Outer spans first, then the event, so an inner field wins.
-        let fields: Vec<(&str, &str)> = extensions
+        let fields: Vec<(&str, &[u8])> = extensions
             .iter()
             .filter_map(|e| e.get::<Fields>())
             .chain(std::iter::once(&own))
@@ -255,15 +225,15 @@ where
         LINE.with_borrow_mut(|line| {
             line.clear();
             self.write_line(line, event.metadata(), &fields, own.at.len());
-            line.push('\n');
-            out::line(line.as_bytes());
+            line.push(b'\n');
+            out::line(line);
         });
     }
 }
 
 thread_local! {
     /// Each thread's line buffer, reused: a line is built without allocating.
-    static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl CloudLogging {
@@ -271,15 +241,15 @@ impl CloudLogging {
     /// the event's own (its last `own` entries); a name repeated later wins.
     fn write_line(
         &self,
-        line: &mut String,
+        line: &mut Vec<u8>,
         meta: &tracing::Metadata<'_>,
-        fields: &[(&str, &str)],
+        fields: &[(&str, &[u8])],
         own: usize,
     ) {
-        line.push_str("{\"severity\":\"");
-        line.push_str(severity(meta.level()));
+        line.extend_from_slice(b"{\"severity\":\"");
+        line.extend_from_slice(severity(meta.level()).as_bytes());
         let _ = write!(line, "\",\"time\":\"{}\"", jiff::Timestamp::now());
-        line.push_str(",\"target\":");
+        line.extend_from_slice(b",\"target\":");
         push_json_str(line, meta.target());
         // Cloud Logging takes every entry with `httpRequest` for a request:
         // only the request's one line carries its span's.
@@ -299,39 +269,37 @@ impl CloudLogging {
                 }
             } else if key == "trace" {
                 if let (Some(project), Ok(trace)) =
-                    (&self.project, serde_json::from_str::<String>(value))
+                    (&self.project, serde_json::from_slice::<String>(value))
                 {
-                    line.push_str(",\"logging.googleapis.com/trace\":");
+                    line.extend_from_slice(b",\"logging.googleapis.com/trace\":");
                     push_json_str(line, &format!("projects/{project}/traces/{trace}"));
                 }
             } else {
-                line.push(',');
+                line.push(b',');
                 push_json_str(line, key);
-                line.push(':');
-                line.push_str(value);
+                line.push(b':');
+                line.extend_from_slice(value);
             }
         }
         if !http.is_empty() {
-            line.push_str(",\"httpRequest\":{");
+            line.extend_from_slice(b",\"httpRequest\":{");
             for (i, (name, value)) in http.into_iter().enumerate() {
                 if i > 0 {
-                    line.push(',');
+                    line.push(b',');
                 }
-                line.push('"');
+                line.push(b'"');
                 push_camel(line, name);
-                line.push_str("\":");
-                line.push_str(value);
+                line.extend_from_slice(b"\":");
+                line.extend_from_slice(value);
             }
-            line.push('}');
+            line.push(b'}');
         }
-        line.push('}');
+        line.push(b'}');
     }
 }
 
-fn push_json_str(line: &mut String, s: &str) {
-    line.push('"');
-    let _ = Escaped(line).write_str(s);
-    line.push('"');
+fn push_json_str(line: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(line, s);
 }
 
 #[cfg(test)]
@@ -344,18 +312,19 @@ mod tests {
             project: Some("example-project".into()),
         };
         let meta = &META;
-        let fields = [
-            ("http_request.request_url", "\"/slack/commands\""),
-            ("http_request.status", "200"),
-            ("trace", "\"105445aa7843bc8bf206b12000100000\""),
-            ("principal", "\"U0OUTER\""),
-            ("principal", "\"U0INNER\""),
-            ("time", "\"not the line's\""),
-            ("message", "\"request \\\"handled\\\"\""),
-            ("reason", "\"a\\u0001b\""),
+        let fields: [(&str, &[u8]); 8] = [
+            ("http_request.request_url", b"\"/slack/commands\""),
+            ("http_request.status", b"200"),
+            ("trace", b"\"105445aa7843bc8bf206b12000100000\""),
+            ("principal", b"\"U0OUTER\""),
+            ("principal", b"\"U0INNER\""),
+            ("time", b"\"not the line's\""),
+            ("message", b"\"request \\\"handled\\\"\""),
+            ("reason", b"\"a\\u0001b\""),
         ];
-        let mut line = String::new();
-        f.write_line(&mut line, meta, &fields, 1);
+        let mut bytes = Vec::new();
+        f.write_line(&mut bytes, meta, &fields, 1);
+        let line = String::from_utf8(bytes).unwrap();
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["severity"], "WARNING");
         assert_eq!(v["target"], "audit");
@@ -370,11 +339,14 @@ mod tests {
         );
         assert_eq!(v["reason"], "a\u{1}b");
         assert_eq!(line.matches("\"principal\"").count(), 1, "{line}");
-        let mut escaped = String::new();
-        push_json_str(&mut escaped, "q\"b\\n\nt\tc\u{1}é");
+        // A field's Debug text, quotes, newlines, control characters and
+        // all, is one JSON string: a value cannot end its line early.
+        let mut escaped = Vec::new();
+        push_debug(&mut escaped, &"q\"b\\n\nt\tc\u{1}é\u{2028}");
+        assert!(!escaped.contains(&b'\n'));
         assert_eq!(
-            serde_json::from_str::<String>(&escaped).unwrap(),
-            "q\"b\\n\nt\tc\u{1}é"
+            serde_json::from_slice::<String>(&escaped).unwrap(),
+            format!("{:?}", "q\"b\\n\nt\tc\u{1}é\u{2028}")
         );
         assert_eq!(line.matches("\"time\"").count(), 1, "{line}");
     }
