@@ -13,7 +13,7 @@ use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use slack_morphism::errors::{
     SlackClientApiError, SlackClientError, SlackClientHttpError, SlackClientHttpProtocolError,
     SlackRateLimitError,
@@ -42,6 +42,9 @@ pub(super) fn client() -> HookClient {
         .enable_http2()
         .wrap_connector(http);
     Client::builder(TokioExecutor::new())
+        // Without a timer the idle timeout is only checked when a connection
+        // is next wanted: after a burst, its connections would stay open.
+        .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .build(https)
 }
