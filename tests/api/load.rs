@@ -139,6 +139,8 @@ const RSS_GROWTH_KIB: u64 = 6 * 1024;
 async fn a_flood_past_the_in_flight_bound_is_told_busy_and_memory_stays_flat() {
     const REQUESTS: usize = 4000;
     const SLOTS: usize = 8;
+    // The test's own client needs a TLS provider even for http, whichever test ran first.
+    workbench_bot::install_tls();
     let slow = axum::Router::new().fallback(|| async {
         tokio::time::sleep(Duration::from_secs(2)).await;
         axum::Json(serde_json::json!({"ok": true}))
