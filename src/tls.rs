@@ -13,6 +13,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls_native_certs::CertificateResult;
 use std::sync::{Arc, OnceLock};
 
 /// With no provider chosen, the first TLS connection panics, so each entry
@@ -26,12 +27,16 @@ pub fn install() {
 /// `alpn` is what the client offers (`h2`, `http/1.1`); hyper-rustls sets its
 /// own and wants it empty.
 pub fn client_config(alpn: &[&[u8]]) -> ClientConfig {
+    config_trusting(&SYSTEM, alpn)
+}
+
+fn config_trusting(roots: &'static Roots, alpn: &[&[u8]]) -> ClientConfig {
     let provider = provider();
     let mut config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default TLS versions")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(SystemRoots { provider }))
+        .with_custom_certificate_verifier(Arc::new(LazyRoots { provider, roots }))
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     config
@@ -43,41 +48,58 @@ fn provider() -> Arc<CryptoProvider> {
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
 }
 
-/// The system's trust store, read once (the first handshake of any client).
-/// A store that cannot be read fails every handshake with the reason, as
-/// building a client would have at start-up.
-fn system_verifier(provider: &Arc<CryptoProvider>) -> Result<Arc<WebPkiServerVerifier>, String> {
-    static VERIFIER: OnceLock<Result<Arc<WebPkiServerVerifier>, String>> = OnceLock::new();
-    VERIFIER
-        .get_or_init(|| {
-            let found = rustls_native_certs::load_native_certs();
-            let mut roots = rustls::RootCertStore::empty();
-            let (added, _) = roots.add_parsable_certificates(found.certs);
-            if added == 0 {
-                let why = found
-                    .errors
-                    .first()
-                    .map(|e| e.to_string())
-                    .unwrap_or_else(|| "none in the system's store".into());
-                return Err(format!(
-                    "no trusted CA certificates found ({why}); install the ca-certificates package"
-                ));
-            }
-            tracing::debug!(added, "read the system's CA certificates");
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .clone()
-}
-
-/// WebPKI against the system's roots, as rustls' own verifier, only loaded late.
+/// A trust store read once, by the first handshake of any client holding it.
 #[derive(Debug)]
-struct SystemRoots {
-    provider: Arc<CryptoProvider>,
+struct Roots {
+    verifier: OnceLock<Result<Arc<WebPkiServerVerifier>, String>>,
+    load: fn() -> CertificateResult,
 }
 
-impl ServerCertVerifier for SystemRoots {
+/// The system's: what `SSL_CERT_FILE`, `SSL_CERT_DIR` or the platform name.
+static SYSTEM: Roots = Roots {
+    verifier: OnceLock::new(),
+    load: rustls_native_certs::load_native_certs,
+};
+
+impl Roots {
+    /// A store that cannot be read fails every handshake with the reason, as
+    /// building a client would have at start-up.
+    fn verifier(
+        &self,
+        provider: &Arc<CryptoProvider>,
+    ) -> Result<Arc<WebPkiServerVerifier>, String> {
+        self.verifier
+            .get_or_init(|| {
+                let found = (self.load)();
+                let mut roots = rustls::RootCertStore::empty();
+                let (added, _) = roots.add_parsable_certificates(found.certs);
+                if added == 0 {
+                    let why = found
+                        .errors
+                        .first()
+                        .map(|e| e.to_string())
+                        .unwrap_or_else(|| "none in the system's store".into());
+                    return Err(format!(
+                        "no trusted CA certificates found ({why}); install the ca-certificates package"
+                    ));
+                }
+                tracing::debug!(added, "read the CA certificates");
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+    }
+}
+
+/// WebPKI against a lazily read store, as rustls' own verifier, only loaded late.
+#[derive(Debug)]
+struct LazyRoots {
+    provider: Arc<CryptoProvider>,
+    roots: &'static Roots,
+}
+
+impl ServerCertVerifier for LazyRoots {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -86,7 +108,8 @@ impl ServerCertVerifier for SystemRoots {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        system_verifier(&self.provider)
+        self.roots
+            .verifier(&self.provider)
             .map_err(rustls::Error::General)?
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
     }
@@ -128,29 +151,134 @@ impl ServerCertVerifier for SystemRoots {
 
 #[cfg(test)]
 mod tests {
+    //! Real handshakes, in memory, against certificates from
+    //! tests/fixtures/tls (made by its make.sh): the lazy store must judge a
+    //! chain exactly as rustls' own verifier would.
     use super::*;
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::version::{TLS12, TLS13};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const CA: &[u8] = include_bytes!("../tests/fixtures/tls/ca.pem");
+    const LEAF: &[u8] = include_bytes!("../tests/fixtures/tls/leaf.pem");
+    const LEAF_KEY: &[u8] = include_bytes!("../tests/fixtures/tls/leaf.key.pem");
+    const STRANGER: &[u8] = include_bytes!("../tests/fixtures/tls/stranger-leaf.pem");
+    const STRANGER_KEY: &[u8] = include_bytes!("../tests/fixtures/tls/stranger-leaf.key.pem");
+
+    fn test_ca() -> CertificateResult {
+        let mut found = CertificateResult::default();
+        found.certs = vec![CertificateDer::from_pem_slice(CA).unwrap()];
+        found
+    }
+    static TRUSTS_TEST_CA: Roots = Roots {
+        verifier: OnceLock::new(),
+        load: test_ca,
+    };
+    static EMPTY: Roots = Roots {
+        verifier: OnceLock::new(),
+        load: CertificateResult::default,
+    };
+
+    /// A server presenting `cert` at the given TLS version, a client built as
+    /// the bot builds its clients but trusting `roots`, asking for `name`.
+    /// Ok when the handshake succeeded and a byte went through.
+    async fn handshake(
+        roots: &'static Roots,
+        (cert, key): (&[u8], &[u8]),
+        version: &'static rustls::SupportedProtocolVersion,
+        name: &str,
+    ) -> Result<(), String> {
+        install();
+        let server = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from_pem_slice(cert).unwrap()],
+                PrivateKeyDer::from_pem_slice(key).unwrap(),
+            )
+            .unwrap();
+        let client = tokio_rustls::TlsConnector::from(Arc::new(config_trusting(roots, &[])));
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let (client_io, server_io) = tokio::io::duplex(16 * 1024);
+        let name = ServerName::try_from(name.to_string()).unwrap();
+        let served = tokio::spawn(async move {
+            let mut tls = acceptor.accept(server_io).await.ok()?;
+            tls.write_all(b"!").await.ok()?;
+            tls.flush().await.ok()
+        });
+        let result = async {
+            // Debug, not Display: it names the rustls error kind.
+            let mut tls = client
+                .connect(name, client_io)
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            let mut byte = [0u8; 1];
+            tls.read_exact(&mut byte).await.map_err(|e| e.to_string())?;
+            assert_eq!(&byte, b"!");
+            Ok(())
+        }
+        .await;
+        drop(served.await);
+        result
+    }
+
+    #[tokio::test]
+    async fn a_chain_to_a_trusted_ca_for_the_right_name_is_accepted_at_tls_1_2_and_1_3() {
+        for version in [&TLS12, &TLS13] {
+            handshake(&TRUSTS_TEST_CA, (LEAF, LEAF_KEY), version, "slack.test")
+                .await
+                .unwrap_or_else(|e| panic!("{version:?}: {e}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_wrong_name_an_unknown_issuer_and_an_empty_store_are_refused() {
+        for version in [&TLS12, &TLS13] {
+            let wrong_name = handshake(
+                &TRUSTS_TEST_CA,
+                (LEAF, LEAF_KEY),
+                version,
+                "hooks.slack.com",
+            )
+            .await;
+            assert!(
+                wrong_name
+                    .as_ref()
+                    .is_err_and(|e| e.contains("NotValidForName")),
+                "{wrong_name:?}"
+            );
+            let stranger = handshake(
+                &TRUSTS_TEST_CA,
+                (STRANGER, STRANGER_KEY),
+                version,
+                "slack.test",
+            )
+            .await;
+            assert!(
+                stranger
+                    .as_ref()
+                    .is_err_and(|e| e.contains("UnknownIssuer")),
+                "{stranger:?}"
+            );
+            let empty = handshake(&EMPTY, (LEAF, LEAF_KEY), version, "slack.test").await;
+            assert!(
+                empty
+                    .as_ref()
+                    .is_err_and(|e| e.contains("no trusted CA certificates found")),
+                "{empty:?}"
+            );
+        }
+    }
 
     #[test]
-    fn the_trust_store_is_read_on_the_first_handshake_and_judges_certificates() {
+    fn clients_offer_the_alpn_they_are_given() {
         install();
         let config = client_config(&[b"h2", b"http/1.1"]);
         assert_eq!(
             config.alpn_protocols,
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
         );
-        let verifier = SystemRoots {
-            provider: provider(),
-        };
-        // Not a certificate: refused (by the store, or, on a machine with no
-        // CA certificates, with the reason), never a panic and never trusted.
-        let refused = verifier.verify_server_cert(
-            &CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00]),
-            &[],
-            &ServerName::try_from("slack.com").unwrap(),
-            &[],
-            UnixTime::now(),
-        );
-        assert!(refused.is_err(), "{refused:?}");
-        assert!(!verifier.supported_verify_schemes().is_empty());
     }
 }
