@@ -15,14 +15,17 @@ use crate::store::OutcomeKind;
 impl App {
     pub(super) async fn run(&self, req: &Request, cmd: &Command, flight: &mut InFlight) -> Verdict {
         let who = &req.principal;
+        // The slow, rare branches (a start or stop, a decision, a report) are
+        // boxed: a future is as large as its largest branch, and the whole of
+        // it is copied on its way into the request's task, for every request.
         match cmd.verb {
             Verb::Help => Verdict::info(self.help_text(who), OutcomeKind::Help),
             Verb::Whoami => Verdict::info(self.whoami(who), OutcomeKind::Whoami),
             Verb::List => self.list(who).await,
             Verb::Costs => self.costs(who).await,
             Verb::Pending => self.pending(who).await,
-            Verb::ReportNow => self.report_now(who).await,
-            Verb::Approve | Verb::Deny => self.decide_request(req, cmd).await,
+            Verb::ReportNow => Box::pin(self.report_now(who)).await,
+            Verb::Approve | Verb::Deny => Box::pin(self.decide_request(req, cmd)).await,
             Verb::Status if cmd.target.is_none() => self.list(who).await,
             Verb::History if cmd.target.is_none() => self.history(who, None).await,
             Verb::Status
@@ -49,13 +52,13 @@ impl App {
                 match cmd.verb {
                     Verb::Status => self.status(who, inst).await,
                     Verb::History => self.history(who, Some(inst)).await,
-                    Verb::Extend => self.extend(req, cmd, inst).await,
+                    Verb::Extend => Box::pin(self.extend(req, cmd, inst)).await,
                     Verb::KeepIdle => self.keep_idle(req, inst).await,
-                    Verb::Start => match self.gate(req, cmd, inst).await {
+                    Verb::Start => match Box::pin(self.gate(req, cmd, inst)).await {
                         Some(waits) => waits,
-                        None => self.change(req, cmd, inst, flight).await,
+                        None => Box::pin(self.change(req, cmd, inst, flight)).await,
                     },
-                    _ => self.change(req, cmd, inst, flight).await,
+                    _ => Box::pin(self.change(req, cmd, inst, flight)).await,
                 }
             }
         }

@@ -185,7 +185,8 @@ impl App {
         let mut report_failed = false;
         if verdict.delivery == Delivery::Report {
             let reported = match &flight.posted {
-                Some(p) => self.reporter.update(&req.reply_to, p, &verdict.reply).await,
+                // Boxed: only a start or stop updates, and its future is large.
+                Some(p) => Box::pin(self.reporter.update(&req.reply_to, p, &verdict.reply)).await,
                 None => self.reporter.post(&req.reply_to, &verdict.reply).await,
             };
             if let Err(e) = reported {

@@ -178,6 +178,8 @@ impl Reporter {
 
     /// Sends a new message.
     pub async fn post(&self, to: &ReplyTo, reply: &Reply) -> Result<Posted, SlackError> {
+        // The Web API calls are boxed: their futures are twice a response_url
+        // answer's, and every request's future would carry that size.
         match to {
             ReplyTo::ResponseUrl(url) => {
                 self.respond(url, reply, false).await?;
@@ -191,15 +193,15 @@ impl Reporter {
                 Ok(Posted::ResponseUrl)
             }
             ReplyTo::Thread { channel, thread_ts } => {
-                self.post_message(channel, Some(thread_ts), reply).await
+                Box::pin(self.post_message(channel, Some(thread_ts), reply)).await
             }
-            ReplyTo::Direct(user) => self.post_message(user, None, reply).await,
-            ReplyTo::Channel(channel) => self.post_message(channel, None, reply).await,
+            ReplyTo::Direct(user) => Box::pin(self.post_message(user, None, reply)).await,
+            ReplyTo::Channel(channel) => Box::pin(self.post_message(channel, None, reply)).await,
             ReplyTo::People(users) => {
                 // Everyone is tried; one closed DM does not silence the rest.
                 let (mut told, mut failure) = (false, None);
                 for user in users {
-                    match self.post_message(user, None, reply).await {
+                    match Box::pin(self.post_message(user, None, reply)).await {
                         Ok(_) => told = true,
                         Err(e) => {
                             tracing::warn!(error = %e, "could not tell an operator in their DMs");

@@ -344,11 +344,17 @@ impl App {
             let reading = match fresh {
                 Some(r) => Some(r),
                 None if !read_now => None,
+                // Boxed: a Monitoring read is rare and its future large, and
+                // a status card's future would carry it on every request.
                 None => Some(Reading {
                     at: now,
-                    activity: self
-                        .read_activity(inst, status, session.map(|s| s.started_at), now)
-                        .await,
+                    activity: Box::pin(self.read_activity(
+                        inst,
+                        status,
+                        session.map(|s| s.started_at),
+                        now,
+                    ))
+                    .await,
                 }),
             };
             let held_off = watch.kept_until.filter(|k| *k > now);

@@ -94,7 +94,9 @@ impl Spawner {
                     }
                 }
             }
-            work(app).await;
+            // Boxed where it is made: the pipeline's future is kilobytes,
+            // and every wrapper on the way into the task would copy it again.
+            Box::pin(work(app)).await;
         };
         // One line per HTTP request: the audit line when the work wrote one,
         // else (a retried event, a dialog opened) a request line at the end.
@@ -121,9 +123,7 @@ impl Spawner {
     pub fn spawn(&self, event_id: Option<String>, req: Request) -> Result<(), Busy> {
         let slot = self.reserve().inspect_err(|_| self.turn_away(&req))?;
         self.spawn_in(slot, event_id, |app| async move {
-            // Boxed where it is made: the pipeline's future is large, and
-            // every wrapper on the way into the task would copy it again.
-            Box::pin(app.handle(req)).await;
+            app.handle(req).await;
         });
         Ok(())
     }
