@@ -55,7 +55,7 @@ struct Roots {
     load: fn() -> CertificateResult,
 }
 
-/// The system's: what `SSL_CERT_FILE`, `SSL_CERT_DIR` or the platform name.
+/// The system's: what `SSL_CERT_FILE` or `SSL_CERT_DIR` name, else the platform's store.
 static SYSTEM: Roots = Roots {
     verifier: OnceLock::new(),
     load: rustls_native_certs::load_native_certs,
@@ -78,7 +78,7 @@ impl Roots {
                         .errors
                         .first()
                         .map(|e| e.to_string())
-                        .unwrap_or_else(|| "none in the system's store".into());
+                        .unwrap_or_else(|| "none in the store".into());
                     return Err(format!(
                         "no trusted CA certificates found ({why}); install the ca-certificates package"
                     ));
@@ -157,7 +157,9 @@ mod tests {
     use super::*;
     use rustls::pki_types::PrivateKeyDer;
     use rustls::pki_types::pem::PemObject;
+    use rustls::sign::{CertifiedKey, SingleCertAndKey};
     use rustls::version::{TLS12, TLS13};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     const CA: &[u8] = include_bytes!("../tests/fixtures/tls/ca.pem");
@@ -166,7 +168,7 @@ mod tests {
     const STRANGER: &[u8] = include_bytes!("../tests/fixtures/tls/stranger-leaf.pem");
     const STRANGER_KEY: &[u8] = include_bytes!("../tests/fixtures/tls/stranger-leaf.key.pem");
 
-    /// A server's certificate and its key, in PEM.
+    /// A server's certificate and the key it signs the handshake with, in PEM.
     type Presents = (&'static [u8], &'static [u8]);
 
     fn test_ca() -> CertificateResult {
@@ -182,6 +184,15 @@ mod tests {
         verifier: OnceLock::new(),
         load: CertificateResult::default,
     };
+    static LOADS: AtomicUsize = AtomicUsize::new(0);
+    fn counted_test_ca() -> CertificateResult {
+        LOADS.fetch_add(1, Ordering::SeqCst);
+        test_ca()
+    }
+    static COUNTED: Roots = Roots {
+        verifier: OnceLock::new(),
+        load: counted_test_ca,
+    };
 
     /// A server presenting `cert` at the given TLS version, a client built as
     /// the bot builds its clients but trusting `roots`, asking for `name`.
@@ -193,15 +204,18 @@ mod tests {
         name: &str,
     ) -> Result<(), String> {
         install();
+        // A resolver, not `with_single_cert`: that one refuses a key that is
+        // not the certificate's, and a test needs a server that signs with one.
+        let key = provider()
+            .key_provider
+            .load_private_key(PrivateKeyDer::from_pem_slice(key).unwrap())
+            .unwrap();
+        let presented = CertifiedKey::new(vec![CertificateDer::from_pem_slice(cert).unwrap()], key);
         let server = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[version])
             .unwrap()
             .with_no_client_auth()
-            .with_single_cert(
-                vec![CertificateDer::from_pem_slice(cert).unwrap()],
-                PrivateKeyDer::from_pem_slice(key).unwrap(),
-            )
-            .unwrap();
+            .with_cert_resolver(Arc::new(SingleCertAndKey::from(presented)));
         let client = tokio_rustls::TlsConnector::from(Arc::new(config_trusting(roots, &[])));
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
         let (client_io, server_io) = tokio::io::duplex(16 * 1024);
@@ -237,9 +251,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_wrong_name_an_unknown_issuer_and_an_empty_store_are_refused() {
-        // (whose store, which server certificate, the name asked for, why refused)
-        let cases: [(&'static Roots, Presents, &str, &str); 3] = [
+    async fn a_wrong_name_issuer_or_signature_and_an_empty_store_are_refused() {
+        // (whose store, what the server presents, the name asked for, why refused)
+        let cases: [(&'static Roots, Presents, &str, &str); 4] = [
             (
                 &TRUSTS_TEST_CA,
                 (LEAF, LEAF_KEY),
@@ -251,6 +265,13 @@ mod tests {
                 (STRANGER, STRANGER_KEY),
                 "slack.test",
                 "UnknownIssuer",
+            ),
+            // A genuine certificate replayed by someone without its key.
+            (
+                &TRUSTS_TEST_CA,
+                (LEAF, STRANGER_KEY),
+                "slack.test",
+                "BadSignature",
             ),
             (
                 &EMPTY,
@@ -268,6 +289,22 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[tokio::test]
+    async fn the_store_is_read_on_the_first_handshake_and_only_then() {
+        let _client = config_trusting(&COUNTED, &[]);
+        assert_eq!(
+            LOADS.load(Ordering::SeqCst),
+            0,
+            "read when a client was built"
+        );
+        for version in [&TLS12, &TLS13] {
+            handshake(&COUNTED, (LEAF, LEAF_KEY), version, "slack.test")
+                .await
+                .unwrap();
+        }
+        assert_eq!(LOADS.load(Ordering::SeqCst), 1, "read more than once");
     }
 
     #[test]
