@@ -20,6 +20,8 @@ RUN mkdir src \
 
 COPY src src
 COPY migrations migrations
+# The chart's font (include_bytes!) and the linker's function order (build.rs).
+COPY assets assets
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --target "$CARGO_TARGET" \
     && cp "target/$CARGO_TARGET/release/workbench-bot" /workbench-bot
