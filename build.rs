@@ -26,8 +26,6 @@ fn order_functions() {
     // The folder, not the list: cargo takes a path that does not exist as
     // changed on every build, and the list may not exist yet.
     println!("cargo:rerun-if-changed=assets");
-    println!("cargo:rerun-if-changed=Cargo.toml");
-    println!("cargo:rerun-if-changed=Cargo.lock");
     let var = |k: &str| std::env::var(k).unwrap_or_default();
     let lld_target = var("CARGO_CFG_TARGET_ARCH") == "x86_64"
         && var("CARGO_CFG_TARGET_OS") == "linux"
@@ -38,6 +36,13 @@ fn order_functions() {
     if !lld_target || var("PROFILE") != "release" {
         return;
     }
+    // Another linker (GNU ld, gold) would refuse the option and fail the link.
+    if !var("RUSTC_LINKER").is_empty() || var("CARGO_ENCODED_RUSTFLAGS").contains("linker") {
+        println!("cargo:warning=another linker is configured: {ORDER} is not used");
+        return;
+    }
+    println!("cargo:rerun-if-changed=Cargo.toml");
+    println!("cargo:rerun-if-changed=Cargo.lock");
     // Symbol names carry a hash of the compiler and of every dependency's
     // version and features: when any changes, the list names nothing.
     let stamp = format!("# for: {}", build_stamp(&var("RUSTC")));
