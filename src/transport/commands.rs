@@ -40,7 +40,8 @@ pub fn slash_command(spawner: &Spawner, form: SlashCommand) -> Answer {
     let Ok(user) = SlackUserId::parse(&form.user_id) else {
         return Answer::BadRequest("user_id is not a Slack user id".into());
     };
-    let text = form.text.clone().unwrap_or_default();
+    // The form is this request's own: its strings are moved, not copied.
+    let text = form.text.unwrap_or_default();
     if text.trim().is_empty() {
         // A bare `/notebook` opens the dialog.
         let Some(trigger) = form.trigger_id.as_deref() else {
@@ -50,7 +51,7 @@ pub fn slash_command(spawner: &Spawner, form: SlashCommand) -> Answer {
             spawner,
             &served.person(user),
             trigger,
-            form.channel_id.clone(),
+            form.channel_id,
             dialog::Door::SlashCommand,
             None,
         );
@@ -63,12 +64,10 @@ pub fn slash_command(spawner: &Spawner, form: SlashCommand) -> Answer {
             team: Some(served.team),
             entry: EntryPoint::SlashCommand,
             input: Input::Text(text),
-            reply_to: ReplyTo::ResponseUrl(form.response_url.clone()),
+            reply_to: ReplyTo::ResponseUrl(form.response_url),
             // The response_url is a capability: another process tells the end in DM.
             grant: Default::default(),
-            origin: Origin::Direct {
-                user: form.user_id.clone(),
-            },
+            origin: Origin::Direct { user: form.user_id },
         },
     );
     match spawned {

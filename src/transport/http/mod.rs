@@ -48,8 +48,13 @@ pub fn router(state: HttpState) -> Router {
         .route("/tasks/tick", post(tick))
         .route_layer(axum::middleware::from_fn(observe))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
+        // Shared, not copied: axum clones the state for every extractor of
+        // every request, and the verifiers' secrets would be copied with it.
+        .with_state(Shared::new(state))
 }
+
+/// What the handlers see: the state behind one pointer.
+type Shared = std::sync::Arc<HttpState>;
 
 /// Why a body is not the payload it claims to be.
 pub type DecodeError = Box<dyn std::error::Error + Send + Sync>;
@@ -178,14 +183,14 @@ impl IntoResponse for Rejection {
     }
 }
 
-impl<T: SlackPayload> FromRequest<HttpState> for Verified<T> {
+impl<T: SlackPayload> FromRequest<Shared> for Verified<T> {
     type Rejection = Rejection;
 
-    async fn from_request(
-        req: axum::extract::Request,
-        state: &HttpState,
-    ) -> Result<Self, Rejection> {
-        let headers = req.headers().clone();
+    async fn from_request(req: axum::extract::Request, state: &Shared) -> Result<Self, Rejection> {
+        // Taken, not cloned: the body is all the request has left to give.
+        let (mut parts, body) = req.into_parts();
+        let headers = std::mem::take(&mut parts.headers);
+        let req = axum::extract::Request::from_parts(parts, body);
         let body = Bytes::from_request(req, state)
             .await
             .map_err(Rejection::Body)?;
@@ -204,14 +209,14 @@ impl<T: SlackPayload> FromRequest<HttpState> for Verified<T> {
 }
 
 async fn commands(
-    State(state): State<HttpState>,
+    State(state): State<Shared>,
     Verified(form): Verified<super::commands::SlashCommand>,
 ) -> Response {
     respond(slash_command(&state.spawner, form))
 }
 
 async fn events(
-    State(state): State<HttpState>,
+    State(state): State<Shared>,
     Verified(delivery): Verified<events::Delivery>,
 ) -> Response {
     let config = state.spawner.app().config();
@@ -240,7 +245,7 @@ async fn events(
 }
 
 async fn interactivity(
-    State(state): State<HttpState>,
+    State(state): State<Shared>,
     Verified(InteractionPayload(payload)): Verified<InteractionPayload>,
 ) -> Response {
     respond(interactivity::handle(&state.spawner, &payload))
@@ -264,7 +269,7 @@ fn respond(answer: Answer) -> Response {
 /// Public: says whether the store answers, never why not (the log says why).
 /// Cloud Scheduler's call, for deployments where no process runs between
 /// requests (`--min-instances 0`): due timers are done now, by this process.
-async fn tick(State(state): State<HttpState>, headers: axum::http::HeaderMap) -> Response {
+async fn tick(State(state): State<Shared>, headers: axum::http::HeaderMap) -> Response {
     let Some(auth) = &state.tick_auth else {
         return (
             StatusCode::NOT_FOUND,
@@ -299,7 +304,7 @@ async fn tick(State(state): State<HttpState>, headers: axum::http::HeaderMap) ->
     }
 }
 
-async fn readyz(State(state): State<HttpState>) -> Response {
+async fn readyz(State(state): State<Shared>) -> Response {
     match state.spawner.app().store().ping().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {
@@ -314,7 +319,7 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 /// Request volumes, decisions and overdue timers are not for the public URL
 /// a Cloud Run service with `--allow-unauthenticated` has.
 async fn metrics(
-    State(state): State<HttpState>,
+    State(state): State<Shared>,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: axum::http::HeaderMap,
 ) -> Response {
