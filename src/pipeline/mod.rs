@@ -115,16 +115,29 @@ impl App {
 
     /// Runs one request to its end: it is reported to the person and recorded.
     pub async fn handle(&self, req: Request) -> Handled {
-        let span = tracing::info_span!(
+        let span = Self::request_span(&req);
+        self.handle_in(req).instrument(span).await
+    }
+
+    /// The span a request's lines carry. Its `http_request` fields are for
+    /// an HTTP transport to fill in, so a request a handler hands to a task
+    /// runs in one span, not the pipeline's inside the handler's.
+    pub fn request_span(req: &Request) -> tracing::Span {
+        tracing::info_span!(
             "request",
             request_id = %req.id,
             entry_point = %req.entry,
             principal = %req.principal,
-        );
-        self.handle_in(req).instrument(span).await
+            http_request.request_method = tracing::field::Empty,
+            http_request.request_url = tracing::field::Empty,
+            http_request.status = tracing::field::Empty,
+            http_request.latency = tracing::field::Empty,
+        )
     }
 
-    async fn handle_in(&self, req: Request) -> Handled {
+    /// [`handle`](Self::handle) for a caller that runs it inside
+    /// [`request_span`](Self::request_span) itself.
+    pub async fn handle_in(&self, req: Request) -> Handled {
         let started = Instant::now();
         let mut command = match &req.input {
             Input::Text(t) => parse::normalise(t),

@@ -54,7 +54,11 @@ impl Spawner {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let slot = self.reserve()?;
-        self.spawn_in(slot, event_id, work);
+        let (span, under_http) = match handing_off() {
+            Some(span) => (span, true),
+            None => (tracing::Span::current(), false),
+        };
+        self.spawn_in(slot, event_id, span, under_http, work);
         Ok(())
     }
 
@@ -70,15 +74,21 @@ impl Spawner {
         self.slots.clone().try_acquire_owned().map_err(|_| Busy)
     }
 
-    fn spawn_in<F, Fut>(&self, slot: OwnedSemaphorePermit, event_id: Option<String>, work: F)
-    where
+    /// Runs `work` in a task inside `span`; `under_http` when that span holds
+    /// an HTTP request's `httpRequest`, whose one line the task then writes.
+    fn spawn_in<F, Fut>(
+        &self,
+        slot: OwnedSemaphorePermit,
+        event_id: Option<String>,
+        span: tracing::Span,
+        under_http: bool,
+        work: F,
+    ) where
         F: FnOnce(Arc<App>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let app = self.app.clone();
         let in_flight = crate::metrics::InFlight::start();
-        let request = handing_off();
-        let under_http = request.is_some();
         let work = async move {
             let _held = (slot, in_flight);
             if let Some(id) = event_id {
@@ -112,8 +122,7 @@ impl Spawner {
             }
         };
         // The task keeps the request's span (its trace), so its lines carry
-        // it; under HTTP, in the child that holds the request's `httpRequest`.
-        let span = request.unwrap_or_else(tracing::Span::current);
+        // it; under HTTP, one that also holds the request's `httpRequest`.
         self.tasks
             .spawn(tracing::Instrument::instrument(work, span));
     }
@@ -122,8 +131,12 @@ impl Spawner {
     /// request is recorded as turned away, and the caller tells the person.
     pub fn spawn(&self, event_id: Option<String>, req: Request) -> Result<(), Busy> {
         let slot = self.reserve().inspect_err(|_| self.turn_away(&req))?;
-        self.spawn_in(slot, event_id, |app| async move {
-            app.handle(req).await;
+        // One span for the request, not the pipeline's inside the handler's:
+        // the pipeline's, with the `httpRequest` fields filled in here.
+        let span = App::request_span(&req);
+        let under_http = serving(&span);
+        self.spawn_in(slot, event_id, span, under_http, |app| async move {
+            app.handle_in(req).await;
         });
         Ok(())
     }
@@ -168,6 +181,26 @@ pub(super) fn handing_off() -> Option<tracing::Span> {
             )
         })
         .ok()
+}
+
+/// [`handing_off`] for the pipeline's own span ([`App::request_span`]): fills
+/// in its `httpRequest` fields. False outside an HTTP request (Socket Mode).
+fn serving(span: &tracing::Span) -> bool {
+    SERVING
+        .try_with(|s| {
+            s.handed_off.set(true);
+            span.record(
+                "http_request.request_method",
+                tracing::field::display(&s.method),
+            );
+            span.record("http_request.request_url", s.path.as_str());
+            span.record("http_request.status", 200);
+            span.record(
+                "http_request.latency",
+                tracing::field::display(latency(s.started)),
+            );
+        })
+        .is_ok()
 }
 
 pub(super) fn latency(since: std::time::Instant) -> String {
