@@ -139,10 +139,13 @@ impl App {
     /// [`request_span`](Self::request_span) itself.
     pub async fn handle_in(&self, req: Request) -> Handled {
         let started = Instant::now();
-        let mut command = match &req.input {
+        // What the record names: the parsed command, or when there is none,
+        // what was asked (written only then: most requests parse).
+        let asked = |req: &Request| match &req.input {
             Input::Text(t) => parse::normalise(t),
             Input::Command(c) => c.to_string(),
         };
+        let command;
         let mut flight = InFlight::default();
         // An approved start or extension was counted when it was asked; the
         // grant is the approvers' decision, not the requester's next request.
@@ -151,12 +154,18 @@ impl App {
             None => self.policy.admit(&req.principal),
         };
         let verdict = match admitted {
-            Err(refusal) => Verdict::refused(&refusal, None),
+            Err(refusal) => {
+                command = asked(&req);
+                Verdict::refused(&refusal, None)
+            }
             Ok(()) => match self.parse(&req.input) {
-                Err(e) => Verdict::invalid(
-                    "unparsed",
-                    messages::unparsed(&e, &self.help_text(&req.principal)),
-                ),
+                Err(e) => {
+                    command = asked(&req);
+                    Verdict::invalid(
+                        "unparsed",
+                        messages::unparsed(&e, &self.help_text(&req.principal)),
+                    )
+                }
                 Ok(cmd) => {
                     command = cmd.to_string();
                     self.run(&req, &cmd, &mut flight).await

@@ -145,21 +145,27 @@ pub fn list(lines: Vec<String>) -> String {
 
 /// `more`: lines about time and money, before the dry-run tag.
 pub fn status(inst: &Instance, s: &InstanceStatus, more: &str) -> String {
-    let mut out = format!(
+    use std::fmt::Write;
+    // Written into one string: every status read builds this.
+    let mut out = String::with_capacity(160 + more.len());
+    let _ = write!(
+        out,
         "`{}` is *{}*{}",
         inst.alias,
         s.state.describe(),
         jupyter_link(s)
     );
     if let Some(m) = &s.machine_type {
-        out.push_str(&format!("\n• machine type: {m}"));
+        let _ = write!(out, "\n• machine type: {m}");
     }
     if !s.accelerators.is_empty() {
-        let gpus: Vec<String> = s.accelerators.iter().map(ToString::to_string).collect();
-        out.push_str(&format!("\n• accelerators: {}", gpus.join(", ")));
+        out.push_str("\n• accelerators: ");
+        for (i, gpu) in s.accelerators.iter().enumerate() {
+            let _ = write!(out, "{}{gpu}", if i > 0 { ", " } else { "" });
+        }
     }
     if let Some(t) = &s.update_time {
-        out.push_str(&format!("\n• since: {t}"));
+        let _ = write!(out, "\n• since: {t}");
     }
     out.push_str(more);
     out.push_str(dry_tag(inst.backend));
