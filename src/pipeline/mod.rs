@@ -120,8 +120,8 @@ impl App {
     }
 
     /// The span a request's lines carry. Its `http_request` fields are for
-    /// an HTTP transport to fill in, so a request a handler hands to a task
-    /// runs in one span, not the pipeline's inside the handler's.
+    /// an HTTP transport to fill in, so a request it hands to a task with
+    /// `Spawner::spawn` runs in one span, not this one inside the handler's.
     pub fn request_span(req: &Request) -> tracing::Span {
         tracing::info_span!(
             "request",

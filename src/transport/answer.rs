@@ -54,10 +54,7 @@ impl Spawner {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let slot = self.reserve()?;
-        let (span, under_http) = match handing_off() {
-            Some(span) => (span, true),
-            None => (tracing::Span::current(), false),
-        };
+        let (span, under_http) = task_span();
         self.spawn_in(slot, event_id, span, under_http, work);
         Ok(())
     }
@@ -132,11 +129,23 @@ impl Spawner {
     pub fn spawn(&self, event_id: Option<String>, req: Request) -> Result<(), Busy> {
         let slot = self.reserve().inspect_err(|_| self.turn_away(&req))?;
         // One span for the request, not the pipeline's inside the handler's:
-        // the pipeline's, with the `httpRequest` fields filled in here.
-        let span = App::request_span(&req);
-        let under_http = serving(&span);
-        self.spawn_in(slot, event_id, span, under_http, |app| async move {
-            app.handle_in(req).await;
+        // the pipeline's, with the `httpRequest` fields filled in here. An
+        // event may be a retry the task drops before the pipeline runs: its
+        // lines then are not this request's, so it keeps the two spans.
+        let one_span = event_id.is_none();
+        let (span, under_http) = if one_span {
+            let span = App::request_span(&req);
+            let under_http = serving(&span);
+            (span, under_http)
+        } else {
+            task_span()
+        };
+        self.spawn_in(slot, event_id, span, under_http, move |app| async move {
+            if one_span {
+                app.handle_in(req).await;
+            } else {
+                app.handle(req).await;
+            }
         });
         Ok(())
     }
@@ -163,11 +172,22 @@ pub(super) struct Serving {
     pub(super) handed_off: std::cell::Cell<bool>,
 }
 
-/// Called where a handler hands work to a task (or records it turned away):
-/// the span that work runs in, a child of the request's that also holds its
-/// `httpRequest` (status 200, since every request handed off is acknowledged,
-/// and the latency so far), so the work's line stands for the request and
-/// `observe` writes none. `None` outside an HTTP request (Socket Mode).
+/// The span a task runs in, and whether it holds an HTTP request's
+/// `httpRequest` (see [`handing_off`]).
+fn task_span() -> (tracing::Span, bool) {
+    match handing_off() {
+        Some(span) => (span, true),
+        None => (tracing::Span::current(), false),
+    }
+}
+
+/// Called where a handler hands work to a task (or records a request turned
+/// away), unless it is a request without an event id, whose own span
+/// [`serving`] fills in: the span that work runs in, a child of the
+/// request's that also holds its `httpRequest` (status 200, since every
+/// request handed off is acknowledged, and the latency so far), so the
+/// work's line stands for the request and `observe` writes none. `None`
+/// outside an HTTP request (Socket Mode).
 pub(super) fn handing_off() -> Option<tracing::Span> {
     SERVING
         .try_with(|s| {

@@ -62,7 +62,8 @@ pub type DecodeError = Box<dyn std::error::Error + Send + Sync>;
 /// One log line and one count per request, inside a span that carries the
 /// trace Cloud Run's `X-Cloud-Trace-Context` names, so the lines of the work
 /// done for this request (in its task) carry it too. A request whose work
-/// went to a task is logged by that task (see `answer::handing_off`).
+/// went to a task is logged by that task (see `answer::handing_off` and
+/// `answer::serving`).
 async fn observe(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let started = std::time::Instant::now();
     let method = req.method().clone();
