@@ -466,6 +466,26 @@ fn a_full_run_logs_cloud_logging_json_and_never_a_secret() {
     assert_eq!(signed(&form, "sss-signing-7f3a9c").status(), 200);
     assert_eq!(signed(&form, "sss-previous-2b8d1e").status(), 200);
     assert_eq!(signed(&form, "not-the-secret").status(), 401);
+    // An event delivered twice: the retry is dropped in its task before the
+    // pipeline runs, so its lines carry no request id that has no audit row.
+    let mention = mention_event("Ev0LOGRETRY", "U01AAAAAAAA", "<@U0OURBOT> status foo").to_string();
+    let deliver = || {
+        let ts = chrono::Utc::now().timestamp();
+        http.post(format!("{base}/slack/events"))
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header(
+                "x-slack-signature",
+                sign("sss-signing-7f3a9c", ts, &mention),
+            )
+            .body(mention.clone())
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(deliver(), 200);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(deliver(), 200);
     let metrics = http
         .get(format!("{base}/metrics"))
         .bearer_auth("metrics-token-1a2b3c")
@@ -515,7 +535,7 @@ fn a_full_run_logs_cloud_logging_json_and_never_a_secret() {
         .collect();
     assert_eq!(refused.len(), 1, "{stdout}");
     assert_eq!(refused[0]["httpRequest"]["status"], 401);
-    let handled: Vec<_> = lines
+    let handled: Vec<_> = commands
         .iter()
         .filter(|l| l["message"] == "request handled")
         .collect();
@@ -540,6 +560,36 @@ fn a_full_run_logs_cloud_logging_json_and_never_a_secret() {
             "projects/example-project/traces/105445aa7843bc8bf206b12000100000",
             "the work done after the acknowledgement keeps the request's trace"
         );
+    }
+    let events: Vec<_> = lines
+        .iter()
+        .filter(|l| l["httpRequest"]["requestUrl"] == "/slack/events")
+        .collect();
+    assert_eq!(events.len(), 2, "one line per delivery: {stdout}");
+    let by_message = |m: &str| -> Vec<&serde_json::Value> {
+        events
+            .iter()
+            .copied()
+            .filter(|l| l["message"] == m)
+            .collect()
+    };
+    let (first, retry) = (by_message("request handled"), by_message("request"));
+    assert_eq!((first.len(), retry.len()), (1, 1), "{stdout}");
+    assert!(
+        first[0]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 32),
+        "{}",
+        first[0]
+    );
+    let ignored: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "Slack event already handled; ignoring the retry")
+        .collect();
+    assert_eq!(ignored.len(), 1, "{stdout}");
+    assert_eq!(ignored[0]["event_id"], "Ev0LOGRETRY", "{}", ignored[0]);
+    for l in [retry[0], ignored[0]] {
+        assert!(l.get("request_id").is_none(), "{l}");
     }
 }
 
