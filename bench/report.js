@@ -1,6 +1,7 @@
 // Turns bench/run's measurements into the Markdown of bench/results.md.
 //   node report.js RESULTS_DIR
-// RESULTS_DIR holds meta.json and one SYSTEM.json per system measured.
+// RESULTS_DIR holds meta.json and one SYSTEM.json per system measured, with
+// its first saturation; SYSTEM-roundN.json holds its Nth (bench/run's rounds).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -22,6 +23,36 @@ const present = systems.filter(([k]) => r[k]);
 
 const get = (obj, dotted) =>
   dotted.split('.').reduce((o, k) => (o == null ? undefined : o[k]), obj);
+
+const median = (xs) => {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return v.length ? v[Math.floor((v.length - 1) / 2)] : undefined;
+};
+
+// Every saturation round of each system, the first (after its fixed load) and
+// the later ones (back to back with the other systems). The table shows the
+// system's median round by throughput; errors, busy acks and answers count all.
+for (const [k] of present) {
+  const s = r[k];
+  s.rounds = [{ round: 1, saturate: s.saturate, cpu: { saturate: get(s, 'cpu.saturate') }, rss_kib_end: get(s, 'rss_kib.end') }];
+  for (let n = 2; ; n++) {
+    const f = path.join(dir, `${k}-round${n}.json`);
+    if (!fs.existsSync(f)) break;
+    s.rounds.push(JSON.parse(fs.readFileSync(f, 'utf8')));
+  }
+  const byRate = [...s.rounds].sort((a, b) => a.saturate.throughput_rps - b.saturate.throughput_rps);
+  const mid = byRate[Math.floor((byRate.length - 1) / 2)];
+  s.median_round = mid.round;
+  s.saturate_all = s.rounds.map((x) => x.saturate);
+  s.saturate = mid.saturate;
+  s.cpu.saturate = mid.cpu.saturate;
+  const later = s.rounds.slice(1);
+  s.answers_posted += later.reduce((n, x) => n + x.answers_posted, 0);
+  s.answers_expected += later.reduce((n, x) => n + x.answers_expected, 0);
+}
+const sumSat = (s, field) => s.saturate_all.reduce((n, x) => n + (x[field] || 0), 0);
+const rounds = present.length ? r[present[0][0]].rounds.length : 0;
+
 
 function num(x, unit) {
   if (x === undefined || x === null || Number.isNaN(x)) return '–';
@@ -68,6 +99,7 @@ const cpuPerReq = (s, phase) => {
   const n = get(s, `${phase}.acked_total`);
   return c && n ? (1e6 * c.server_s) / n : undefined;
 };
+const eachRound = (s, f) => s.rounds.map((x) => f(x)).join(' / ');
 const loadPct = (s, phase) => {
   const c = get(s, `cpu.${phase}`);
   const lg = get(s, `${phase}.loadgen_cpu_s`);
@@ -87,12 +119,15 @@ const rows = [
   ['… server CPU, % of one CPU', (s) => num(cpuPct(s, 'rate')), ''],
   [`… the server's CPU(s) busy with anything, %`, (s) => num(get(s, 'cpu.rate.server_cpus_busy_pct')), ''],
   ['… server CPU time per request (µs)', (s) => num(cpuPerReq(s, 'rate')), ''],
-  [`**Saturation**, ${P.sat_connections} connections for ${P.sat_seconds} s: throughput (req/s)`, (s) => num(get(s, 'saturate.throughput_rps'), 'int'), 'bot ≥ 10× Bolt, ≥ 70 % of ack + reply'],
+  [`**Saturation**, ${P.sat_connections} connections for ${P.sat_seconds} s, the median of ${rounds} rounds: throughput (req/s)`, (s) => num(get(s, 'saturate.throughput_rps'), 'int'), 'bot ≥ 10× Bolt, ≥ 70 % of ack + reply'],
+  ['… throughput in each round, in order (req/s)', (s) => eachRound(s, (x) => num(x.saturate.throughput_rps, 'int')), ''],
+  ['… server CPU time per request in each round (µs)', (s) => eachRound(s, (x) => num(cpuPerReq(x, 'saturate'))), ''],
+  ['The median round, whose figures follow', (s) => `${s.median_round}`, ''],
   ['… p50 (ms)', (s) => num(get(s, 'saturate.p50_ms')), ''],
   ['… p99 (ms)', (s) => num(get(s, 'saturate.p99_ms')), 'bot ≤ 2× ack + reply'],
   ['… max (ms)', (s) => num(get(s, 'saturate.max_ms')), ''],
-  ['… errors', (s) => errors(s.saturate), ''],
-  ['… acks with a body (the bot turning a request away as busy)', (s) => num(get(s, 'saturate.acks_with_body'), 'int'), 'bot 0'],
+  ['… errors, all rounds', (s) => `${sumSat(s, 'errors')}`, ''],
+  ['… acks with a body (the bot turning a request away as busy), all rounds', (s) => num(sumSat(s, 'acks_with_body'), 'int'), 'bot 0'],
   ['… server CPU, % of one CPU', (s) => num(cpuPct(s, 'saturate')), ''],
   [`… the server's CPU(s) busy with anything, %`, (s) => num(get(s, 'cpu.saturate.server_cpus_busy_pct')), '≈ server CPU'],
   ['… server CPU time per request (µs)', (s) => num(cpuPerReq(s, 'saturate')), ''],
@@ -100,8 +135,9 @@ const rows = [
   [`… the load side's CPU(s) busy with anything, %`, (s) => num(get(s, 'cpu.saturate.load_cpus_busy_pct')), 'under 100 %'],
   ['Answers posted to the response_url / empty acks received (+1 for the check before the loads)', (s) => `${num(s.answers_posted, 'int')} / ${num(s.answers_expected, 'int')}`, 'all'],
   ['**RSS** idle (MiB; anonymous + file-backed)', (s) => rss(get(s, 'rss_kib.idle')), ''],
-  ['RSS at the end of the load (MiB; anonymous + file-backed)', (s) => rss(get(s, 'rss_kib.end')), 'bot < 20 MB'],
-  [`RSS ${P.after_seconds} s after the load (MiB; anonymous + file-backed)`, (s) => rss(get(s, 'rss_kib.after')), 'bot < 20 MB'],
+  ['RSS at the end of the first saturation (MiB; anonymous + file-backed)', (s) => rss(get(s, 'rss_kib.end')), 'bot < 20 MB'],
+  [`RSS ${P.after_seconds} s after it (MiB; anonymous + file-backed)`, (s) => rss(get(s, 'rss_kib.after')), 'bot < 20 MB'],
+  ['RSS at the end of each later round (MiB)', (s) => s.rounds.slice(1).map((x) => num(x.rss_kib_end.rss, 'mib')).join(' / ') || '–', 'bot < 20 MB'],
 ];
 
 const out = [];
@@ -111,16 +147,22 @@ for (const [label, f, target] of rows) {
   out.push(`| ${label} | ` + present.map(([k]) => f(r[k])).join(' | ') + ` | ${target} |`);
 }
 
-// Ratios and targets.
-const sat = (k) => get(r[k], 'saturate.throughput_rps');
-const ratio = (a, b) => (sat(a) && sat(b) ? sat(a) / sat(b) : undefined);
+// Ratios and targets. A throughput ratio is taken in each round (the two
+// systems' saturations of that round) and the median of those is judged.
+const roundRatios = (a, b) =>
+  r[a] && r[b]
+    ? r[a].rounds.map((x, i) => x.saturate.throughput_rps / get(r[b].rounds[i], 'saturate.throughput_rps'))
+    : [];
+const ratio = (a, b) => median(roundRatios(a, b));
+const inRounds = (xs, f) => (xs.length > 1 ? ` (rounds: ${xs.map(f).join(', ')})` : '');
+const times = (x) => `${x.toFixed(1)}×`;
 const verdict = (ok) => (ok === undefined ? '–' : ok ? 'met' : '**not met**');
 const b = r.bot;
 const checks = [];
 const vsBolt = ratio('bot', 'bolt');
-checks.push(['Saturation throughput, bot ÷ Bolt', vsBolt === undefined ? '–' : `${vsBolt.toFixed(1)}×`, '≥ 10×', verdict(vsBolt === undefined ? undefined : vsBolt >= 10)]);
+checks.push([`Saturation throughput, bot ÷ Bolt, median of ${rounds} rounds`, vsBolt === undefined ? '–' : `${times(vsBolt)}${inRounds(roundRatios('bot', 'bolt'), times)}`, '≥ 10×', verdict(vsBolt === undefined ? undefined : vsBolt >= 10)]);
 const vsReply = ratio('bot', 'reply');
-checks.push(['Saturation throughput, bot ÷ ceiling (ack + reply, like for like)', pct(vsReply), '≥ 70 %', verdict(vsReply === undefined ? undefined : vsReply >= 0.7)]);
+checks.push([`Saturation throughput, bot ÷ ceiling (ack + reply, like for like), median of ${rounds} rounds`, `${pct(vsReply)}${inRounds(roundRatios('bot', 'reply'), pct)}`, '≥ 70 %', verdict(vsReply === undefined ? undefined : vsReply >= 0.7)]);
 const vsBare = ratio('bot', 'bare');
 checks.push(['Saturation throughput, bot ÷ ceiling (bare ack)', pct(vsBare), '(for scale)', '']);
 const cpuRatio = (a, b2) => {
@@ -145,20 +187,20 @@ if (crowded.length) {
 if (b) {
   const p99 = get(b, 'saturate.p99_ms');
   const ceilP99 = r.reply && get(r.reply, 'saturate.p99_ms');
-  checks.push(['Bot p99 at saturation, against the ceiling (ack + reply)', `${num(p99)} ms (ceiling ${num(ceilP99)} ms)`, '≤ 2× the ceiling\'s', verdict(p99 == null || ceilP99 == null ? undefined : p99 <= 2 * ceilP99)]);
+  checks.push(['Bot p99 at saturation, against the ceiling (ack + reply), each in its median round', `${num(p99)} ms (ceiling ${num(ceilP99)} ms)`, '≤ 2× the ceiling\'s', verdict(p99 == null || ceilP99 == null ? undefined : p99 <= 2 * ceilP99)]);
   const fixedP99 = get(b, 'rate.p99_ms');
   checks.push([`Bot p99 at the fixed ${P.rate} req/s`, `${num(fixedP99)} ms`, '< 2 ms', verdict(fixedP99 == null ? undefined : fixedP99 < 2)]);
   const st = get(b, 'startup.median_ms');
   checks.push(['Bot start-up, median', `${num(st)} ms`, '< 10 ms', verdict(st == null ? undefined : st < 10)]);
-  const rss = Math.max(get(b, 'rss_kib.end.rss') || 0, get(b, 'rss_kib.after.rss') || 0);
+  const rss = Math.max(get(b, 'rss_kib.after.rss') || 0, ...b.rounds.map((x) => get(x, 'rss_kib_end.rss') || 0));
   // 20 MB read as 20 × 10^6 bytes: the stricter reading.
-  checks.push(['Bot RSS after the load (the larger of end and +' + P.after_seconds + ' s)', `${num(rss, 'mib')} MiB (${(rss * 1024 / 1e6).toFixed(1)} MB)`, '< 20 MB', verdict(rss ? rss * 1024 < 20e6 : undefined)]);
-  const errs = (get(b, 'rate.errors') || 0) + (get(b, 'saturate.errors') || 0);
-  checks.push(['Bot errors, both loads', `${errs}`, '0', verdict(errs === 0)]);
+  checks.push(['Bot RSS after the load (the largest of each round\'s end and +' + P.after_seconds + ' s)', `${num(rss, 'mib')} MiB (${(rss * 1024 / 1e6).toFixed(1)} MB)`, '< 20 MB', verdict(rss ? rss * 1024 < 20e6 : undefined)]);
+  const errs = (get(b, 'rate.errors') || 0) + sumSat(b, 'errors');
+  checks.push(['Bot errors, both loads, all rounds', `${errs}`, '0', verdict(errs === 0)]);
   // A request turned away as busy is acknowledged with its answer in the body
   // and costs little: throughput bought that way is not throughput.
-  const busy = (get(b, 'rate.acks_with_body') || 0) + (get(b, 'saturate.acks_with_body') || 0);
-  checks.push(['Bot requests turned away as busy (acks with a body), both loads', `${busy}`, '0', verdict(busy === 0)]);
+  const busy = (get(b, 'rate.acks_with_body') || 0) + sumSat(b, 'acks_with_body');
+  checks.push(['Bot requests turned away as busy (acks with a body), both loads, all rounds', `${busy}`, '0', verdict(busy === 0)]);
 }
 out.push('');
 out.push('| check | value | target | |');
@@ -192,7 +234,10 @@ An answer can also be posted for a request the load generator gave up on (after 
 so a server that times out may post more answers than it acknowledged in time.
 Latencies are from when a request was due (fixed load) or sent (saturation) to its
 acknowledgement. An error is a transport failure, a status other than 200, or no
-acknowledgement within Slack's 3 s. CPU is utime + stime from /proc/PID/stat over the
+acknowledgement within Slack's 3 s. Saturation ran ${rounds} times for each system: the first right
+after its fixed load, the others back to back with the other systems' (the bot's next to the
+ack + reply ceiling's); the table gives each system's median round, and each throughput ratio is
+the median of the ratios taken round by round. CPU is utime + stime from /proc/PID/stat over the
 phase (warm-up included for the fixed load), per acknowledged request. RSS is VmRSS from /proc/PID/status (MiB = 2^20 bytes),
 then its anonymous and file-backed parts (RssAnon, RssFile: the latter is mostly the
 program's own code, mapped from its binary).
