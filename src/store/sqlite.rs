@@ -32,7 +32,12 @@ impl Sqlite {
             .busy_timeout(Duration::from_secs(5))
             // 1 MiB of page cache per connection rather than SQLite's 2 MiB:
             // the audit is appended to and read by index, never scanned.
-            .pragma("cache_size", "-1024");
+            .pragma("cache_size", "-1024")
+            // A multi-row insert keeps a statement journal (its pages before it,
+            // to undo it alone). Past 64 KiB SQLite spills that to a temporary
+            // file, opened, written and unlinked inside the batch; in memory it
+            // is a copy of a few pages.
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.clone())
