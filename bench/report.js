@@ -1,7 +1,8 @@
 // Turns bench/run's measurements into the Markdown of bench/results.md.
 //   node report.js RESULTS_DIR
-// RESULTS_DIR holds meta.json and one SYSTEM.json per system measured, with
-// its first saturation; SYSTEM-roundN.json holds its Nth (bench/run's rounds).
+// RESULTS_DIR holds meta.json, and per system measured SYSTEM.json (start-up,
+// the fixed load), SYSTEM-roundN.json (its saturation in round N) and
+// SYSTEM-after.json (its RSS once every round is over).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -29,29 +30,40 @@ const median = (xs) => {
   return v.length ? v[Math.floor((v.length - 1) / 2)] : undefined;
 };
 
-// Every saturation round of each system, the first (after its fixed load) and
-// the later ones (back to back with the other systems). The table shows the
-// system's median round by throughput; errors, busy acks and answers count all.
+// Every saturation round of each system, each back to back with the other
+// systems'. The table shows the system's median round by throughput; errors,
+// busy acks, answers and RSS count every round.
+const read = (f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
 for (const [k] of present) {
   const s = r[k];
-  s.rounds = [{ round: 1, saturate: s.saturate, cpu: { saturate: get(s, 'cpu.saturate') }, rss_kib_end: get(s, 'rss_kib.end') }];
-  for (let n = 2; ; n++) {
-    const f = path.join(dir, `${k}-round${n}.json`);
-    if (!fs.existsSync(f)) break;
-    s.rounds.push(JSON.parse(fs.readFileSync(f, 'utf8')));
+  s.rounds = [];
+  for (let n = 1; fs.existsSync(path.join(dir, `${k}-round${n}.json`)); n++) {
+    s.rounds.push(read(`${k}-round${n}.json`));
   }
-  const byRate = [...s.rounds].sort((a, b) => a.saturate.throughput_rps - b.saturate.throughput_rps);
+  if (!s.rounds.length) throw new Error(`no saturation round of ${k} in ${dir}`);
+  s.rss_kib.after = fs.existsSync(path.join(dir, `${k}-after.json`)) ? read(`${k}-after.json`).rss_kib_after : undefined;
+  const byRate = [...s.rounds].sort((a, b) => (a.saturate.throughput_rps || 0) - (b.saturate.throughput_rps || 0));
   const mid = byRate[Math.floor((byRate.length - 1) / 2)];
   s.median_round = mid.round;
-  s.saturate_all = s.rounds.map((x) => x.saturate);
   s.saturate = mid.saturate;
   s.cpu.saturate = mid.cpu.saturate;
-  const later = s.rounds.slice(1);
-  s.answers_posted += later.reduce((n, x) => n + x.answers_posted, 0);
-  s.answers_expected += later.reduce((n, x) => n + x.answers_expected, 0);
+  s.answers_posted += s.rounds.reduce((n, x) => n + x.answers_posted, 0);
+  s.answers_expected += s.rounds.reduce((n, x) => n + x.answers_expected, 0);
 }
-const sumSat = (s, field) => s.saturate_all.reduce((n, x) => n + (x[field] || 0), 0);
+// The saturations' errors and busy acks over every round, as one load.
+const allRounds = (s) => {
+  const t = { errors: 0, acks_with_body: 0, errors_by_kind: {} };
+  for (const { saturate: x } of s.rounds) {
+    t.errors += x.errors || 0;
+    t.acks_with_body += x.acks_with_body || 0;
+    for (const [kind, n] of Object.entries(x.errors_by_kind || {})) {
+      t.errors_by_kind[kind] = kind === 'last_status' ? n || t.errors_by_kind[kind] : (t.errors_by_kind[kind] || 0) + n;
+    }
+  }
+  return t;
+};
 const rounds = present.length ? r[present[0][0]].rounds.length : 0;
+const roundsText = rounds === 1 ? '1 round' : `${rounds} rounds`;
 
 
 function num(x, unit) {
@@ -119,15 +131,15 @@ const rows = [
   ['… server CPU, % of one CPU', (s) => num(cpuPct(s, 'rate')), ''],
   [`… the server's CPU(s) busy with anything, %`, (s) => num(get(s, 'cpu.rate.server_cpus_busy_pct')), ''],
   ['… server CPU time per request (µs)', (s) => num(cpuPerReq(s, 'rate')), ''],
-  [`**Saturation**, ${P.sat_connections} connections for ${P.sat_seconds} s, the median of ${rounds} rounds: throughput (req/s)`, (s) => num(get(s, 'saturate.throughput_rps'), 'int'), 'bot ≥ 10× Bolt, ≥ 70 % of ack + reply'],
+  [`**Saturation**, ${P.sat_connections} connections for ${P.sat_seconds} s, the median of ${roundsText}: throughput (req/s)`, (s) => num(get(s, 'saturate.throughput_rps'), 'int'), 'bot ≥ 10× Bolt, ≥ 70 % of ack + reply'],
   ['… throughput in each round, in order (req/s)', (s) => eachRound(s, (x) => num(x.saturate.throughput_rps, 'int')), ''],
   ['… server CPU time per request in each round (µs)', (s) => eachRound(s, (x) => num(cpuPerReq(x, 'saturate'))), ''],
   ['The median round, whose figures follow', (s) => `${s.median_round}`, ''],
   ['… p50 (ms)', (s) => num(get(s, 'saturate.p50_ms')), ''],
   ['… p99 (ms)', (s) => num(get(s, 'saturate.p99_ms')), 'bot ≤ 2× ack + reply'],
   ['… max (ms)', (s) => num(get(s, 'saturate.max_ms')), ''],
-  ['… errors, all rounds', (s) => `${sumSat(s, 'errors')}`, ''],
-  ['… acks with a body (the bot turning a request away as busy), all rounds', (s) => num(sumSat(s, 'acks_with_body'), 'int'), 'bot 0'],
+  ['… errors, all rounds', (s) => errors(allRounds(s)).replace(/; .*$/, ''), ''],
+  ['… acks with a body (the bot turning a request away as busy), all rounds', (s) => num(allRounds(s).acks_with_body, 'int'), 'bot 0'],
   ['… server CPU, % of one CPU', (s) => num(cpuPct(s, 'saturate')), ''],
   [`… the server's CPU(s) busy with anything, %`, (s) => num(get(s, 'cpu.saturate.server_cpus_busy_pct')), '≈ server CPU'],
   ['… server CPU time per request (µs)', (s) => num(cpuPerReq(s, 'saturate')), ''],
@@ -135,9 +147,8 @@ const rows = [
   [`… the load side's CPU(s) busy with anything, %`, (s) => num(get(s, 'cpu.saturate.load_cpus_busy_pct')), 'under 100 %'],
   ['Answers posted to the response_url / empty acks received (+1 for the check before the loads)', (s) => `${num(s.answers_posted, 'int')} / ${num(s.answers_expected, 'int')}`, 'all'],
   ['**RSS** idle (MiB; anonymous + file-backed)', (s) => rss(get(s, 'rss_kib.idle')), ''],
-  ['RSS at the end of the first saturation (MiB; anonymous + file-backed)', (s) => rss(get(s, 'rss_kib.end')), 'bot < 20 MB'],
-  [`RSS ${P.after_seconds} s after it (MiB; anonymous + file-backed)`, (s) => rss(get(s, 'rss_kib.after')), 'bot < 20 MB'],
-  ['RSS at the end of each later round (MiB)', (s) => s.rounds.slice(1).map((x) => num(x.rss_kib_end.rss, 'mib')).join(' / ') || '–', 'bot < 20 MB'],
+  ['RSS at the end of each round (MiB; anonymous + file-backed)', (s) => eachRound(s, (x) => rss(x.rss_kib_end)), 'bot < 20 MB'],
+  [`RSS ${P.after_seconds} s after the last round (MiB; anonymous + file-backed)`, (s) => rss(get(s, 'rss_kib.after')), 'bot < 20 MB'],
 ];
 
 const out = [];
@@ -155,14 +166,14 @@ const roundRatios = (a, b) =>
     : [];
 const ratio = (a, b) => median(roundRatios(a, b));
 const inRounds = (xs, f) => (xs.length > 1 ? ` (rounds: ${xs.map(f).join(', ')})` : '');
-const times = (x) => `${x.toFixed(1)}×`;
+const times = (x) => (Number.isFinite(x) ? `${x.toFixed(1)}×` : '–');
 const verdict = (ok) => (ok === undefined ? '–' : ok ? 'met' : '**not met**');
 const b = r.bot;
 const checks = [];
 const vsBolt = ratio('bot', 'bolt');
-checks.push([`Saturation throughput, bot ÷ Bolt, median of ${rounds} rounds`, vsBolt === undefined ? '–' : `${times(vsBolt)}${inRounds(roundRatios('bot', 'bolt'), times)}`, '≥ 10×', verdict(vsBolt === undefined ? undefined : vsBolt >= 10)]);
+checks.push([`Saturation throughput, bot ÷ Bolt, the median of the ratios in each round`, vsBolt === undefined ? '–' : `${times(vsBolt)}${inRounds(roundRatios('bot', 'bolt'), times)}`, '≥ 10×', verdict(vsBolt === undefined ? undefined : vsBolt >= 10)]);
 const vsReply = ratio('bot', 'reply');
-checks.push([`Saturation throughput, bot ÷ ceiling (ack + reply, like for like), median of ${rounds} rounds`, `${pct(vsReply)}${inRounds(roundRatios('bot', 'reply'), pct)}`, '≥ 70 %', verdict(vsReply === undefined ? undefined : vsReply >= 0.7)]);
+checks.push([`Saturation throughput, bot ÷ ceiling (ack + reply, like for like), the median of the ratios in each round`, `${pct(vsReply)}${inRounds(roundRatios('bot', 'reply'), pct)}`, '≥ 70 %', verdict(vsReply === undefined ? undefined : vsReply >= 0.7)]);
 const vsBare = ratio('bot', 'bare');
 checks.push(['Saturation throughput, bot ÷ ceiling (bare ack)', pct(vsBare), '(for scale)', '']);
 const cpuRatio = (a, b2) => {
@@ -172,17 +183,16 @@ const cpuRatio = (a, b2) => {
 };
 const cr = cpuRatio('bot', 'reply');
 checks.push(['CPU time per request at the fixed load, bot ÷ ceiling (ack + reply)', cr === undefined ? '–' : `${cr.toFixed(1)}×`, '(for scale)', '']);
-const loadBound = present
-  .filter(([k]) => (get(r[k], 'cpu.saturate.load_cpus_busy_pct') || 0) >= 95)
-  .map(([, n]) => n);
+// Flags over every round, since every round enters the ratios.
+const flagged = (test) =>
+  present.flatMap(([k, n]) => r[k].rounds.filter(test).map((x) => `${n}, round ${x.round}`));
+const loadBound = flagged((x) => (get(x, 'cpu.saturate.load_cpus_busy_pct') || 0) >= 95);
 if (loadBound.length) {
-  checks.push([`Load side's CPUs ≥ 95 % busy during saturation: that throughput is the load side's limit (or the machine's other work), not the server's`, loadBound.join(', '), 'none', '**check**']);
+  checks.push([`Load side's CPUs ≥ 95 % busy during saturation: that throughput is the load side's limit (or the machine's other work), not the server's`, loadBound.join('; '), 'none', '**check**']);
 }
-const crowded = present
-  .filter(([k]) => (get(r[k], 'cpu.saturate.server_cpus_busy_pct') || 0) - (cpuPct(r[k], 'saturate') || 0) > 10)
-  .map(([, n]) => n);
+const crowded = flagged((x) => (get(x, 'cpu.saturate.server_cpus_busy_pct') || 0) - (cpuPct(x, 'saturate') || 0) > 10);
 if (crowded.length) {
-  checks.push([`Other work took > 10 % of the server's CPU during saturation (a noisy run)`, crowded.join(', '), 'none', '**check**']);
+  checks.push([`Other work took > 10 % of the server's CPU during saturation (a noisy run)`, crowded.join('; '), 'none', '**check**']);
 }
 if (b) {
   const p99 = get(b, 'saturate.p99_ms');
@@ -194,12 +204,12 @@ if (b) {
   checks.push(['Bot start-up, median', `${num(st)} ms`, '< 10 ms', verdict(st == null ? undefined : st < 10)]);
   const rss = Math.max(get(b, 'rss_kib.after.rss') || 0, ...b.rounds.map((x) => get(x, 'rss_kib_end.rss') || 0));
   // 20 MB read as 20 × 10^6 bytes: the stricter reading.
-  checks.push(['Bot RSS after the load (the largest of each round\'s end and +' + P.after_seconds + ' s)', `${num(rss, 'mib')} MiB (${(rss * 1024 / 1e6).toFixed(1)} MB)`, '< 20 MB', verdict(rss ? rss * 1024 < 20e6 : undefined)]);
-  const errs = (get(b, 'rate.errors') || 0) + sumSat(b, 'errors');
+  checks.push(['Bot RSS after the load (the largest of each round\'s end and ' + P.after_seconds + ' s after the last)', `${num(rss, 'mib')} MiB (${(rss * 1024 / 1e6).toFixed(1)} MB)`, '< 20 MB', verdict(rss ? rss * 1024 < 20e6 : undefined)]);
+  const errs = (get(b, 'rate.errors') || 0) + allRounds(b).errors;
   checks.push(['Bot errors, both loads, all rounds', `${errs}`, '0', verdict(errs === 0)]);
   // A request turned away as busy is acknowledged with its answer in the body
   // and costs little: throughput bought that way is not throughput.
-  const busy = (get(b, 'rate.acks_with_body') || 0) + sumSat(b, 'acks_with_body');
+  const busy = (get(b, 'rate.acks_with_body') || 0) + allRounds(b).acks_with_body;
   checks.push(['Bot requests turned away as busy (acks with a body), both loads, all rounds', `${busy}`, '0', verdict(busy === 0)]);
 }
 out.push('');
@@ -234,10 +244,11 @@ An answer can also be posted for a request the load generator gave up on (after 
 so a server that times out may post more answers than it acknowledged in time.
 Latencies are from when a request was due (fixed load) or sent (saturation) to its
 acknowledgement. An error is a transport failure, a status other than 200, or no
-acknowledgement within Slack's 3 s. Saturation ran ${rounds} times for each system: the first right
-after its fixed load, the others back to back with the other systems' (the bot's next to the
-ack + reply ceiling's); the table gives each system's median round, and each throughput ratio is
-the median of the ratios taken round by round. CPU is utime + stime from /proc/PID/stat over the
+acknowledgement within Slack's 3 s. The saturations came after every system's fixed load, in
+${roundsText}: in each, every system in turn, back to back (the bot, the ack + reply ceiling, Bolt,
+the bare ceiling). The table gives each system's median round, so dividing two of its figures
+need not give a check's ratio: each throughput ratio is the median of the ratios taken round by
+round. CPU is utime + stime from /proc/PID/stat over the
 phase (warm-up included for the fixed load), per acknowledged request. RSS is VmRSS from /proc/PID/status (MiB = 2^20 bytes),
 then its anonymous and file-backed parts (RssAnon, RssFile: the latter is mostly the
 program's own code, mapped from its binary).
